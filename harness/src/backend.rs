@@ -1,0 +1,103 @@
+//! Backend and device selection at run time: `--device cpu` (burn's Flex backend) or
+//! `--device cuda[:N]` (burn's CUDA backend with fusion and autotune, when compiled with the
+//! `cuda` feature). Work that must run on "whatever backend was chosen" implements
+//! [`BackendTask`] and goes through [`dispatch`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::backend::Autodiff;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use thiserror::Error;
+
+/// The CPU backend.
+pub type CpuBackend = burn::backend::Flex;
+/// The CPU backend with autodiff, for training.
+pub type CpuTrainBackend = Autodiff<CpuBackend>;
+#[cfg(feature = "cuda")]
+pub type CudaBackend = burn::backend::Cuda;
+#[cfg(feature = "cuda")]
+pub type CudaTrainBackend = Autodiff<CudaBackend>;
+
+/// Where to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum DeviceError {
+    #[error("unknown device `{0}`: expected `cpu`, `cuda` or `cuda:N`")]
+    Unknown(String),
+    #[error(
+        "device `{0}` needs the CUDA backend, but this clipscale was built without it; rebuild with \
+         `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda` (the version of your CUDA driver)"
+    )]
+    CudaNotCompiled(String),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = DeviceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let spec = match s.trim() {
+            "cpu" => DeviceSpec::Cpu,
+            "cuda" | "gpu" => DeviceSpec::Cuda(0),
+            other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => DeviceSpec::Cuda(i),
+                _ => return Err(DeviceError::Unknown(s.to_string())),
+            },
+        };
+        if matches!(spec, DeviceSpec::Cuda(_)) && !cfg!(feature = "cuda") {
+            return Err(DeviceError::CudaNotCompiled(s.to_string()));
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Cpu => write!(f, "cpu"),
+            DeviceSpec::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// What a run records about where it ran.
+#[derive(Debug, Clone)]
+pub struct BackendInfo {
+    /// "flex" or "cuda"
+    pub backend: &'static str,
+    pub device: DeviceSpec,
+    pub float_type: &'static str,
+}
+
+/// Work generic over the backend, run by [`dispatch`] on the chosen one.
+pub trait BackendTask {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device, info: BackendInfo) -> Self::Output;
+}
+
+/// Runs `task` on the backend and device that `spec` names.
+pub fn dispatch<T: BackendTask>(spec: DeviceSpec, task: T) -> Result<T::Output, DeviceError> {
+    match spec {
+        DeviceSpec::Cpu => {
+            let info = BackendInfo { backend: "flex", device: spec, float_type: "f32" };
+            Ok(task.run::<CpuTrainBackend>(Default::default(), info))
+        }
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(i) => {
+            let info = BackendInfo { backend: "cuda", device: spec, float_type: "f32" };
+            Ok(task.run::<CudaTrainBackend>(burn::backend::cuda::CudaDevice::new(i), info))
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => Err(DeviceError::CudaNotCompiled(spec.to_string())),
+    }
+}
+
+/// A tensor's values on the host, as f32.
+pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().expect("converted to f32 just above")
+}

@@ -1,0 +1,5 @@
+//! The subcommands' bodies (binary only: they use anyhow and print for people).
+
+pub mod demo;
+pub mod gpu_check;
+pub mod models;

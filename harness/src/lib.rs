@@ -1,0 +1,14 @@
+//! clipscale: a scaling-law harness for CLIP on burn. This crate holds everything that touches
+//! burn: the model, its FLOP accounting, backends, and (later) training, evaluation and sweeps.
+//! Records, fits and plots live in the burn-free `clipscale-analysis`; data sources and
+//! tokenizers in the burn-free `clipscale-data`.
+#![recursion_limit = "256"]
+
+pub mod backend;
+pub mod batch;
+pub mod cli;
+pub mod check;
+pub mod flops;
+pub mod model;
+
+pub use burn;

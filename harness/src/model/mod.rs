@@ -1,0 +1,15 @@
+//! CLIP in burn, as open_clip builds it: config, the shared block, both towers, the model and
+//! its loss, host-side initialisation, and the model ladder.
+
+pub mod block;
+pub mod clip;
+pub mod config;
+pub mod dense;
+pub mod init;
+pub mod ladder;
+pub mod text;
+pub mod vision;
+
+pub use clip::{Clip, ClipBatch, ClipOutput, contrastive_loss, l2_normalize};
+pub use config::{ClipConfig, ConfigError, TextConfig, VisionConfig};
+pub use ladder::{LadderError, ModelLadder};

@@ -1,0 +1,72 @@
+//! The ViT image tower, as open_clip's `VisionTransformer`: patch embedding by a strided
+//! convolution without bias, class token, learned positional embedding, ln_pre, residual
+//! attention blocks, ln_post on the class token, projection without bias.
+
+use burn::module::Param;
+use burn::nn::LayerNorm;
+use burn::prelude::*;
+
+use super::block::{BlockInit, Transformer, layer_norm};
+use super::config::ClipConfig;
+use super::init::{Init, ParamFactory};
+
+#[derive(Module, Debug)]
+pub struct VisionTower<B: Backend> {
+    /// Patch convolution weight in PyTorch's layout: [width, 3, patch, patch].
+    pub conv1: Param<Tensor<B, 4>>,
+    /// [width]
+    pub class_embedding: Param<Tensor<B, 1>>,
+    /// [grid * grid + 1, width]
+    pub positional_embedding: Param<Tensor<B, 2>>,
+    pub ln_pre: LayerNorm<B>,
+    pub transformer: Transformer<B>,
+    pub ln_post: LayerNorm<B>,
+    /// [width, embed_dim]
+    pub proj: Param<Tensor<B, 2>>,
+    #[module(skip)]
+    pub patch: usize,
+    #[module(skip)]
+    pub grid: usize,
+}
+
+impl<B: Backend> VisionTower<B> {
+    pub fn new(f: &ParamFactory<'_, B>, cfg: &ClipConfig) -> Self {
+        let v = &cfg.vision;
+        let w = v.width;
+        let p = v.patch_size;
+        let scale = (w as f64).powf(-0.5);
+        Self {
+            // nn.Conv2d default: uniform in +-1/sqrt(fan_in), fan_in = 3 * p * p
+            conv1: f.param("conv1", [w, 3, p, p], Init::Uniform { bound: 1.0 / ((3 * p * p) as f64).sqrt() }),
+            class_embedding: f.param("class_embedding", [w], Init::Normal { std: scale }),
+            positional_embedding: f.param("positional_embedding", [v.tokens(), w], Init::Normal { std: scale }),
+            ln_pre: layer_norm(w, f.device),
+            transformer: Transformer::new(&f.child("transformer"), &v.stack(), cfg.quick_gelu, BlockInit::TorchDefault),
+            ln_post: layer_norm(w, f.device),
+            proj: f.param("proj", [w, cfg.embed_dim], Init::Normal { std: scale }),
+            patch: p,
+            grid: v.grid(),
+        }
+    }
+
+    /// images: [batch, 3, size, size] -> [batch, embed_dim] (not normalised)
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let [batch, _, _, _] = images.dims();
+        let (p, g) = (self.patch, self.grid);
+        let [width, _, _, _] = self.conv1.dims();
+        // A convolution whose stride equals its kernel is a matrix product over patches.
+        let patches = images
+            .reshape([batch, 3, g, p, g, p])
+            .permute([0, 2, 4, 1, 3, 5]) // [batch, g, g, 3, p, p]
+            .reshape([batch * g * g, 3 * p * p]);
+        let kernel = self.conv1.val().reshape([width, 3 * p * p]).transpose(); // [3 p p, width]
+        let x = patches.matmul(kernel).reshape([batch, g * g, width]);
+        let cls = self.class_embedding.val().reshape([1, 1, width]).expand([batch, 1, width]);
+        let x = Tensor::cat(vec![cls, x], 1) + self.positional_embedding.val().unsqueeze::<3>(); // [batch, tokens, width]
+        let tokens = g * g + 1;
+        let x = self.ln_pre.forward(x.reshape([batch * tokens, width]));
+        let x = self.transformer.forward(x, batch, tokens, None); // [batch * tokens, width]
+        let cls_out = x.reshape([batch, tokens, width]).narrow(1, 0, 1).reshape([batch, width]);
+        self.ln_post.forward(cls_out).matmul(self.proj.val())
+    }
+}
