@@ -1,0 +1,21 @@
+//! clipscale-analysis: the burn-free half of clipscale. It holds the typed records of a trial
+//! directory ([`records`]), `collect` into one tidy table ([`collect`], [`table`], [`import`]),
+//! and the scaling-law fits ([`fit`], [`pipeline`]): the power law on a binned frontier of
+//! Cherti et al. 2023 ("Reproducible scaling laws for contrastive language-image learning"), a
+//! saturating law, and Chinchilla approach 3 (Hoffmann et al. 2022, as replicated by Besiroglu
+//! et al. 2024), with bootstrap intervals and extrapolation checks; plus benchmark recording
+//! ([`bench`]) and the command-line layer ([`cli`]) the main binary reuses.
+
+pub mod bench;
+pub mod cli;
+pub mod collect;
+pub mod error;
+pub mod fit;
+pub mod import;
+pub mod pipeline;
+pub mod records;
+pub mod rng;
+pub mod select;
+pub mod table;
+
+pub use error::{AnalysisError, Result};

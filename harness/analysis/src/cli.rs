@@ -1,0 +1,464 @@
+//! Command-line layer shared by the `clipscale-analysis` binary and the main `clipscale` binary:
+//! clap argument structs and `run_collect` / `run_fit` / `run_bench_fit`, which print a short
+//! human summary and return what they computed. The fits mirror Cherti et al. 2023 (power law
+//! on a binned frontier) and Hoffmann et al. 2022 / Besiroglu et al. 2024 (Chinchilla
+//! approach 3); see [`crate::pipeline`].
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+
+use crate::collect::{Collected, collect_results};
+use crate::error::{AnalysisError, Result};
+use crate::fit::bootstrap::{BootstrapOptions, BootstrapSummary};
+use crate::fit::chinchilla::{self, ChinchillaFit, ChinchillaOptions};
+use crate::fit::frontier::Frontier;
+use crate::fit::record::FitRecord;
+use crate::fit::saturating::SaturatingOptions;
+use crate::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table, sig};
+use crate::records::write_json_atomic;
+use crate::{bench, import, table};
+
+/// Published data sets `collect --from` can import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Importer {
+    /// Cherti et al. 2023, LAION-AI/scaling-laws-openclip zeroshot_results.csv.
+    Cherti2023,
+    /// Hoffmann et al. 2022 Fig. 4 points as extracted by Besiroglu et al. 2024.
+    Besiroglu2024,
+}
+
+/// `collect`: results tree (or a published file) -> tidy CSV.
+#[derive(Debug, Clone, Args)]
+pub struct CollectArgs {
+    /// Results folder (`<results>/<sweep>/<trial-id>/`), or with --from the published file.
+    #[arg(default_value = "results")]
+    pub input: PathBuf,
+    /// Import a published data set instead of walking a results folder.
+    #[arg(long, value_enum)]
+    pub from: Option<Importer>,
+    /// With --from cherti2023: arch_info.csv to fill the `params` column.
+    #[arg(long)]
+    pub arch_info: Option<PathBuf>,
+    /// Output CSV.
+    #[arg(long, short, default_value = "results/table.csv")]
+    pub out: PathBuf,
+}
+
+/// The law to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LawArg {
+    /// E = beta * C^alpha, OLS in log10-log10 space.
+    Power,
+    /// E = E_inf + beta * C^alpha, robust (Huber) fit.
+    Saturating,
+    /// L = E + A/N^alpha + B/D^beta (Chinchilla approach 3).
+    Chinchilla,
+}
+
+/// Frontier reduction before fitting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FrontierArg {
+    /// Cherti et al.'s binned minimum (see --bins).
+    Bins,
+    /// The exact Pareto frontier.
+    Pareto,
+    /// All points.
+    None,
+}
+
+/// Compute axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XArg {
+    /// Forward GMACs per pair x samples seen (Cherti et al.).
+    #[value(name = "total_gmacs", alias = "total-gmacs")]
+    TotalGmacs,
+    /// 6 x forward MACs x samples seen.
+    #[value(name = "train_flops", alias = "train-flops")]
+    TrainFlops,
+}
+
+/// What is fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum YArg {
+    /// Losses as they are, scores (accuracy, recall) as 1 - score.
+    Auto,
+    /// 1 - value.
+    Error,
+    /// The value itself.
+    Value,
+}
+
+/// `fit`: tidy CSV -> fit record.
+#[derive(Debug, Clone, Args)]
+pub struct FitArgs {
+    /// Tidy table written by `collect`.
+    #[arg(long, default_value = "results/table.csv")]
+    pub table: PathBuf,
+    #[arg(long, value_enum, default_value_t = LawArg::Power)]
+    pub law: LawArg,
+    /// Default: bins for power, pareto for saturating, none for chinchilla.
+    #[arg(long, value_enum)]
+    pub frontier: Option<FrontierArg>,
+    /// Number of bins for --frontier bins.
+    #[arg(long, default_value_t = 5)]
+    pub bins: usize,
+    #[arg(long, value_enum, default_value_t = XArg::TotalGmacs)]
+    pub x: XArg,
+    #[arg(long, value_enum, default_value_t = YArg::Auto)]
+    pub y: YArg,
+    /// Evaluation data set (e.g. imagenet1k); needed when the table holds several.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Metric (e.g. acc1, image_retrieval_recall@5, loss); needed when several.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Keep only these sweeps (repeatable).
+    #[arg(long)]
+    pub sweep: Vec<String>,
+    /// Keep only this training data set (e.g. LAION-2B).
+    #[arg(long)]
+    pub train_data: Option<String>,
+    /// Keep only this model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Drop this many highest-error points first (5 reproduces Besiroglu et al.).
+    #[arg(long, default_value_t = 0)]
+    pub drop_highest: usize,
+    /// Bootstrap refits (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Central level of the bootstrap intervals.
+    #[arg(long, default_value_t = 0.95)]
+    pub level: f64,
+    /// Fit on points with compute <= C, predict those above.
+    #[arg(long)]
+    pub holdout_above: Option<f64>,
+    /// Huber delta on log residuals (saturating and chinchilla).
+    #[arg(long, default_value_t = 1e-3)]
+    pub huber_delta: f64,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Write the fit record (JSON) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `bench-fit`: time the Chinchilla grid fit and bootstrap on the anchor data and record them.
+#[derive(Debug, Clone, Args)]
+pub struct BenchFitArgs {
+    /// Besiroglu et al.'s svg_extracted_data.csv.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/anchors/besiroglu2024_chinchilla_svg_extracted_data.csv"))]
+    pub data: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads for the grid (0 = all cores); the bootstrap runs on --bootstrap-threads.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long, default_value_t = 1)]
+    pub bootstrap_threads: usize,
+    /// Repository root (results/benchmarks/ is written there); default: git's top level or `.`.
+    #[arg(long)]
+    pub repo_root: Option<PathBuf>,
+    /// Do not record, only print.
+    #[arg(long)]
+    pub no_record: bool,
+}
+
+/// Runs `collect`, writes the CSV and prints a summary.
+pub fn run_collect(args: &CollectArgs) -> Result<Collected> {
+    let collected = match args.from {
+        None => collect_results(&args.input)?,
+        Some(Importer::Cherti2023) => {
+            let params = args
+                .arch_info
+                .as_deref()
+                .map(import::cherti2023_arch_params)
+                .transpose()?;
+            let rows = import::cherti2023(&args.input, params.as_ref())?;
+            Collected {
+                trials: 0,
+                rows,
+                ..Default::default()
+            }
+        }
+        Some(Importer::Besiroglu2024) => Collected {
+            rows: import::besiroglu2024(&args.input)?,
+            ..Default::default()
+        },
+    };
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| AnalysisError::io(dir, "creating", e))?;
+    }
+    table::write_csv(&args.out, &collected.rows)?;
+    println!(
+        "wrote {} rows to {}",
+        collected.rows.len(),
+        args.out.display()
+    );
+    if args.from.is_none() {
+        println!(
+            "{} trials collected, {} skipped",
+            collected.trials,
+            collected.skipped.len()
+        );
+    }
+    for s in &collected.skipped {
+        println!("  skipped {}: {}", s.dir.display(), s.reason);
+    }
+    for w in &collected.warnings {
+        println!("  warning: {w}");
+    }
+    Ok(collected)
+}
+
+/// Runs `fit`, writes the record if asked and prints the law and its parameters.
+pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
+    let law = match args.law {
+        LawArg::Power => Law::Power,
+        LawArg::Saturating => Law::Saturating,
+        LawArg::Chinchilla => Law::Chinchilla,
+    };
+    let frontier_arg = args.frontier.unwrap_or(match law {
+        Law::Power => FrontierArg::Bins,
+        Law::Saturating => FrontierArg::Pareto,
+        Law::Chinchilla => FrontierArg::None,
+    });
+    let frontier = match frontier_arg {
+        FrontierArg::Bins => Frontier::Bins(args.bins),
+        FrontierArg::Pareto => Frontier::Pareto,
+        FrontierArg::None => Frontier::None,
+    };
+    if args.huber_delta.is_nan() || args.huber_delta <= 0.0 {
+        return Err(AnalysisError::arg(
+            "huber-delta",
+            format!("{} must be > 0", args.huber_delta),
+        ));
+    }
+    let table = table::read_csv(&args.table)?;
+    let select = SelectSpec {
+        sweeps: args.sweep.clone(),
+        train_data: args.train_data.clone(),
+        model: args.model.clone(),
+        dataset: args.dataset.clone(),
+        metric: args.metric.clone(),
+        x_column: match args.x {
+            XArg::TotalGmacs => "total_gmacs".into(),
+            XArg::TrainFlops => "train_flops".into(),
+        },
+        y: match args.y {
+            YArg::Auto => YKind::Auto,
+            YArg::Error => YKind::Error,
+            YArg::Value => YKind::Value,
+        },
+        drop_highest: args.drop_highest,
+        need_nd: law == Law::Chinchilla,
+    };
+    let spec = FitSpec {
+        law,
+        frontier,
+        saturating: SaturatingOptions {
+            huber_delta: args.huber_delta,
+            ..Default::default()
+        },
+        chinchilla: ChinchillaOptions {
+            huber_delta: args.huber_delta,
+            threads: args.threads,
+            ..Default::default()
+        },
+    };
+    let boot = (args.bootstrap > 0).then_some(BootstrapOptions {
+        reps: args.bootstrap,
+        seed: args.seed,
+        level: args.level,
+        threads: args.threads,
+    });
+    let rec = fit_table(&table, &select, &spec, boot.as_ref(), args.holdout_above)?;
+    print_summary(&rec);
+    if let Some(out) = &args.out {
+        write_json_atomic(out, &rec)?;
+        println!("fit record: {}", out.display());
+    }
+    Ok(rec)
+}
+
+fn print_summary(rec: &FitRecord) {
+    let s = &rec.selection;
+    println!(
+        "{} law, frontier {}, on {} {} ({}), sweeps {}: {} points -> {} used",
+        rec.law,
+        rec.frontier,
+        s.dataset,
+        s.metric,
+        rec.axes.y,
+        s.sweeps.join("+"),
+        rec.points_input,
+        rec.points_used.len()
+    );
+    let axes = match (&rec.axes.n, &rec.axes.d) {
+        (Some(n), Some(d)) => format!("N = {n}, D = {d}"),
+        _ => format!("C = {}", rec.axes.x),
+    };
+    println!("  {}    ({axes})", rec.formula);
+    println!(
+        "  objective {} = {:.6e}; fit {:.3} s",
+        rec.objective.name, rec.objective.value, rec.timings.fit_s
+    );
+    if let Some(co) = &rec.compute_optimal {
+        println!(
+            "  compute-optimal: N_opt = {} (C/6)^{}, D_opt = (C/6)^{} / {}",
+            sig(co.g),
+            sig(co.n_exponent),
+            sig(co.d_exponent),
+            sig(co.g)
+        );
+    }
+    if let Some(b) = &rec.bootstrap {
+        print_bootstrap(b);
+    }
+    if let Some(x) = &rec.extrapolation {
+        println!(
+            "  extrapolation above {:e}: fitted {} points, predicted {}; mean |rel error| {:.2}%, max {:.2}%",
+            x.threshold,
+            x.n_fit,
+            x.n_held_out,
+            100.0 * x.mean_abs_rel_error,
+            100.0 * x.max_abs_rel_error
+        );
+    }
+}
+
+fn print_bootstrap(b: &BootstrapSummary) {
+    println!(
+        "  bootstrap: {} of {} refits (seed {}), {:.0}% percentile intervals, {:.2} s",
+        b.succeeded,
+        b.reps,
+        b.seed,
+        100.0 * b.level,
+        b.elapsed_s
+    );
+    for p in &b.params {
+        println!(
+            "    {:>6} = {:<10} [{}, {}]  se {}",
+            p.name,
+            sig(p.estimate),
+            sig(p.ci_low),
+            sig(p.ci_high),
+            sig(p.se)
+        );
+    }
+}
+
+/// What `bench-fit` measured.
+#[derive(Debug, Clone)]
+pub struct BenchFitReport {
+    pub fit: ChinchillaFit,
+    pub bootstrap: BootstrapSummary,
+    pub figures: Vec<(&'static str, String)>,
+    pub recorded: Option<PathBuf>,
+}
+
+fn repo_root(given: Option<&Path>) -> PathBuf {
+    if let Some(p) = given {
+        return p.to_path_buf();
+    }
+    std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Times the Chinchilla grid fit (4,500 starts) and the bootstrap on the anchor data and records
+/// the figures under topic `analysis-chinchilla-fit`. `command` is how it was invoked.
+pub fn run_bench_fit(args: &BenchFitArgs, command: &str) -> Result<BenchFitReport> {
+    let all = import::besiroglu2024_points(&args.data)?;
+    let points = chinchilla::drop_highest_loss(&all, 5);
+    let opts = ChinchillaOptions {
+        threads: args.threads,
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let fit = chinchilla::fit_chinchilla(&points, &opts)?;
+    let fit_s = t0.elapsed().as_secs_f64();
+    let names: Vec<&str> = fit.params.reported().iter().map(|(n, _)| *n).collect();
+    let est: Vec<f64> = fit.params.reported().iter().map(|(_, v)| *v).collect();
+    let bopts = BootstrapOptions {
+        reps: args.bootstrap,
+        seed: args.seed,
+        level: 0.95,
+        threads: args.bootstrap_threads,
+    };
+    let boot = crate::fit::bootstrap::bootstrap(points.len(), &names, &est, &bopts, |w| {
+        let (p, _) = chinchilla::refit(&points, Some(w), &fit.params, &opts)?;
+        Ok(p.reported().iter().map(|(_, v)| *v).collect())
+    })?;
+    let se = |n: &str| {
+        boot.params
+            .iter()
+            .find(|p| p.name == n)
+            .map(|p| format!("{:.4}", p.se))
+            .unwrap_or_default()
+    };
+    let p = &fit.params;
+    let figures: Vec<(&'static str, String)> = vec![
+        ("points", points.len().to_string()),
+        ("grid_starts", fit.starts.to_string()),
+        ("grid_threads", fit.threads.to_string()),
+        ("grid_fit_s", format!("{:.3}", fit.grid_s)),
+        ("polish_s", format!("{:.3}", fit.polish_s)),
+        ("fit_total_s", format!("{fit_s:.3}")),
+        ("objective", format!("{:.6e}", fit.objective)),
+        ("E", format!("{:.4}", p.big_e())),
+        ("A", format!("{:.1}", p.big_a())),
+        ("B", format!("{:.1}", p.big_b())),
+        ("alpha", format!("{:.4}", p.alpha)),
+        ("beta", format!("{:.4}", p.beta)),
+        ("bootstrap_refits", boot.reps.to_string()),
+        ("bootstrap_failed", boot.failed.to_string()),
+        ("bootstrap_threads", boot.threads.to_string()),
+        ("bootstrap_s", format!("{:.3}", boot.elapsed_s)),
+        ("se_E", se("E")),
+        ("se_alpha", se("alpha")),
+        ("se_beta", se("beta")),
+        (
+            "build_profile",
+            if cfg!(debug_assertions) {
+                "dev"
+            } else {
+                "release"
+            }
+            .to_string(),
+        ),
+    ];
+    println!(
+        "Chinchilla approach 3 on {} points: {}",
+        points.len(),
+        crate::pipeline::Fitted::Chinchilla(fit.clone()).formula()
+    );
+    for (k, v) in &figures {
+        println!("  {k:>18} = {v}");
+    }
+    let recorded = if args.no_record {
+        None
+    } else {
+        let root = repo_root(args.repo_root.as_deref());
+        let path = bench::record(&root, "analysis-chinchilla-fit", command, &figures)?;
+        println!("recorded in {}", path.display());
+        Some(path)
+    };
+    Ok(BenchFitReport {
+        fit,
+        bootstrap: boot,
+        figures,
+        recorded,
+    })
+}

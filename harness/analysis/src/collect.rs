@@ -1,0 +1,213 @@
+//! `collect`: walks a results folder (`<results>/<sweep>/<trial-id>/`) and turns every finished
+//! trial into rows of the tidy table, one per eval record plus the final training loss
+//! (`dataset` = `train`, `metric` = `loss`). Compute columns follow Cherti et al. 2023 (forward
+//! GMACs per pair x samples seen). Trials without `final.json` and trials that failed or
+//! diverged are reported and skipped; a record that cannot be read is an error naming its file
+//! and line.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{AnalysisError, Result};
+use crate::records::{
+    self, EVALS_FILE, EvalRecord, FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord,
+    SCHEMA_VERSION, SPEC_FILE, TrialSpecHead, TrialStatus, Versioned,
+};
+use crate::table::TidyRow;
+
+/// A trial directory that contributed no rows, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedTrial {
+    pub dir: PathBuf,
+    pub reason: String,
+}
+
+/// What `collect` found.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub rows: Vec<TidyRow>,
+    /// Trials that contributed rows.
+    pub trials: usize,
+    pub skipped: Vec<SkippedTrial>,
+    /// Non-fatal notes (truncated last lines, id mismatches, missing evals, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Collects every trial directory (a directory holding `spec.json`) below `root`.
+pub fn collect_results(root: &Path) -> Result<Collected> {
+    if !root.is_dir() {
+        return Err(AnalysisError::io(
+            root,
+            "reading results folder",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        ));
+    }
+    let mut dirs = Vec::new();
+    find_trial_dirs(root, 0, &mut dirs)?;
+    let mut out = Collected::default();
+    for dir in dirs {
+        collect_trial(&dir, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn find_trial_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
+    if dir.join(SPEC_FILE).is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    if depth >= 6 {
+        return Ok(());
+    }
+    let rd = fs::read_dir(dir).map_err(|e| AnalysisError::io(dir, "listing", e))?;
+    let mut subs = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| AnalysisError::io(dir, "listing", e))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            subs.push(path);
+        }
+    }
+    subs.sort();
+    for s in subs {
+        find_trial_dirs(&s, depth + 1, out)?;
+    }
+    Ok(())
+}
+
+fn check_version<T: Versioned>(rec: &T, path: &Path, line: Option<usize>) -> Result<()> {
+    let found = rec.schema_version();
+    if found > SCHEMA_VERSION {
+        return Err(AnalysisError::Schema {
+            path: path.to_path_buf(),
+            line,
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Reads one trial directory into `out` (rows, or a skip note).
+pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
+    let final_path = dir.join(FINAL_FILE);
+    if !final_path.is_file() {
+        out.skipped.push(SkippedTrial {
+            dir: dir.to_path_buf(),
+            reason: format!("no {FINAL_FILE}: incomplete or still running"),
+        });
+        return Ok(());
+    }
+    let spec_path = dir.join(SPEC_FILE);
+    let spec: TrialSpecHead = records::read_json(&spec_path)?;
+    check_version(&spec, &spec_path, None)?;
+    let fin: FinalRecord = records::read_json(&final_path)?;
+    check_version(&fin, &final_path, None)?;
+    if fin.status != TrialStatus::Done {
+        out.skipped.push(SkippedTrial {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "status {}{}",
+                fin.status,
+                fin.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        });
+        return Ok(());
+    }
+    if fin.trial_id != spec.trial_id {
+        out.warnings.push(format!(
+            "{}: trial_id {:?} differs from {}'s {:?}",
+            final_path.display(),
+            fin.trial_id,
+            SPEC_FILE,
+            spec.trial_id
+        ));
+    }
+    let ms = &spec.model_summary;
+    let row = |samples: u64, dataset: &str, metric: &str, value: f64, source: String| TidyRow {
+        sweep: spec.sweep.clone(),
+        trial_id: spec.trial_id.clone(),
+        model: ms.name.clone(),
+        params: Some(ms.params),
+        samples_seen: Some(samples),
+        unique_samples: fin.unique_samples,
+        train_flops: Some(records::train_flops(ms.fwd_macs_per_pair, samples)),
+        fwd_macs_per_pair: Some(ms.fwd_macs_per_pair),
+        total_gmacs: Some(records::total_gmacs(ms.fwd_macs_per_pair, samples)),
+        dataset: dataset.to_string(),
+        metric: metric.to_string(),
+        value,
+        source,
+        train_data: spec.dataset.clone(),
+    };
+
+    let evals_path = dir.join(EVALS_FILE);
+    if evals_path.is_file() {
+        let read = records::read_jsonl::<EvalRecord>(&evals_path)?;
+        out.warnings.extend(read.warnings);
+        for (line, ev) in read.records {
+            check_version(&ev, &evals_path, Some(line))?;
+            if ev.trial_id != spec.trial_id {
+                out.warnings.push(format!(
+                    "{}:{line}: trial_id {:?} differs from the spec's {:?}",
+                    evals_path.display(),
+                    ev.trial_id,
+                    spec.trial_id
+                ));
+            }
+            if !ev.value.is_finite() {
+                return Err(AnalysisError::bad_value(
+                    &evals_path,
+                    line,
+                    "value",
+                    &ev.value.to_string(),
+                    "not a finite number",
+                ));
+            }
+            let source = format!("{}:{line}", evals_path.display());
+            out.rows.push(row(
+                ev.samples_seen,
+                &ev.dataset,
+                &ev.metric,
+                ev.value,
+                source,
+            ));
+        }
+    } else {
+        out.warnings
+            .push(format!("{}: missing; no eval rows", evals_path.display()));
+    }
+
+    // The training loss at the end: from final.json, else the last metrics line.
+    let mut train_loss = fin
+        .final_loss
+        .filter(|l| l.is_finite())
+        .map(|l| (fin.samples_seen, l, final_path.display().to_string()));
+    let metrics_path = dir.join(METRICS_FILE);
+    if train_loss.is_none() && metrics_path.is_file() {
+        let read = records::read_jsonl::<MetricsRecord>(&metrics_path)?;
+        out.warnings.extend(read.warnings);
+        if let Some((line, m)) = read.records.last() {
+            check_version(m, &metrics_path, Some(*line))?;
+            if m.loss.is_finite() {
+                train_loss = Some((
+                    m.samples_seen,
+                    m.loss,
+                    format!("{}:{line}", metrics_path.display()),
+                ));
+            }
+        }
+    }
+    if let Some((samples, loss, source)) = train_loss {
+        out.rows.push(row(samples, "train", "loss", loss, source));
+    }
+    out.trials += 1;
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! From a tidy table to a fit record: rows chosen by [`crate::select`], reduced to a frontier,
+//! fitted with the chosen law (the power law of Cherti et al. 2023, a saturating law, or
+//! Chinchilla approach 3 of Hoffmann et al. 2022), with bootstrap intervals and a hold-out
+//! extrapolation check on request. The CLI in [`crate::cli`] is a thin layer over [`fit_table`].
+
+use std::time::Instant;
+
+use crate::error::{AnalysisError, Result};
+use crate::fit::bootstrap::{BootstrapOptions, bootstrap, expand};
+use crate::fit::chinchilla::{self, ChinchillaFit, ChinchillaOptions};
+use crate::fit::extrapolate::{self, HoldoutPoint};
+use crate::fit::frontier::{Frontier, pareto};
+use crate::fit::power::{self, PowerFit};
+use crate::fit::record::*;
+use crate::fit::saturating::{self, SaturatingFit, SaturatingOptions};
+use crate::fit::{Point, check_positive, range};
+use crate::import::NdlPoint;
+use crate::table::Table;
+
+pub use crate::select::{Obs, SelectSpec, Selected, YKind, is_loss, select};
+
+/// The laws that can be fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Law {
+    Power,
+    Saturating,
+    Chinchilla,
+}
+
+impl Law {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Law::Power => power::LAW,
+            Law::Saturating => saturating::LAW,
+            Law::Chinchilla => chinchilla::LAW,
+        }
+    }
+}
+
+/// What to fit and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitSpec {
+    pub law: Law,
+    pub frontier: Frontier,
+    pub saturating: SaturatingOptions,
+    pub chinchilla: ChinchillaOptions,
+}
+
+/// A fitted law of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fitted {
+    Power(PowerFit),
+    Saturating(SaturatingFit),
+    Chinchilla(ChinchillaFit),
+}
+
+impl Fitted {
+    /// Reported parameters in a fixed order.
+    pub fn params(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            Fitted::Power(f) => vec![("beta", f.beta), ("alpha", f.alpha)],
+            Fitted::Saturating(f) => vec![("E_inf", f.e_inf), ("beta", f.beta), ("alpha", f.alpha)],
+            Fitted::Chinchilla(f) => f.params.reported().to_vec(),
+        }
+    }
+
+    /// Prediction for one observation.
+    pub fn predict(&self, o: &Obs) -> f64 {
+        match self {
+            Fitted::Power(f) => f.predict(o.x),
+            Fitted::Saturating(f) => f.predict(o.x),
+            Fitted::Chinchilla(f) => f.params.predict(o.n, o.d),
+        }
+    }
+
+    /// The law written out with its numbers.
+    pub fn formula(&self) -> String {
+        match self {
+            Fitted::Power(f) => format!("E = {} * C^{}", sig(f.beta), sig(f.alpha)),
+            Fitted::Saturating(f) => format!(
+                "E = {} + {} * C^{}",
+                sig(f.e_inf),
+                sig(f.beta),
+                sig(f.alpha)
+            ),
+            Fitted::Chinchilla(f) => {
+                let p = &f.params;
+                format!(
+                    "L = {} + {} / N^{} + {} / D^{}",
+                    sig(p.big_e()),
+                    sig(p.big_a()),
+                    sig(p.alpha),
+                    sig(p.big_b()),
+                    sig(p.beta)
+                )
+            }
+        }
+    }
+}
+
+/// Four significant digits.
+pub fn sig(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+    if v.abs() >= 1e6 || v.abs() < 1e-4 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.digits$}")
+    }
+}
+
+fn points_of(obs: &[Obs]) -> Vec<Point> {
+    obs.iter()
+        .map(|o| Point::new(o.x, o.y, o.label.clone()))
+        .collect()
+}
+
+fn ndl_of(obs: &[Obs]) -> Vec<NdlPoint> {
+    obs.iter()
+        .enumerate()
+        .map(|(i, o)| NdlPoint {
+            n: o.n,
+            d: o.d,
+            loss: o.y,
+            line: i + 1,
+        })
+        .collect()
+}
+
+/// Fits `spec.law` to `obs` (after the frontier); returns the fit and the points it used.
+pub fn fit_obs(obs: &[Obs], spec: &FitSpec) -> Result<(Fitted, Vec<Obs>)> {
+    match spec.law {
+        Law::Power | Law::Saturating => {
+            let pts = points_of(obs);
+            check_positive(&pts, "compute", "error")?;
+            let used = spec.frontier.apply(&pts)?;
+            let fitted = if spec.law == Law::Power {
+                Fitted::Power(power::fit_power(&used)?)
+            } else {
+                Fitted::Saturating(saturating::fit_saturating(&used, &spec.saturating)?)
+            };
+            let used = used
+                .into_iter()
+                .map(|p| Obs {
+                    x: p.x,
+                    y: p.y,
+                    n: f64::NAN,
+                    d: f64::NAN,
+                    label: p.label,
+                })
+                .collect();
+            Ok((fitted, used))
+        }
+        Law::Chinchilla => {
+            if spec.frontier != Frontier::None {
+                return Err(AnalysisError::arg(
+                    "frontier",
+                    "the Chinchilla law is fitted to all points; use --frontier none",
+                ));
+            }
+            let fit = chinchilla::fit_chinchilla(&ndl_of(obs), &spec.chinchilla)?;
+            Ok((Fitted::Chinchilla(fit), obs.to_vec()))
+        }
+    }
+}
+
+/// Fits, and optionally bootstraps and checks extrapolation, returning the full record.
+pub fn fit_selected(
+    sel: &Selected,
+    spec: &FitSpec,
+    boot: Option<&BootstrapOptions>,
+    holdout_above: Option<f64>,
+) -> Result<FitRecord> {
+    let t0 = Instant::now();
+    let (fitted, used) = fit_obs(&sel.obs, spec)?;
+    let fit_s = t0.elapsed().as_secs_f64();
+    let params = fitted.params();
+    let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
+    let estimate: Vec<f64> = params.iter().map(|(_, v)| *v).collect();
+
+    let t1 = Instant::now();
+    let bootstrap = match boot {
+        None => None,
+        Some(b) => Some(match &fitted {
+            Fitted::Chinchilla(full) => {
+                let pts = ndl_of(&sel.obs);
+                bootstrap(pts.len(), &names, &estimate, b, |w| {
+                    let (p, _) = chinchilla::refit(&pts, Some(w), &full.params, &spec.chinchilla)?;
+                    Ok(p.reported().iter().map(|(_, v)| *v).collect())
+                })?
+            }
+            _ => bootstrap(sel.obs.len(), &names, &estimate, b, |w| {
+                let (f, _) = fit_obs(&expand(&sel.obs, w), spec)?;
+                Ok(f.params().iter().map(|(_, v)| *v).collect())
+            })?,
+        }),
+    };
+    let bootstrap_s = boot.map(|_| t1.elapsed().as_secs_f64());
+
+    let t2 = Instant::now();
+    let extrapolation = match holdout_above {
+        None => None,
+        Some(c) => {
+            let (low, high) = extrapolate::split(&sel.obs, |o| o.x, c);
+            let (f, _) = fit_obs(&low, spec)?;
+            // A frontier law predicts the best achievable error, so it is judged on the held-out
+            // frontier; without a frontier every held-out point counts.
+            let judged = if spec.frontier == Frontier::None {
+                high
+            } else {
+                let keep = pareto(&points_of(&high));
+                high.into_iter()
+                    .filter(|o| keep.iter().any(|p| p.label == o.label))
+                    .collect()
+            };
+            let pts = judged
+                .iter()
+                .map(|o| HoldoutPoint::new(o.label.clone(), o.x, o.y, f.predict(o)))
+                .collect();
+            Some(extrapolate::summarise(c, &sel.axes.x, low.len(), pts)?)
+        }
+    };
+    let extrapolation_s = holdout_above.map(|_| t2.elapsed().as_secs_f64());
+
+    let (x_min, x_max) = range(used.iter().map(|o| o.x)).unwrap_or((f64::NAN, f64::NAN));
+    let (y_min, y_max) = range(used.iter().map(|o| o.y)).unwrap_or((f64::NAN, f64::NAN));
+    let delta = spec.chinchilla.huber_delta;
+    let (objective, optimiser, diagnostics, compute_optimal) = match &fitted {
+        Fitted::Power(f) => (
+            ObjectiveInfo {
+                name: "ols_log10_sse".into(),
+                value: f.sse_log10,
+                huber_delta: None,
+            },
+            None,
+            vec![
+                NamedValue::new("r2_log10", f.r2),
+                NamedValue::new("rmse_log10", f.rmse_log10),
+            ],
+            None,
+        ),
+        Fitted::Saturating(f) => (
+            ObjectiveInfo {
+                name: "sum_huber_ln_residuals".into(),
+                value: f.objective,
+                huber_delta: Some(spec.saturating.huber_delta),
+            },
+            Some(OptimiserInfo {
+                name: "argmin L-BFGS (More-Thuente)".into(),
+                starts: f.starts,
+                converged_starts: f.converged_starts,
+                best_start: vec![],
+                polish_rounds: 0,
+                threads: 1,
+            }),
+            vec![
+                NamedValue::new("iterations", f.iterations as f64),
+                NamedValue::new("e_inf_at_bound", f64::from(u8::from(f.e_inf_at_bound))),
+            ],
+            None,
+        ),
+        Fitted::Chinchilla(f) => {
+            let co = f.params.compute_optimal();
+            let (c_lo, c_hi) = range(used.iter().map(|o| 6.0 * o.n * o.d)).unwrap_or((1e18, 1e24));
+            let examples = (c_lo.log10().floor() as i32..=c_hi.log10().ceil() as i32 + 2)
+                .map(|k| {
+                    let c = 10f64.powi(k);
+                    let (n, d) = co.at(c);
+                    OptimalPoint {
+                        train_flops: c,
+                        n_opt: n,
+                        d_opt: d,
+                    }
+                })
+                .collect();
+            (
+                ObjectiveInfo {
+                    name: "sum_huber_ln_residuals".into(),
+                    value: f.objective,
+                    huber_delta: Some(delta),
+                },
+                Some(OptimiserInfo {
+                    name: "argmin L-BFGS (More-Thuente), grid of starts + polish".into(),
+                    starts: f.starts,
+                    converged_starts: f.converged_starts,
+                    best_start: f.best_start.to_vec(),
+                    polish_rounds: f.polish_rounds,
+                    threads: f.threads,
+                }),
+                vec![
+                    NamedValue::new("grid_objective", f.grid_objective),
+                    NamedValue::new("grid_s", f.grid_s),
+                    NamedValue::new("polish_s", f.polish_s),
+                ],
+                Some(ComputeOptimalRecord {
+                    g: co.g,
+                    n_exponent: co.n_exponent,
+                    d_exponent: co.d_exponent,
+                    examples,
+                }),
+            )
+        }
+    };
+    Ok(FitRecord {
+        schema_version: FIT_SCHEMA_VERSION,
+        law: spec.law.name().to_string(),
+        formula: fitted.formula(),
+        parameters: params.iter().map(|(n, v)| NamedValue::new(n, *v)).collect(),
+        diagnostics,
+        axes: sel.axes.clone(),
+        selection: sel.selection.clone(),
+        frontier: spec.frontier.describe(),
+        objective,
+        optimiser,
+        points_input: sel.obs.len(),
+        points_used: used
+            .iter()
+            .map(|o| UsedPoint {
+                label: o.label.clone(),
+                x: o.x,
+                y: o.y,
+                n: o.n.is_finite().then_some(o.n),
+                d: o.d.is_finite().then_some(o.d),
+            })
+            .collect(),
+        data_range: DataRange {
+            x_min,
+            x_max,
+            y_min,
+            y_max,
+        },
+        compute_optimal,
+        bootstrap,
+        extrapolation,
+        timings: Timings {
+            fit_s,
+            bootstrap_s,
+            extrapolation_s,
+            total_s: t0.elapsed().as_secs_f64(),
+        },
+        created_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+        clipscale_analysis_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// Selects from `table` and fits: the whole pipeline.
+pub fn fit_table(
+    table: &Table,
+    select_spec: &SelectSpec,
+    spec: &FitSpec,
+    boot: Option<&BootstrapOptions>,
+    holdout_above: Option<f64>,
+) -> Result<FitRecord> {
+    let sel = select(table, select_spec)?;
+    fit_selected(&sel, spec, boot, holdout_above)
+}

@@ -1,0 +1,164 @@
+//! Typed records of one trial directory, `<results>/<sweep>/<trial-id>/`:
+//! `spec.json` (read through [`TrialSpecHead`]), `metrics.jsonl` ([`MetricsRecord`] per line),
+//! `evals.jsonl` ([`EvalRecord`] per line) and `final.json` ([`FinalRecord`]). The training
+//! harness writes them, `collect` reads them. Compute is counted as in Cherti et al. 2023
+//! ("Reproducible scaling laws for contrastive language-image learning"): forward MACs per
+//! image-text pair times samples seen; training FLOPs = 6 x forward MACs x samples.
+//!
+//! The file helpers (`write_json_atomic`, `append_jsonl`, `read_jsonl`) live in [`io`].
+
+pub mod io;
+
+pub use io::{JsonlRead, append_jsonl, read_json, read_jsonl, write_json_atomic};
+
+use serde::{Deserialize, Serialize};
+
+/// Version of every record type below; bump when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// File names inside a trial directory.
+pub const SPEC_FILE: &str = "spec.json";
+/// Training metrics, one [`MetricsRecord`] per line.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Evaluations, one [`EvalRecord`] per line.
+pub const EVALS_FILE: &str = "evals.jsonl";
+/// Written once when the trial ends, [`FinalRecord`].
+pub const FINAL_FILE: &str = "final.json";
+
+/// Where and with what a trial ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub git_commit: String,
+    pub git_dirty: bool,
+    pub clipscale_version: String,
+    pub burn_version: String,
+    pub backend: String,
+    pub device: String,
+    pub float_type: String,
+    pub threads: usize,
+    pub host: String,
+    pub started_unix_s: f64,
+}
+
+/// Size and cost of the model; MACs are per image-text pair, forward only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub params: u64,
+    pub image_params: u64,
+    pub text_params: u64,
+    pub fwd_macs_per_pair: u64,
+    pub image_fwd_macs: u64,
+    pub text_fwd_macs: u64,
+}
+
+/// The fields of `spec.json` that `collect` needs. The real spec holds many more keys; they are
+/// ignored on purpose (no `deny_unknown_fields`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialSpecHead {
+    pub schema_version: u32,
+    pub trial_id: String,
+    pub sweep: String,
+    pub provenance: Provenance,
+    pub model_summary: ModelSummary,
+    /// Training data set name.
+    pub dataset: String,
+    /// Samples (image-text pairs) the trial is planned to see.
+    pub samples: u64,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+/// One line of `metrics.jsonl`: the state after a training step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRecord {
+    pub schema_version: u32,
+    pub step: u64,
+    pub samples_seen: u64,
+    pub train_flops: f64,
+    pub loss: f64,
+    pub lr: f64,
+    pub logit_scale: f64,
+    pub step_s: f64,
+    pub data_s: f64,
+    pub samples_per_s: f64,
+}
+
+/// One line of `evals.jsonl`: one metric on one downstream data set at one point of training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub schema_version: u32,
+    pub trial_id: String,
+    pub samples_seen: u64,
+    pub train_flops: f64,
+    /// Downstream (evaluation) data set, e.g. `imagenet1k`.
+    pub dataset: String,
+    /// Metric name, e.g. `acc1`, `image_retrieval_recall@5`, `loss`.
+    pub metric: String,
+    pub value: f64,
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrialStatus {
+    Done,
+    Failed,
+    Diverged,
+}
+
+impl std::fmt::Display for TrialStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrialStatus::Done => "done",
+            TrialStatus::Failed => "failed",
+            TrialStatus::Diverged => "diverged",
+        })
+    }
+}
+
+/// `final.json`: written once, atomically, when the trial stops for any reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalRecord {
+    pub schema_version: u32,
+    pub trial_id: String,
+    pub status: TrialStatus,
+    pub steps: u64,
+    pub samples_seen: u64,
+    pub train_flops: f64,
+    /// Distinct samples seen (the data set size actually touched), when known.
+    #[serde(default)]
+    pub unique_samples: Option<u64>,
+    #[serde(default)]
+    pub final_loss: Option<f64>,
+    pub wall_s: f64,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Training FLOPs of `samples` pairs at `fwd_macs_per_pair`: 1 MAC = 2 FLOPs, training costs
+/// 3 forward passes, so 6 x MACs x samples.
+pub fn train_flops(fwd_macs_per_pair: u64, samples: u64) -> f64 {
+    6.0 * fwd_macs_per_pair as f64 * samples as f64
+}
+
+/// Cherti et al.'s compute axis: forward GMACs per pair x samples seen.
+pub fn total_gmacs(fwd_macs_per_pair: u64, samples: u64) -> f64 {
+    fwd_macs_per_pair as f64 * samples as f64 / 1e9
+}
+
+/// Records that carry a schema version, so readers can refuse newer ones.
+pub trait Versioned {
+    fn schema_version(&self) -> u32;
+}
+
+macro_rules! versioned {
+    ($($t:ty),*) => {$(
+        impl Versioned for $t {
+            fn schema_version(&self) -> u32 {
+                self.schema_version
+            }
+        }
+    )*};
+}
+versioned!(TrialSpecHead, MetricsRecord, EvalRecord, FinalRecord);

@@ -1,0 +1,254 @@
+//! The tidy results table: one row per (trial, point of training, eval data set, metric), with
+//! stable unit-named columns. `collect` writes it from trial directories or from published data
+//! (Cherti et al. 2023, Hoffmann et al. 2022 via Besiroglu et al. 2024); `fit` reads it.
+//! Compute columns follow Cherti et al. 2023: `total_gmacs` = forward GMACs per pair x samples
+//! seen, and `train_flops` = 6 x forward MACs x samples (1 MAC = 2 FLOPs, training = 3 forwards).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{AnalysisError, Result};
+
+/// Column names, in file order.
+pub const COLUMNS: [&str; 14] = [
+    "sweep",
+    "trial_id",
+    "model",
+    "params",
+    "samples_seen",
+    "unique_samples",
+    "train_flops",
+    "fwd_macs_per_pair",
+    "total_gmacs",
+    "dataset",
+    "metric",
+    "value",
+    "source",
+    "train_data",
+];
+
+/// One row of the tidy table. Unknown quantities are empty cells (`None`).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct TidyRow {
+    /// Sweep name; published runs use e.g. `cherti2023-openclip` / `cherti2023-openai`.
+    pub sweep: String,
+    pub trial_id: String,
+    /// Model (architecture) name.
+    pub model: String,
+    /// Parameter count.
+    pub params: Option<u64>,
+    /// Image-text pairs (or tokens, for language models) seen when the value was measured.
+    pub samples_seen: Option<u64>,
+    /// Distinct samples seen in training, when known.
+    pub unique_samples: Option<u64>,
+    /// 6 x fwd_macs_per_pair x samples_seen.
+    pub train_flops: Option<f64>,
+    /// Forward MACs per pair (image + text tower).
+    pub fwd_macs_per_pair: Option<u64>,
+    /// fwd_macs_per_pair x samples_seen / 1e9.
+    pub total_gmacs: Option<f64>,
+    /// Evaluation data set (`train` for the training loss).
+    pub dataset: String,
+    pub metric: String,
+    pub value: f64,
+    /// Where the value came from: `file:line`.
+    pub source: String,
+    /// Training (upstream) data set, e.g. `LAION-2B`.
+    pub train_data: String,
+}
+
+impl TidyRow {
+    /// Value of a numeric column by name (for axis selection); `None` when empty or unknown.
+    pub fn number(&self, column: &str) -> Option<f64> {
+        match column {
+            "params" => self.params.map(|v| v as f64),
+            "samples_seen" => self.samples_seen.map(|v| v as f64),
+            "unique_samples" => self.unique_samples.map(|v| v as f64),
+            "train_flops" => self.train_flops,
+            "fwd_macs_per_pair" => self.fwd_macs_per_pair.map(|v| v as f64),
+            "total_gmacs" => self.total_gmacs,
+            "value" => Some(self.value),
+            _ => None,
+        }
+    }
+
+    /// Value of a text column by name.
+    pub fn text(&self, column: &str) -> Option<&str> {
+        Some(match column {
+            "sweep" => &self.sweep,
+            "trial_id" => &self.trial_id,
+            "model" => &self.model,
+            "dataset" => &self.dataset,
+            "metric" => &self.metric,
+            "source" => &self.source,
+            "train_data" => &self.train_data,
+            _ => return None,
+        })
+    }
+}
+
+/// A table read from disk: its path, the columns it had and its rows with their line numbers.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub path: PathBuf,
+    pub columns: Vec<String>,
+    pub rows: Vec<TidyRow>,
+    /// 1-based file line of each row (the header is line 1).
+    pub lines: Vec<usize>,
+}
+
+impl Table {
+    /// Fails, naming the missing ones, unless every column in `needed` is present.
+    pub fn require(&self, needed: &[&str]) -> Result<()> {
+        let missing: Vec<String> = needed
+            .iter()
+            .filter(|c| !self.columns.iter().any(|h| h == *c))
+            .map(|c| c.to_string())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(AnalysisError::MissingColumns {
+                path: self.path.clone(),
+                missing,
+                present: self.columns.clone(),
+            })
+        }
+    }
+
+    /// `file:line` of row `i`, for error messages.
+    pub fn locate(&self, i: usize) -> String {
+        format!(
+            "{}:{}",
+            self.path.display(),
+            self.lines.get(i).copied().unwrap_or(0)
+        )
+    }
+}
+
+/// Writes rows as CSV with the [`COLUMNS`] header.
+pub fn write_csv(path: &Path, rows: &[TidyRow]) -> Result<()> {
+    let csv_err = |source| AnalysisError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .map_err(csv_err)?;
+    w.write_record(COLUMNS).map_err(csv_err)?;
+    for r in rows {
+        w.serialize(r).map_err(csv_err)?;
+    }
+    w.flush()
+        .map_err(|e| AnalysisError::io(path, "writing CSV", e))
+}
+
+/// Reads a tidy table. Columns may be missing (callers state what they need with
+/// [`Table::require`]); extra columns are ignored; a bad cell names its line, column and value.
+pub fn read_csv(path: &Path) -> Result<Table> {
+    let csv_err = |source| AnalysisError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(path)
+        .map_err(csv_err)?;
+    let columns: Vec<String> = rd
+        .headers()
+        .map_err(csv_err)?
+        .iter()
+        .map(|s| s.trim().to_string())
+        .collect();
+    let index: HashMap<&str, usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for rec in rd.records() {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        let cell = |name: &str| index.get(name).and_then(|&i| rec.get(i)).map(str::trim);
+        let text = |name: &str| cell(name).unwrap_or("").to_string();
+        let float = |name: &str| -> Result<Option<f64>> {
+            match cell(name) {
+                None | Some("") => Ok(None),
+                Some(s) => parse_f64(s)
+                    .map(Some)
+                    .ok_or_else(|| AnalysisError::bad_value(path, line, name, s, "not a number")),
+            }
+        };
+        let int = |name: &str| -> Result<Option<u64>> {
+            match cell(name) {
+                None | Some("") => Ok(None),
+                Some(s) => parse_count(s).map(Some).ok_or_else(|| {
+                    AnalysisError::bad_value(path, line, name, s, "not a non-negative whole number")
+                }),
+            }
+        };
+        let value = match cell("value") {
+            None => f64::NAN,
+            Some(s) => parse_f64(s)
+                .ok_or_else(|| AnalysisError::bad_value(path, line, "value", s, "not a number"))?,
+        };
+        rows.push(TidyRow {
+            sweep: text("sweep"),
+            trial_id: text("trial_id"),
+            model: text("model"),
+            params: int("params")?,
+            samples_seen: int("samples_seen")?,
+            unique_samples: int("unique_samples")?,
+            train_flops: float("train_flops")?,
+            fwd_macs_per_pair: int("fwd_macs_per_pair")?,
+            total_gmacs: float("total_gmacs")?,
+            dataset: text("dataset"),
+            metric: text("metric"),
+            value,
+            source: text("source"),
+            train_data: text("train_data"),
+        });
+        lines.push(line);
+    }
+    Ok(Table {
+        path: path.to_path_buf(),
+        columns,
+        rows,
+        lines,
+    })
+}
+
+/// Parses a float, rejecting NaN and infinities.
+pub fn parse_f64(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Parses a count written as an integer or as an integral float (`12800000000.0`, `1.28e10`).
+pub fn parse_count(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Ok(v) = s.parse::<u64>() {
+        return Some(v);
+    }
+    let v = parse_f64(s)?;
+    (v >= 0.0 && v.fract() == 0.0 && v < 1.8e19).then_some(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_accept_integral_floats_only() {
+        assert_eq!(parse_count("12800000000.0"), Some(12_800_000_000));
+        assert_eq!(parse_count("1.5e3"), Some(1500));
+        assert_eq!(parse_count("42"), Some(42));
+        assert_eq!(parse_count("2.5"), None);
+        assert_eq!(parse_count("-1"), None);
+        assert_eq!(parse_count("abc"), None);
+        assert_eq!(parse_f64("nan"), None);
+    }
+}

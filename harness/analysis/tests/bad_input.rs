@@ -1,0 +1,289 @@
+//! Bad input gives clear errors, never a panic: missing columns are named, non-positive values in
+//! a log fit name their row and value, too few points say how many are needed, and an unknown
+//! data set or metric lists the ones present.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use clipscale_analysis::AnalysisError;
+use clipscale_analysis::fit::Point;
+use clipscale_analysis::fit::chinchilla::{self, ChinchillaOptions};
+use clipscale_analysis::fit::frontier::Frontier;
+use clipscale_analysis::fit::power::fit_power;
+use clipscale_analysis::fit::saturating::{SaturatingOptions, fit_saturating};
+use clipscale_analysis::import::{self, NdlPoint};
+use clipscale_analysis::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table};
+use clipscale_analysis::table::read_csv;
+use common::temp_dir;
+
+const HEADER: &str = "sweep,trial_id,model,params,samples_seen,unique_samples,train_flops,fwd_macs_per_pair,total_gmacs,dataset,metric,value,source,train_data";
+
+fn write(name: &str, body: &str) -> PathBuf {
+    let p = temp_dir("bad").join(name);
+    fs::write(&p, body).expect("write");
+    p
+}
+
+fn select(dataset: Option<&str>, metric: Option<&str>) -> SelectSpec {
+    SelectSpec {
+        sweeps: vec![],
+        train_data: None,
+        model: None,
+        dataset: dataset.map(Into::into),
+        metric: metric.map(Into::into),
+        x_column: "total_gmacs".into(),
+        y: YKind::Auto,
+        drop_highest: 0,
+        need_nd: false,
+    }
+}
+
+fn spec(law: Law, frontier: Frontier) -> FitSpec {
+    FitSpec {
+        law,
+        frontier,
+        saturating: Default::default(),
+        chinchilla: Default::default(),
+    }
+}
+
+fn good_table() -> PathBuf {
+    let mut s = format!("{HEADER}\n");
+    for (k, (c, acc)) in [(1e3, 0.3), (1e4, 0.45), (1e5, 0.55), (1e6, 0.62)]
+        .iter()
+        .enumerate()
+    {
+        s += &format!("sw,t{k},m,10,100,,1,1,{c},imagenet1k,acc1,{acc},x,d\n");
+        s += &format!("sw,t{k},m,10,100,,1,1,{c},cifar10,acc1,{acc},x,d\n");
+        s += &format!("sw,t{k},m,10,100,,1,1,{c},imagenet1k,acc5,{acc},x,d\n");
+    }
+    write("good.csv", &s)
+}
+
+#[test]
+fn missing_columns_are_named() {
+    let p = write("cols.csv", "sweep,dataset,value\nsw,imagenet1k,0.5\n");
+    let t = read_csv(&p).expect("read");
+    let err = fit_table(
+        &t,
+        &select(None, None),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect_err("missing");
+    match &err {
+        AnalysisError::MissingColumns { missing, .. } => {
+            assert_eq!(missing, &["metric", "total_gmacs"])
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(err.to_string().contains("metric, total_gmacs"), "{err}");
+    // The Chinchilla law also needs params and samples_seen.
+    let mut s = select(Some("imagenet1k"), Some("acc1"));
+    s.need_nd = true;
+    let err =
+        fit_table(&t, &s, &spec(Law::Chinchilla, Frontier::None), None, None).expect_err("missing");
+    assert!(err.to_string().contains("params, samples_seen"), "{err}");
+    // The importers name what they miss too.
+    let err = import::cherti2023(&p, None).expect_err("not cherti");
+    assert!(
+        err.to_string().contains("arch") && err.to_string().contains("gmacs_total"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_or_ambiguous_selections_list_what_is_present() {
+    let t = read_csv(&good_table()).expect("read");
+    let err = fit_table(
+        &t,
+        &select(Some("imagenet"), Some("acc1")),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect_err("unknown");
+    assert!(
+        matches!(err, AnalysisError::UnknownSelection { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cifar10, imagenet1k"), "{err}");
+    let err = fit_table(
+        &t,
+        &select(Some("imagenet1k"), Some("top1")),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect_err("unknown");
+    assert!(err.to_string().contains("acc1, acc5"), "{err}");
+    let err = fit_table(
+        &t,
+        &select(None, Some("acc1")),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect_err("ambiguous");
+    assert!(
+        err.to_string().contains("--dataset") && err.to_string().contains("cifar10"),
+        "{err}"
+    );
+    let mut s = select(Some("imagenet1k"), Some("acc1"));
+    s.sweeps = vec!["nope".into()];
+    let err = fit_table(&t, &s, &spec(Law::Power, Frontier::None), None, None).expect_err("sweep");
+    assert!(
+        err.to_string().contains("nope") && err.to_string().contains("sw"),
+        "{err}"
+    );
+    // And the good selection works.
+    let rec = fit_table(
+        &t,
+        &select(Some("imagenet1k"), Some("acc1")),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect("fit");
+    assert_eq!(rec.points_used.len(), 4);
+}
+
+#[test]
+fn non_positive_values_name_their_row_and_value() {
+    let body = format!(
+        "{HEADER}\nsw,a,m,,,,,,1000,in,acc1,0.5,x,d\nsw,b,m,,,,,,0,in,acc1,0.6,x,d\nsw,c,m,,,,,,10,in,acc1,0.7,x,d\n"
+    );
+    let p = write("zero.csv", &body);
+    let t = read_csv(&p).expect("read");
+    let err = fit_table(
+        &t,
+        &select(None, None),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect_err("zero compute");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, AnalysisError::NonPositive { value: 0.0, .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("zero.csv:3") && msg.contains("(b)"), "{msg}");
+    // An accuracy of 1 makes the error 0.
+    let body =
+        format!("{HEADER}\nsw,a,m,,,,,,1000,in,acc1,0.5,x,d\nsw,b,m,,,,,,100,in,acc1,1.0,x,d\n");
+    let t = read_csv(&write("one.csv", &body)).expect("read");
+    let err = fit_table(
+        &t,
+        &select(None, None),
+        &spec(Law::Power, Frontier::Bins(5)),
+        None,
+        None,
+    )
+    .expect_err("zero error");
+    assert!(err.to_string().contains("one.csv:3"), "{err}");
+    // Direct API: labels are reported as given.
+    let err = fit_power(&[
+        Point::new(1.0, 0.5, "first"),
+        Point::new(-2.0, 0.4, "second"),
+    ])
+    .expect_err("negative");
+    assert!(
+        err.to_string().contains("second") && err.to_string().contains("-2"),
+        "{err}"
+    );
+    let bad = [
+        NdlPoint {
+            n: 1e6,
+            d: 1e9,
+            loss: 2.0,
+            line: 7,
+        },
+        NdlPoint {
+            n: 1e6,
+            d: 0.0,
+            loss: 2.0,
+            line: 9,
+        },
+    ];
+    let err = chinchilla::ChinchillaObjective::new(&bad, None, 1e-3)
+        .err()
+        .expect("zero D");
+    assert!(err.to_string().contains("line 9"), "{err}");
+}
+
+#[test]
+fn too_few_points_say_how_many_are_needed() {
+    let one = [Point::new(10.0, 0.5, "a")];
+    let err = fit_power(&one).expect_err("one point");
+    assert!(
+        matches!(
+            err,
+            AnalysisError::TooFewPoints {
+                needed: 2,
+                got: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let three: Vec<Point> = (1..=3)
+        .map(|k| Point::new(10f64.powi(k), 0.5 / k as f64, "p"))
+        .collect();
+    let err = fit_saturating(&three, &SaturatingOptions::default()).expect_err("three points");
+    assert!(
+        err.to_string().contains("at least 4") && err.to_string().contains("only 3"),
+        "{err}"
+    );
+    let pts: Vec<NdlPoint> = (0..5)
+        .map(|i| NdlPoint {
+            n: 1e6 * (i + 1) as f64,
+            d: 1e9,
+            loss: 3.0,
+            line: i,
+        })
+        .collect();
+    let err =
+        chinchilla::fit_chinchilla(&pts, &ChinchillaOptions::default()).expect_err("five points");
+    assert!(err.to_string().contains("at least 6"), "{err}");
+    // A binned frontier can leave too few points even when the table has many.
+    let t = read_csv(&good_table()).expect("read");
+    let err = fit_table(
+        &t,
+        &select(Some("imagenet1k"), Some("acc1")),
+        &spec(Law::Power, Frontier::Bins(1)),
+        None,
+        None,
+    )
+    .expect_err("one bin");
+    assert!(matches!(err, AnalysisError::TooFewPoints { .. }), "{err}");
+}
+
+#[test]
+fn bad_cells_and_bad_files_name_line_and_column() {
+    let body =
+        format!("{HEADER}\nsw,a,m,,,,,,1000,in,acc1,0.5,x,d\nsw,b,m,ten,,,,,100,in,acc1,0.6,x,d\n");
+    let err = read_csv(&write("cell.csv", &body)).expect_err("bad params");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cell.csv:3") && msg.contains("`params`") && msg.contains("\"ten\""),
+        "{msg}"
+    );
+    let body = format!("{HEADER}\nsw,a,m,,,,,,1000,in,acc1,high,x,d\n");
+    let err = read_csv(&write("value.csv", &body)).expect_err("bad value");
+    assert!(err.to_string().contains("`value`"), "{err}");
+    let err = read_csv(&temp_dir("bad").join("absent.csv")).expect_err("absent");
+    assert!(err.to_string().contains("absent.csv"), "{err}");
+    let err = import::besiroglu2024_points(&write(
+        "chin.csv",
+        "Model Size,Training FLOP,loss\n1e6,1e18,2.0\n1e6,-1,2.0\n",
+    ))
+    .expect_err("negative C");
+    assert!(
+        err.to_string().contains("chin.csv:3") && err.to_string().contains("Training FLOP"),
+        "{err}"
+    );
+}

@@ -1,0 +1,315 @@
+//! Trial records and `collect`: JSON round trips, tolerance of a truncated last JSON line, errors
+//! that name file and line, and a small results tree (written with the record types) collected
+//! into the tidy table with Cherti et al. 2023's compute columns, then fitted.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use clipscale_analysis::AnalysisError;
+use clipscale_analysis::cli::{
+    CollectArgs, FitArgs, FrontierArg, LawArg, XArg, YArg, run_collect, run_fit,
+};
+use clipscale_analysis::collect::collect_results;
+use clipscale_analysis::records::*;
+use common::temp_dir;
+
+fn spec(trial: &str, sweep: &str, params: u64, macs: u64) -> TrialSpecHead {
+    TrialSpecHead {
+        schema_version: SCHEMA_VERSION,
+        trial_id: trial.into(),
+        sweep: sweep.into(),
+        provenance: Provenance {
+            git_commit: "abc".into(),
+            git_dirty: false,
+            clipscale_version: "0.1.0".into(),
+            burn_version: "0.21.0".into(),
+            backend: "flex".into(),
+            device: "cpu".into(),
+            float_type: "f32".into(),
+            threads: 2,
+            host: "test".into(),
+            started_unix_s: 1.7e9,
+        },
+        model_summary: ModelSummary {
+            name: format!("tiny-{params}"),
+            params,
+            image_params: params / 2,
+            text_params: params / 2,
+            fwd_macs_per_pair: macs,
+            image_fwd_macs: macs / 2,
+            text_fwd_macs: macs / 2,
+        },
+        dataset: "synthetic-1m".into(),
+        samples: 1_000_000,
+        batch_size: 256,
+        seed: 1,
+    }
+}
+
+fn eval(trial: &str, samples: u64, macs: u64, acc: f64) -> EvalRecord {
+    EvalRecord {
+        schema_version: SCHEMA_VERSION,
+        trial_id: trial.into(),
+        samples_seen: samples,
+        train_flops: train_flops(macs, samples),
+        dataset: "imagenet1k".into(),
+        metric: "acc1".into(),
+        value: acc,
+    }
+}
+
+fn finals(trial: &str, status: TrialStatus, samples: u64, loss: Option<f64>) -> FinalRecord {
+    FinalRecord {
+        schema_version: SCHEMA_VERSION,
+        trial_id: trial.into(),
+        status,
+        steps: samples / 256,
+        samples_seen: samples,
+        train_flops: 0.0,
+        unique_samples: Some(samples.min(1_000_000)),
+        final_loss: loss,
+        wall_s: 12.5,
+        message: (status != TrialStatus::Done).then(|| "loss became NaN".to_string()),
+    }
+}
+
+/// Writes a trial directory; `evals` are (samples, acc1).
+fn write_trial(root: &Path, s: &TrialSpecHead, evals: &[(u64, f64)], fin: Option<&FinalRecord>) {
+    let dir = root.join(&s.sweep).join(&s.trial_id);
+    fs::create_dir_all(&dir).expect("dir");
+    // The real spec holds more keys than the head; they must be ignored.
+    let mut v = serde_json::to_value(s).expect("value");
+    v["optimizer"] = serde_json::json!({"lr": 1e-3, "warmup": 100});
+    write_json_atomic(&dir.join(SPEC_FILE), &v).expect("spec");
+    for &(samples, acc) in evals {
+        append_jsonl(
+            &dir.join(EVALS_FILE),
+            &eval(&s.trial_id, samples, s.model_summary.fwd_macs_per_pair, acc),
+        )
+        .expect("eval");
+    }
+    if let Some(f) = fin {
+        write_json_atomic(&dir.join(FINAL_FILE), f).expect("final");
+    }
+}
+
+#[test]
+fn records_round_trip_and_status_is_lowercase() {
+    let dir = temp_dir("records");
+    let s = spec("t1", "sw", 1000, 2000);
+    write_json_atomic(&dir.join("spec.json"), &s).expect("write");
+    let back: TrialSpecHead = read_json(&dir.join("spec.json")).expect("read");
+    assert_eq!(back, s);
+    let f = finals("t1", TrialStatus::Diverged, 5000, None);
+    let text = serde_json::to_string(&f).expect("json");
+    assert!(text.contains(r#""status":"diverged""#), "{text}");
+    assert_eq!(
+        serde_json::from_str::<FinalRecord>(&text).expect("parse"),
+        f
+    );
+    // Optional fields may be absent.
+    let minimal = r#"{"schema_version":1,"trial_id":"t","status":"done","steps":1,"samples_seen":2,"train_flops":3.0,"wall_s":1.0}"#;
+    let m: FinalRecord = serde_json::from_str(minimal).expect("minimal final");
+    assert_eq!(
+        (m.unique_samples, m.final_loss, m.message),
+        (None, None, None)
+    );
+    // No temporary file is left behind.
+    assert_eq!(fs::read_dir(&dir).expect("ls").count(), 1);
+}
+
+#[test]
+fn jsonl_skips_a_truncated_last_line_but_names_a_bad_middle_line() {
+    let dir = temp_dir("jsonl");
+    let path = dir.join("metrics.jsonl");
+    let m = |step| MetricsRecord {
+        schema_version: 1,
+        step,
+        samples_seen: step * 8,
+        train_flops: 1.0,
+        loss: 2.0,
+        lr: 1e-3,
+        logit_scale: 14.3,
+        step_s: 0.1,
+        data_s: 0.01,
+        samples_per_s: 80.0,
+    };
+    for step in 1..=3 {
+        append_jsonl(&path, &m(step)).expect("append");
+    }
+    let full = serde_json::to_string(&m(4)).expect("json");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open")
+        .write_all(&full.as_bytes()[..full.len() / 2])
+        .expect("write");
+    let read = read_jsonl::<MetricsRecord>(&path).expect("tolerated");
+    assert_eq!(read.records.len(), 3);
+    assert_eq!(read.records[2], (3, m(3)));
+    assert_eq!(read.warnings.len(), 1);
+    assert!(
+        read.warnings[0].contains("metrics.jsonl:4"),
+        "{}",
+        read.warnings[0]
+    );
+
+    // A broken line that is not the last one is an error naming file and line.
+    let bad = dir.join("bad.jsonl");
+    fs::write(
+        &bad,
+        format!(
+            "{}\n{{\"step\": oops}}\n{}\n",
+            serde_json::to_string(&m(1)).expect("j"),
+            serde_json::to_string(&m(2)).expect("j")
+        ),
+    )
+    .expect("write");
+    let err = read_jsonl::<MetricsRecord>(&bad).expect_err("bad line");
+    assert!(
+        matches!(err, AnalysisError::Json { line: Some(2), .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bad.jsonl:2"), "{err}");
+}
+
+#[test]
+fn collect_reads_a_results_tree_and_reports_incomplete_trials() {
+    let root = temp_dir("collect");
+    let results = root.join("results");
+    // Four finished trials on a clean power law E = 3 * C^-0.2 (C in GMACs), with two evals each.
+    let macs = [2_000_000u64, 8_000_000, 32_000_000, 128_000_000];
+    for (k, &m) in macs.iter().enumerate() {
+        let s = spec(&format!("t{k}"), "grid", 1000 * (k as u64 + 1), m);
+        let evals: Vec<(u64, f64)> = [500_000u64, 1_000_000]
+            .iter()
+            .map(|&n| (n, 1.0 - 3.0 * (m as f64 * n as f64 / 1e9).powf(-0.2)))
+            .collect();
+        write_trial(
+            &results,
+            &s,
+            &evals,
+            Some(&finals(
+                &s.trial_id,
+                TrialStatus::Done,
+                1_000_000,
+                Some(3.5),
+            )),
+        );
+    }
+    write_trial(
+        &results,
+        &spec("running", "grid", 10, 10),
+        &[(1000, 0.1)],
+        None,
+    );
+    let div = spec("div", "grid", 10, 10);
+    write_trial(
+        &results,
+        &div,
+        &[(1000, 0.1)],
+        Some(&finals("div", TrialStatus::Diverged, 1000, None)),
+    );
+    // A truncated last eval line (crash mid-append) in t0 is skipped with a warning.
+    let t0_evals = results.join("grid/t0").join(EVALS_FILE);
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&t0_evals)
+        .expect("open")
+        .write_all(b"{\"schema_version\":1,\"tri")
+        .expect("w");
+
+    let c = collect_results(&results).expect("collect");
+    assert_eq!(c.trials, 4);
+    let mut skipped: Vec<String> = c.skipped.iter().map(|s| s.reason.clone()).collect();
+    skipped.sort();
+    assert_eq!(skipped.len(), 2);
+    assert!(skipped[0].contains("no final.json"), "{skipped:?}");
+    assert!(
+        skipped[1].contains("diverged") && skipped[1].contains("NaN"),
+        "{skipped:?}"
+    );
+    assert!(
+        c.warnings.iter().any(|w| w.contains("truncated")),
+        "{:?}",
+        c.warnings
+    );
+    assert_eq!(c.rows.len(), 4 * 3); // two evals + the training loss per trial
+    let r = c
+        .rows
+        .iter()
+        .find(|r| r.trial_id == "t1" && r.samples_seen == Some(500_000))
+        .expect("row");
+    assert_eq!(r.total_gmacs, Some(8_000_000.0 * 500_000.0 / 1e9));
+    assert_eq!(r.train_flops, Some(6.0 * 8_000_000.0 * 500_000.0));
+    assert_eq!((r.params, r.unique_samples), (Some(2000), Some(1_000_000)));
+    assert_eq!(r.train_data, "synthetic-1m");
+    assert!(r.source.ends_with("evals.jsonl:1"), "{}", r.source);
+    assert!(
+        c.rows
+            .iter()
+            .any(|r| r.dataset == "train" && r.metric == "loss" && r.value == 3.5)
+    );
+
+    // The same through the CLI functions, then a fit that recovers the generating law.
+    let table = root.join("table.csv");
+    let got = run_collect(&CollectArgs {
+        input: results.clone(),
+        from: None,
+        arch_info: None,
+        out: table.clone(),
+    })
+    .expect("cli collect");
+    assert_eq!(got.rows.len(), 12);
+    let out = root.join("fit.json");
+    let args = FitArgs {
+        table,
+        law: LawArg::Power,
+        frontier: Some(FrontierArg::None),
+        bins: 5,
+        x: XArg::TotalGmacs,
+        y: YArg::Auto,
+        dataset: Some("imagenet1k".into()),
+        metric: Some("acc1".into()),
+        sweep: vec!["grid".into()],
+        train_data: None,
+        model: None,
+        drop_highest: 0,
+        bootstrap: 20,
+        seed: 3,
+        level: 0.9,
+        holdout_above: Some(1e4),
+        huber_delta: 1e-3,
+        threads: 1,
+        out: Some(out.clone()),
+    };
+    let rec = run_fit(&args).expect("fit");
+    assert!((rec.param("alpha").expect("alpha") + 0.2).abs() < 1e-9);
+    assert!((rec.param("beta").expect("beta") - 3.0).abs() < 1e-8);
+    let x = rec.extrapolation.as_ref().expect("holdout");
+    assert!(x.n_held_out > 0 && x.mean_abs_rel_error < 1e-9);
+    let back: clipscale_analysis::fit::record::FitRecord = read_json(&out).expect("record");
+    assert_eq!(back.formula, rec.formula);
+    assert_eq!(back.points_used.len(), 8);
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_its_file() {
+    let results = temp_dir("schema");
+    let mut s = spec("t", "sw", 1, 1);
+    s.schema_version = SCHEMA_VERSION + 1;
+    write_trial(
+        &results,
+        &s,
+        &[],
+        Some(&finals("t", TrialStatus::Done, 1, None)),
+    );
+    let err = collect_results(&results).expect_err("newer schema");
+    assert!(
+        matches!(err, AnalysisError::Schema { .. }) && err.to_string().contains("spec.json"),
+        "{err}"
+    );
+}
