@@ -74,6 +74,16 @@ pub struct BackendInfo {
     pub float_type: &'static str,
 }
 
+impl BackendInfo {
+    /// What a run on `device` will report.
+    pub fn for_device(device: DeviceSpec) -> Self {
+        match device {
+            DeviceSpec::Cpu => Self { backend: "flex", device, float_type: "f32" },
+            DeviceSpec::Cuda(_) => Self { backend: "cuda", device, float_type: "f32" },
+        }
+    }
+}
+
 /// Work generic over the backend, run by [`dispatch`] on the chosen one.
 pub trait BackendTask {
     type Output;
@@ -84,13 +94,11 @@ pub trait BackendTask {
 pub fn dispatch<T: BackendTask>(spec: DeviceSpec, task: T) -> Result<T::Output, DeviceError> {
     match spec {
         DeviceSpec::Cpu => {
-            let info = BackendInfo { backend: "flex", device: spec, float_type: "f32" };
-            Ok(task.run::<CpuTrainBackend>(Default::default(), info))
+            Ok(task.run::<CpuTrainBackend>(Default::default(), BackendInfo::for_device(spec)))
         }
         #[cfg(feature = "cuda")]
         DeviceSpec::Cuda(i) => {
-            let info = BackendInfo { backend: "cuda", device: spec, float_type: "f32" };
-            Ok(task.run::<CudaTrainBackend>(burn::backend::cuda::CudaDevice::new(i), info))
+            Ok(task.run::<CudaTrainBackend>(burn::backend::cuda::CudaDevice::new(i), BackendInfo::for_device(spec)))
         }
         #[cfg(not(feature = "cuda"))]
         DeviceSpec::Cuda(_) => Err(DeviceError::CudaNotCompiled(spec.to_string())),

@@ -24,6 +24,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Forward and backward on CUDA against the CPU, same weights and batch, f32; relative errors.
     GpuCheck(GpuCheckArgs),
+    /// Train one model end to end: a trial directory with spec, metrics, evaluations,
+    /// checkpoints and a final record.
+    Train(TrainArgs),
 }
 
 /// Where the model ladder comes from.
@@ -91,6 +94,75 @@ pub struct GpuCheckArgs {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub ladder: LadderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model name from the ladder (`clipscale models` lists them).
+    #[arg(long)]
+    pub model: String,
+    /// Image-text pairs to train on (rounded down to whole batches).
+    #[arg(long)]
+    pub samples: u64,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Linear warm-up, in samples (default: 5% of the samples).
+    #[arg(long)]
+    pub warmup_samples: Option<u64>,
+    #[arg(long, default_value_t = 0.2)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub beta1: f64,
+    #[arg(long, default_value_t = 0.98)]
+    pub beta2: f64,
+    #[arg(long, default_value_t = 1e-6)]
+    pub eps: f64,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    pub grad_clip_norm: Option<f64>,
+    /// Seed of the weights and the data stream.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training data set.
+    #[arg(long, default_value = "synthetic")]
+    pub dataset: String,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Results root: the trial goes to <out>/<sweep>/<trial-id>/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "adhoc")]
+    pub sweep: String,
+    /// Continue the trial from its newest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// A metrics record every this many samples (default: about 100 per run).
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    /// Held-out evaluation every this many samples (default: 5 per run, and at the end).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// A checkpoint every this many samples (default: 10 per run, and at the end).
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Checkpoints to keep (the newest ones).
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    /// Held-out pairs for the validation loss and zero-shot accuracy.
+    #[arg(long, default_value_t = 1024)]
+    pub eval_samples: usize,
+    /// The fixed batch size of the validation loss.
+    #[arg(long, default_value_t = 256)]
+    pub eval_batch: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub ladder: LadderArgs,
 }

@@ -8,7 +8,10 @@ pub mod backend;
 pub mod batch;
 pub mod cli;
 pub mod check;
+pub mod eval;
 pub mod flops;
 pub mod model;
+pub mod provenance;
+pub mod train;
 
 pub use burn;

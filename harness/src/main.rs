@@ -12,6 +12,7 @@ fn main() {
         Command::Flops(a) => commands::models::flops(a),
         Command::Demo(a) => commands::demo::demo(a),
         Command::GpuCheck(a) => commands::gpu_check::gpu_check(a),
+        Command::Train(a) => commands::train::train(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -3,3 +3,4 @@
 pub mod demo;
 pub mod gpu_check;
 pub mod models;
+pub mod train;

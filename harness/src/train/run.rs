@@ -1,0 +1,320 @@
+//! The training loop of one trial: resolved spec in, trial directory out (spec.json before the
+//! first step, metrics.jsonl, evals.jsonl, checkpoints, train.log, final.json at the end).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use thiserror::Error;
+
+use clipscale_analysis::records::{
+    self, EVALS_FILE, EvalRecord, FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord, SCHEMA_VERSION, SPEC_FILE, TrialStatus,
+};
+
+use crate::backend::{BackendInfo, BackendTask, to_vec};
+use crate::batch::HostBatch;
+use crate::eval::{ZeroShotClassifier, validation_loss};
+use crate::model::clip::max_logit_scale;
+use crate::provenance::now_unix_s;
+use crate::train::checkpoint::{self, LoopState};
+use crate::train::data::{PairSource, Prefetcher, SyntheticSource};
+use crate::train::optim::{clamp_logit_scale, clip_global_norm, optimizer};
+use crate::train::schedule::Schedule;
+use crate::train::spec::TrialSpec;
+
+/// Environment variable for fault-injection tests: the loss of this step is made NaN.
+pub const NAN_AT_STEP_ENV: &str = "CLIPSCALE_TEST_NAN_AT_STEP";
+
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(transparent)]
+    Records(#[from] clipscale_analysis::AnalysisError),
+    #[error("data: {0}")]
+    Data(#[from] clipscale_data::DataError),
+    #[error("{0}")]
+    Spec(String),
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// One trial to train on whichever backend [`crate::backend::dispatch`] picks.
+pub struct TrainTask {
+    pub spec: TrialSpec,
+    pub trial_dir: PathBuf,
+    pub resume: bool,
+    pub progress: bool,
+}
+
+/// The held-out evaluation data of a synthetic trial, built once.
+struct EvalSet {
+    /// Fixed-size batches of held-out pairs for the validation loss.
+    loss_batches: Vec<HostBatch>,
+    /// The same images with their class among the held-out classes.
+    labelled: Vec<(HostBatch, Vec<usize>)>,
+    /// Tokenised prompts per held-out class.
+    prompts: Vec<(Vec<i64>, Vec<i64>)>,
+}
+
+fn synthetic_eval_set(source: &SyntheticSource, samples: usize, batch: usize) -> Result<EvalSet, clipscale_data::DataError> {
+    let heldout = source.generator.heldout_classes();
+    let names = source.generator.class_names();
+    let templates = clipscale_data::Synthetic::templates();
+    let prompts = heldout
+        .iter()
+        .map(|&c| {
+            let texts: Vec<String> = templates.iter().map(|t| t.replace("{c}", &names[c])).collect();
+            source.tokenizer.encode_batch(&texts, source.context_length)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut loss_batches = Vec::new();
+    let mut labelled = Vec::new();
+    let n_batches = samples / batch;
+    for k in 0..n_batches {
+        let mut images = Vec::new();
+        let mut captions = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..batch {
+            let s = source.generator.heldout_sample((k * batch + i) as u64);
+            images.extend_from_slice(&s.image);
+            captions.push(s.caption);
+            labels.push(heldout.iter().position(|&c| c == s.class_index).expect("held-out samples have held-out classes"));
+        }
+        let hb = source.host_batch(images, &captions)?;
+        labelled.push((hb.clone(), labels));
+        loss_batches.push(hb);
+    }
+    Ok(EvalSet { loss_batches, labelled, prompts })
+}
+
+fn crossed(before: u64, after: u64, every: u64) -> bool {
+    before / every != after / every
+}
+
+struct TrialFiles {
+    dir: PathBuf,
+    log: std::fs::File,
+}
+
+impl TrialFiles {
+    fn log(&mut self, line: &str) {
+        let _ = writeln!(self.log, "[{:.3}] {line}", now_unix_s());
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Keeps only the records a checkpoint at (step, samples_seen) had already written.
+fn truncate_records(dir: &Path, state: &LoopState) -> Result<(), TrainError> {
+    let metrics = dir.join(METRICS_FILE);
+    if metrics.exists() {
+        let kept: Vec<MetricsRecord> = records::read_jsonl::<MetricsRecord>(&metrics)?.records.into_iter().map(|(_, r)| r).filter(|r| r.step <= state.step).collect();
+        rewrite_jsonl(&metrics, &kept)?;
+    }
+    let evals = dir.join(EVALS_FILE);
+    if evals.exists() {
+        let kept: Vec<EvalRecord> = records::read_jsonl::<EvalRecord>(&evals)?.records.into_iter().map(|(_, r)| r).filter(|r| r.samples_seen <= state.samples_seen).collect();
+        rewrite_jsonl(&evals, &kept)?;
+    }
+    Ok(())
+}
+
+fn rewrite_jsonl<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<(), TrainError> {
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut text = String::new();
+    for r in rows {
+        text.push_str(&serde_json::to_string(r).expect("plain record"));
+        text.push('\n');
+    }
+    std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+impl BackendTask for TrainTask {
+    type Output = Result<FinalRecord, TrainError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
+        let spec = self.spec;
+        let dir = self.trial_dir;
+        let id = spec.head.trial_id.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let spec_path = dir.join(SPEC_FILE);
+        if !spec_path.exists() {
+            records::write_json_atomic(&spec_path, &spec)?;
+        }
+        let log = OpenOptions::new().create(true).append(true).open(dir.join("train.log")).map_err(|e| io(&dir.join("train.log"), e))?;
+        let mut files = TrialFiles { dir: dir.clone(), log };
+
+        if spec.data.name != "synthetic" {
+            return Err(TrainError::Spec(format!("unknown data set `{}`; available: synthetic", spec.data.name)));
+        }
+        let source = Arc::new(SyntheticSource::new(spec.data.seed, spec.model.vision.image_size, spec.model.text.context_length)?);
+        let eval_set = synthetic_eval_set(&source, spec.intervals.eval_samples, spec.intervals.eval_batch_size)?;
+
+        let batch = spec.head.batch_size;
+        let total = spec.head.samples;
+        let macs = spec.head.model_summary.fwd_macs_per_pair;
+        let schedule = Schedule { peak_lr: spec.optim.lr, warmup_samples: spec.optim.warmup_samples, total_samples: total };
+        let model = spec.model.init::<B>(spec.head.seed, &device).map_err(|e| TrainError::Spec(e.to_string()))?;
+        let optim = optimizer::<B>(spec.optim.adamw);
+        let (mut model, mut optim, mut state) = match self.resume.then(|| checkpoint::load_latest(&dir, model.clone(), optim, &device)) {
+            Some(Ok(Some((state, m, o)))) => {
+                truncate_records(&dir, &state)?;
+                files.log(&format!("resumed from step {} ({} samples seen)", state.step, state.samples_seen));
+                (m, o, state)
+            }
+            Some(Err(e)) => return Err(e.into()),
+            _ => {
+                // a fresh start: nothing of an earlier attempt may remain
+                for f in [METRICS_FILE, EVALS_FILE] {
+                    let _ = std::fs::remove_file(dir.join(f));
+                }
+                files.log(&format!("training {id}: {} on {} samples, batch {batch}", spec.model.name, total));
+                (model, optimizer::<B>(spec.optim.adamw), LoopState { schema_version: SCHEMA_VERSION, step: 0, samples_seen: 0, wall_s: 0.0 })
+            }
+        };
+
+        let bar = ProgressBar::new(total);
+        if !self.progress {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} samples {per_sec} eta {eta} {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(spec.model.name.clone());
+        bar.set_position(state.samples_seen);
+
+        let nan_at: Option<u64> = std::env::var(NAN_AT_STEP_ENV).ok().and_then(|v| v.parse().ok());
+        let remaining = (total - state.samples_seen) / batch as u64;
+        let feed = Prefetcher::start(source.clone() as Arc<dyn PairSource>, state.samples_seen, batch, remaining, 3);
+        let started = Instant::now();
+        let wall_before = state.wall_s;
+        let mut since_log = (0u32, 0f64, 0f64);
+        let mut last_loss = f64::NAN;
+        let mut status = TrialStatus::Done;
+        let mut message = None;
+
+        let evaluate = |model: &crate::model::Clip<B>, samples_seen: u64, files: &mut TrialFiles| -> Result<(), TrainError> {
+            let m = model.valid();
+            let inner_device = device.clone();
+            let val = validation_loss(&m, &eval_set.loss_batches, &inner_device);
+            let zs = ZeroShotClassifier::new(&m, &eval_set.prompts, spec.model.text.context_length, &inner_device).evaluate(&m, &eval_set.labelled, &inner_device);
+            let flops = records::train_flops(macs, samples_seen);
+            for (metric, value) in [("val_loss", val), ("acc1", zs.acc1), ("acc5", zs.acc5), ("mean_per_class_recall", zs.mean_per_class_recall)] {
+                records::append_jsonl(
+                    &files.path(EVALS_FILE),
+                    &EvalRecord { schema_version: SCHEMA_VERSION, trial_id: id.clone(), samples_seen, train_flops: flops, dataset: "synthetic-heldout".into(), metric: metric.into(), value },
+                )?;
+            }
+            files.log(&format!("eval at {samples_seen} samples: val_loss {val:.4} (batch {}), zero-shot top-1 {:.3} over {} held-out classes", spec.intervals.eval_batch_size, zs.acc1, eval_set.prompts.len()));
+            Ok(())
+        };
+
+        if state.samples_seen == 0 {
+            evaluate(&model, 0, &mut files)?;
+        }
+        while state.samples_seen < total {
+            let t_data = Instant::now();
+            let host = match feed.next() {
+                Some(Ok(h)) => h,
+                Some(Err(e)) => {
+                    status = TrialStatus::Failed;
+                    message = Some(format!("data: {e}"));
+                    break;
+                }
+                None => {
+                    status = TrialStatus::Failed;
+                    message = Some("the data thread stopped early".into());
+                    break;
+                }
+            };
+            let data_s = t_data.elapsed().as_secs_f64();
+            let t_step = Instant::now();
+            let lr = schedule.lr(state.samples_seen, batch as u64);
+            let mut loss = model.loss(host.to_device::<B>(&device));
+            if nan_at == Some(state.step) {
+                loss = loss * f64::NAN;
+            }
+            let value = to_vec(loss.clone().inner())[0] as f64;
+            if !value.is_finite() {
+                status = TrialStatus::Diverged;
+                message = Some(format!("loss became {value} at step {} ({} samples seen)", state.step, state.samples_seen));
+                last_loss = value;
+                break;
+            }
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            if let Some(max_norm) = spec.optim.grad_clip_norm {
+                clip_global_norm::<B, _>(&model, &mut grads, max_norm);
+            }
+            model = clamp_logit_scale(optim.step(lr, model, grads));
+            let before = state.samples_seen;
+            state.step += 1;
+            state.samples_seen += batch as u64;
+            last_loss = value;
+            let step_s = t_step.elapsed().as_secs_f64();
+            since_log = (since_log.0 + 1, since_log.1 + step_s, since_log.2 + data_s);
+            bar.set_position(state.samples_seen);
+            let done = state.samples_seen >= total;
+            if crossed(before, state.samples_seen, spec.intervals.log_every_samples) || done {
+                let (n, st, dt) = since_log;
+                let step_mean = st / n as f64;
+                let logit_scale = to_vec(model.logit_scale.val().inner())[0] as f64;
+                let rec = MetricsRecord {
+                    schema_version: SCHEMA_VERSION,
+                    step: state.step,
+                    samples_seen: state.samples_seen,
+                    train_flops: records::train_flops(macs, state.samples_seen),
+                    loss: value,
+                    lr,
+                    logit_scale,
+                    step_s: step_mean,
+                    data_s: dt / n as f64,
+                    samples_per_s: batch as f64 / (step_mean + dt / n as f64),
+                };
+                records::append_jsonl(&files.path(METRICS_FILE), &rec)?;
+                bar.set_message(format!("loss {value:.4} lr {lr:.2e} scale {:.1}", logit_scale.exp().min(max_logit_scale().exp())));
+                files.log(&format!("step {} samples {} loss {value:.5} lr {lr:.3e} logit_scale {logit_scale:.4} {:.1} samples/s", state.step, state.samples_seen, rec.samples_per_s));
+                since_log = (0, 0.0, 0.0);
+            }
+            if crossed(before, state.samples_seen, spec.intervals.eval_every_samples) || done {
+                evaluate(&model, state.samples_seen, &mut files)?;
+            }
+            if crossed(before, state.samples_seen, spec.intervals.checkpoint_every_samples) || done {
+                state.wall_s = wall_before + started.elapsed().as_secs_f64();
+                checkpoint::save(&dir, &model, &optim, state, spec.intervals.keep_checkpoints)?;
+            }
+        }
+        drop(feed);
+        bar.finish_and_clear();
+        let wall_s = wall_before + started.elapsed().as_secs_f64();
+        let final_record = FinalRecord {
+            schema_version: SCHEMA_VERSION,
+            trial_id: id.clone(),
+            status,
+            steps: state.step,
+            samples_seen: state.samples_seen,
+            train_flops: records::train_flops(macs, state.samples_seen),
+            unique_samples: Some(source.unique_pairs().map_or(state.samples_seen, |u| u.min(state.samples_seen))),
+            final_loss: Some(last_loss),
+            wall_s,
+            message: message.clone(),
+        };
+        records::write_json_atomic(&files.path(FINAL_FILE), &final_record)?;
+        files.log(&format!("{status}: {} steps, {} samples, final loss {last_loss:.5}, {wall_s:.1} s{}", state.step, state.samples_seen, message.map(|m| format!(" ({m})")).unwrap_or_default()));
+        Ok(final_record)
+    }
+}

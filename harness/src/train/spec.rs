@@ -1,0 +1,206 @@
+//! A trial's resolved spec: every setting filled in and checked, a deterministic trial id from a
+//! hash of what determines the result, written as `spec.json` before the first step.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use clipscale_analysis::records::{ModelSummary, Provenance, SCHEMA_VERSION, TrialSpecHead};
+
+use crate::flops::counts;
+use crate::model::{ClipConfig, ConfigError};
+use crate::train::optim::AdamWSpec;
+
+#[derive(Debug, Error)]
+pub enum SpecError {
+    #[error("{field} = {value} is invalid: {reason}")]
+    Invalid { field: &'static str, value: String, reason: String },
+    #[error(transparent)]
+    Model(#[from] ConfigError),
+}
+
+fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> SpecError {
+    SpecError::Invalid { field, value: value.to_string(), reason: reason.into() }
+}
+
+/// The training data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Data set name; "synthetic" is the embedded procedural scenes.
+    pub name: String,
+    /// Seed of the data stream (and of its held-out split).
+    pub seed: u64,
+    /// Tokenizer name and its vocabulary size (which sets the model's).
+    pub tokenizer: String,
+    pub vocab_size: usize,
+}
+
+/// Optimisation settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OptimSpec {
+    pub lr: f64,
+    pub warmup_samples: u64,
+    pub adamw: AdamWSpec,
+    /// Global gradient-norm clipping; none when absent.
+    pub grad_clip_norm: Option<f64>,
+}
+
+/// When to log, evaluate and checkpoint, all in samples seen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Intervals {
+    pub log_every_samples: u64,
+    pub eval_every_samples: u64,
+    pub checkpoint_every_samples: u64,
+    pub keep_checkpoints: usize,
+    /// Held-out pairs in the validation loss and zero-shot evaluation.
+    pub eval_samples: usize,
+    /// The FIXED batch size of the validation loss (the contrastive loss depends on it).
+    pub eval_batch_size: usize,
+}
+
+/// The whole resolved spec of one trial (`spec.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrialSpec {
+    #[serde(flatten)]
+    pub head: TrialSpecHead,
+    pub model: ClipConfig,
+    pub data: DataSpec,
+    pub optim: OptimSpec,
+    pub intervals: Intervals,
+}
+
+/// What a user asks for; [`resolve`] turns it into a [`TrialSpec`].
+#[derive(Debug, Clone)]
+pub struct TrialRequest {
+    pub sweep: String,
+    pub model: ClipConfig,
+    pub data: DataSpec,
+    pub samples: u64,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub optim: OptimSpec,
+    pub intervals: Intervals,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn short_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{}G", n / 1_000_000_000),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// Checks a request and fills in everything derived: the model's vocabulary from the tokenizer,
+/// samples rounded down to whole batches, parameter and MAC counts, the trial id.
+pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, SpecError> {
+    if req.batch_size < 2 {
+        return Err(invalid("batch_size", req.batch_size, "the contrastive loss needs at least 2 pairs per batch"));
+    }
+    if req.samples == 0 {
+        return Err(invalid("samples", 0, "must be at least one batch"));
+    }
+    if req.samples < req.batch_size as u64 {
+        return Err(invalid("samples", req.samples, format!("must be at least one batch ({})", req.batch_size)));
+    }
+    let lr = req.optim.lr;
+    if !(lr > 0.0 && lr <= 1.0) {
+        return Err(invalid("lr", lr, "must be in (0, 1]"));
+    }
+    if req.optim.warmup_samples > req.samples {
+        return Err(invalid("warmup_samples", req.optim.warmup_samples, format!("must not exceed samples ({})", req.samples)));
+    }
+    if let Some(c) = req.optim.grad_clip_norm {
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(invalid("grad_clip_norm", c, "must be a positive number"));
+        }
+    }
+    let a = &req.optim.adamw;
+    if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {
+        return Err(invalid("adamw.beta", format!("({}, {})", a.beta1, a.beta2), "betas must be in [0, 1)"));
+    }
+    if !(a.eps > 0.0) || !(a.weight_decay >= 0.0) {
+        return Err(invalid("adamw", format!("eps {}, weight_decay {}", a.eps, a.weight_decay), "eps must be > 0 and weight decay >= 0"));
+    }
+    let iv = &req.intervals;
+    if iv.log_every_samples == 0 || iv.checkpoint_every_samples == 0 || iv.eval_every_samples == 0 {
+        return Err(invalid("intervals", format!("{iv:?}"), "log, eval and checkpoint intervals must be positive"));
+    }
+    if iv.keep_checkpoints == 0 {
+        return Err(invalid("keep_checkpoints", 0, "keep at least the last checkpoint"));
+    }
+    if iv.eval_batch_size < 2 || iv.eval_samples < iv.eval_batch_size {
+        return Err(invalid(
+            "eval_samples",
+            format!("{} (eval batch {})", iv.eval_samples, iv.eval_batch_size),
+            "the validation set needs at least one fixed-size batch of at least 2",
+        ));
+    }
+    let model = req.model.with_vocab_size(req.data.vocab_size);
+    model.validate()?;
+    let samples = req.samples / req.batch_size as u64 * req.batch_size as u64;
+    let c = counts(&model);
+    let mut spec = TrialSpec {
+        head: TrialSpecHead {
+            schema_version: SCHEMA_VERSION,
+            trial_id: String::new(),
+            sweep: req.sweep,
+            provenance,
+            model_summary: ModelSummary {
+                name: model.name.clone(),
+                params: c.params,
+                image_params: c.image_params,
+                text_params: c.text_params,
+                fwd_macs_per_pair: c.fwd_macs_per_pair,
+                image_fwd_macs: c.image_fwd_macs,
+                text_fwd_macs: c.text_fwd_macs,
+            },
+            dataset: req.data.name.clone(),
+            samples,
+            batch_size: req.batch_size,
+            seed: req.seed,
+        },
+        model,
+        data: req.data,
+        optim: req.optim,
+        intervals: req.intervals,
+    };
+    spec.head.trial_id = trial_id(&spec);
+    Ok(spec)
+}
+
+/// `<model>-n<samples>-b<batch>-s<seed>-<hash>`: the hash covers everything that determines
+/// the result (model, data, optimisation, samples, batch, seed, evaluation set), not where or
+/// when it ran nor how often it logs or checkpoints.
+pub fn trial_id(spec: &TrialSpec) -> String {
+    let identity = serde_json::json!({
+        "model": spec.model,
+        "data": spec.data,
+        "optim": spec.optim,
+        "samples": spec.head.samples,
+        "batch_size": spec.head.batch_size,
+        "seed": spec.head.seed,
+        "eval_samples": spec.intervals.eval_samples,
+        "eval_batch_size": spec.intervals.eval_batch_size,
+    });
+    let hash = fnv1a(identity.to_string().as_bytes());
+    format!(
+        "{}-n{}-b{}-s{}-{:08x}",
+        spec.model.name,
+        short_count(spec.head.samples),
+        spec.head.batch_size,
+        spec.head.seed,
+        (hash >> 32) as u32 ^ hash as u32
+    )
+}
