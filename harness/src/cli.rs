@@ -27,10 +27,43 @@ pub enum Command {
     /// Train one model end to end: a trial directory with spec, metrics, evaluations,
     /// checkpoints and a final record.
     Train(TrainArgs),
+    /// Trial records (or published runs) into one tidy CSV table.
+    Collect(clipscale_analysis::cli::CollectArgs),
+    /// Fit a scaling law to rows of the tidy table; writes a fit record.
+    Fit(clipscale_analysis::cli::FitArgs),
+    /// Benchmarks whose figures are recorded in results/benchmarks/.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// A whole training run in a temporary folder: first and last loss, samples/s, wall time.
+    Run(BenchRunArgs),
+    /// The Chinchilla grid fit and 1000 bootstrap refits on the published data.
+    Fit(clipscale_analysis::cli::BenchFitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRunArgs {
+    #[arg(long, default_value = "w32-d2")]
+    pub model: String,
+    #[arg(long, default_value_t = 100_000)]
+    pub samples: u64,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Do not record the figures (just print them).
+    #[arg(long)]
+    pub no_record: bool,
 }
 
 /// Where the model ladder comes from.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct LadderArgs {
     /// A models file in the format of sweeps/models.toml (default: the built-in ladder).
     #[arg(long, value_name = "FILE")]

@@ -1,5 +1,6 @@
 //! The subcommands' bodies (binary only: they use anyhow and print for people).
 
+pub mod bench;
 pub mod demo;
 pub mod gpu_check;
 pub mod models;
