@@ -34,6 +34,84 @@ pub enum Command {
     /// Benchmarks whose figures are recorded in results/benchmarks/.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Sweeps: plan, run, status of a sweep file (sweeps/*.toml).
+    #[command(subcommand)]
+    Sweep(SweepCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// The table of trials (id, model, params, samples, training FLOPs, estimated time, status).
+    Plan(SweepPlanArgs),
+    /// Run the sweep's trials on this machine: skip finished ones, resume interrupted ones,
+    /// retry failed ones; then collect, fit and plot.
+    Run(SweepRunArgs),
+    /// Where each trial stands.
+    Status(SweepPlanArgs),
+    /// Run one trial of the sweep (what the executors and Slurm array tasks call).
+    RunOne(SweepRunOneArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SweepCommon {
+    /// The sweep file (TOML).
+    pub file: PathBuf,
+    /// Results root: trials go to <out>/<sweep name>/<trial-id>/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub ladder: LadderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepPlanArgs {
+    #[command(flatten)]
+    pub common: SweepCommon,
+    /// The device the time estimate is for.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Estimate only from earlier trials, never by timing a few steps.
+    #[arg(long)]
+    pub no_calibrate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepRunArgs {
+    #[command(flatten)]
+    pub common: SweepCommon,
+    /// Devices, one per worker in turn (repeatable): cpu, cuda:0, cuda:1...
+    #[arg(long = "device", default_values_t = vec![DeviceSpec::Cpu])]
+    pub devices: Vec<DeviceSpec>,
+    /// Trials run at once (on the CPU, 1 is best: each trial uses every core).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Attempts after the first for a trial that fails (not for one that diverges).
+    #[arg(long, default_value_t = 2)]
+    pub retries: usize,
+    /// Skip the collect, fit and plot steps at the end.
+    #[arg(long)]
+    pub no_analysis: bool,
+    /// Record the sweep's wall time and fit in results/benchmarks/.
+    #[arg(long)]
+    pub record: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepRunOneArgs {
+    #[command(flatten)]
+    pub common: SweepCommon,
+    /// The trial id (from `sweep plan`).
+    #[arg(long, conflicts_with = "index")]
+    pub trial: Option<String>,
+    /// The trial's position in a manifest of trial ids (one per line), e.g. $SLURM_ARRAY_TASK_ID.
+    #[arg(long, requires = "manifest")]
+    pub index: Option<usize>,
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,6 +35,7 @@ fn main() {
         Command::Collect(a) => clipscale_analysis::cli::run_collect(a).map(|_| ()).map_err(Into::into),
         Command::Fit(a) => clipscale_analysis::cli::run_fit(a).map(|_| ()).map_err(Into::into),
         Command::Bench(b) => commands::bench::bench(b),
+        Command::Sweep(s) => commands::sweep::sweep(s),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

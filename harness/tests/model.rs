@@ -147,7 +147,7 @@ fn initialised_parameter_count_equals_the_analytic_count() {
 
 #[test]
 fn initialisation_follows_openclip_stds() {
-    let cfg = small("w256-d6");
+    let cfg = small("w192-d5");
     let model = cfg.init::<B>(9, &Default::default()).unwrap();
     let std = |v: Vec<f32>| {
         let n = v.len() as f64;

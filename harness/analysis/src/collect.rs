@@ -171,6 +171,11 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
                     "not a finite number",
                 ));
             }
+            // Only the evaluation at the end of the trial is a scaling point: an intermediate
+            // one comes from a run whose learning-rate schedule had not finished.
+            if ev.samples_seen != fin.samples_seen {
+                continue;
+            }
             let source = format!("{}:{line}", evals_path.display());
             out.rows.push(row(
                 ev.samples_seen,

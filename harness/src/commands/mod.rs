@@ -1,7 +1,9 @@
 //! The subcommands' bodies (binary only: they use anyhow and print for people).
 
+pub mod analyse;
 pub mod bench;
 pub mod demo;
 pub mod gpu_check;
 pub mod models;
+pub mod sweep;
 pub mod train;

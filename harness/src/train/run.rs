@@ -30,6 +30,24 @@ use crate::train::spec::TrialSpec;
 
 /// Environment variable for fault-injection tests: the loss of this step is made NaN.
 pub const NAN_AT_STEP_ENV: &str = "CLIPSCALE_TEST_NAN_AT_STEP";
+/// Fault injection for tests: the process aborts (as a crash would) at this step...
+pub const CRASH_AT_STEP_ENV: &str = "CLIPSCALE_TEST_CRASH_AT_STEP";
+/// ...only in trials whose id contains this text (all trials when unset)...
+pub const CRASH_TRIAL_ENV: &str = "CLIPSCALE_TEST_CRASH_TRIAL";
+/// ...and only once per marker file when set (the crash creates it; a retry then runs through).
+pub const CRASH_MARKER_ENV: &str = "CLIPSCALE_TEST_CRASH_MARKER";
+
+fn injected_crash(trial_id: &str, step: u64) -> bool {
+    let Some(at) = std::env::var(CRASH_AT_STEP_ENV).ok().and_then(|v| v.parse::<u64>().ok()) else { return false };
+    if at != step || !std::env::var(CRASH_TRIAL_ENV).map(|f| trial_id.contains(&f)).unwrap_or(true) {
+        return false;
+    }
+    match std::env::var(CRASH_MARKER_ENV) {
+        Ok(marker) if Path::new(&marker).exists() => false,
+        Ok(marker) => std::fs::write(marker, trial_id).is_ok(),
+        Err(_) => true,
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum TrainError {
@@ -243,6 +261,10 @@ impl BackendTask for TrainTask {
                 }
             };
             let data_s = t_data.elapsed().as_secs_f64();
+            if injected_crash(&id, state.step) {
+                eprintln!("{CRASH_AT_STEP_ENV}: aborting at step {} as asked", state.step);
+                std::process::abort();
+            }
             let t_step = Instant::now();
             let lr = schedule.lr(state.samples_seen, batch as u64);
             let mut loss = model.loss(host.to_device::<B>(&device));
