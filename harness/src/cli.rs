@@ -50,6 +50,42 @@ pub enum SweepCommand {
     Status(SweepPlanArgs),
     /// Run one trial of the sweep (what the executors and Slurm array tasks call).
     RunOne(SweepRunOneArgs),
+    /// Submit the sweep's pending trials to Slurm as a job array and follow it.
+    Submit(SweepSubmitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepSubmitArgs {
+    #[command(flatten)]
+    pub common: SweepCommon,
+    /// Submit to Slurm (the only cluster backend so far).
+    #[arg(long, required = true)]
+    pub slurm: bool,
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// GPUs per array task (0: train on the CPU).
+    #[arg(long, default_value_t = 0)]
+    pub gpus_per_task: usize,
+    #[arg(long, default_value_t = 2)]
+    pub cpus_per_task: usize,
+    /// Time limit per task, in Slurm's format (e.g. 04:00:00).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// At most this many tasks at once.
+    #[arg(long)]
+    pub parallelism: Option<usize>,
+    /// Seconds before the time limit at which a task checkpoints and requeues itself.
+    #[arg(long, default_value_t = 120)]
+    pub signal_grace: u32,
+    /// Extra sbatch option, verbatim (repeatable), e.g. --sbatch-arg=--account=abc
+    #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Submit and return without following the job.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Seconds between two looks at the queue (squeue --json) while following.
+    #[arg(long, default_value_t = 10.0)]
+    pub poll: f64,
 }
 
 #[derive(Debug, Args, Clone)]

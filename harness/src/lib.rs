@@ -12,6 +12,7 @@ pub mod eval;
 pub mod flops;
 pub mod model;
 pub mod provenance;
+pub mod signals;
 pub mod sweep;
 pub mod train;
 

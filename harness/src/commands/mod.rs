@@ -5,5 +5,6 @@ pub mod bench;
 pub mod demo;
 pub mod gpu_check;
 pub mod models;
+pub mod slurm;
 pub mod sweep;
 pub mod train;

@@ -15,7 +15,8 @@ use clipscale::cli::{SweepCommand, SweepCommon, SweepPlanArgs, SweepRunArgs, Swe
 use clipscale::flops::counts;
 use clipscale::model::ModelLadder;
 use clipscale::provenance;
-use clipscale::sweep::exec::{EXIT_DIVERGED, EXIT_DONE, EXIT_LOCKED, RunOneOutcome};
+use clipscale::sweep::exec::{EXIT_DIVERGED, EXIT_DONE, EXIT_LOCKED, EXIT_PREEMPTED, RunOneError, RunOneOutcome};
+use clipscale::train::TrainError;
 use clipscale::sweep::plan::{Calibrate, format_duration, measured_throughput};
 use clipscale::sweep::{Sweep, TrialState, run_one, state, trial_dir};
 use clipscale::train::TrialSpec;
@@ -27,6 +28,7 @@ pub fn sweep(cmd: &SweepCommand) -> Result<()> {
         SweepCommand::Status(a) => plan(a, true),
         SweepCommand::Run(a) => run(a),
         SweepCommand::RunOne(a) => run_one_cmd(a),
+        SweepCommand::Submit(a) => super::slurm::submit(a),
     }
 }
 
@@ -129,7 +131,15 @@ fn run_one_cmd(a: &SweepRunOneArgs) -> Result<()> {
         .find(|s| s.head.trial_id == id)
         .with_context(|| format!("trial {id} is not in sweep file {} (run `clipscale sweep plan` to list them)", a.common.file.display()))?;
     let progress = !a.quiet && std::io::stderr().is_terminal();
-    match run_one(spec, &a.common.out, a.device, progress)? {
+    clipscale::signals::install();
+    let outcome = match run_one(spec, &a.common.out, a.device, progress) {
+        Err(RunOneError::Train(e @ TrainError::Interrupted { .. })) => {
+            eprintln!("{id}: {e}");
+            std::process::exit(EXIT_PREEMPTED)
+        }
+        other => other?,
+    };
+    match outcome {
         RunOneOutcome::Finished(f) | RunOneOutcome::AlreadyDone(f) | RunOneOutcome::AlreadyDiverged(f) => {
             println!("{id}: {} ({} samples, final loss {:.4})", f.status, f.samples_seen, f.final_loss.unwrap_or(f64::NAN));
             match f.status {

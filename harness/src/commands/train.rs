@@ -79,7 +79,14 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     eprintln!("trial {} -> {}", spec.head.trial_id, dir.display());
     let task = TrainTask { spec, trial_dir: dir.clone(), resume: args.resume, progress: !args.quiet && std::io::stderr().is_terminal() };
-    let fin = dispatch(args.device, task)??;
+    clipscale::signals::install();
+    let fin = match dispatch(args.device, task)? {
+        Err(e @ clipscale::train::TrainError::Interrupted { .. }) => {
+            eprintln!("{e}; continue with the same command and --resume");
+            std::process::exit(clipscale::sweep::exec::EXIT_PREEMPTED)
+        }
+        other => other?,
+    };
     println!(
         "{}: {} steps, {} samples, final loss {:.4}, {:.1} s; records in {}",
         fin.status,

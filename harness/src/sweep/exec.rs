@@ -22,6 +22,8 @@ pub const EXIT_DONE: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_DIVERGED: i32 = 3;
 pub const EXIT_LOCKED: i32 = 4;
+/// Stopped by a signal (pre-emption, time limit, Ctrl-C) after writing a checkpoint: run it again.
+pub const EXIT_PREEMPTED: i32 = 75;
 
 #[derive(Debug, Error)]
 pub enum RunOneError {

@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod lock;
 pub mod plan;
+pub mod slurm;
 pub mod spec;
 
 pub use exec::{RunOneOutcome, run_one};

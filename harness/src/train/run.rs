@@ -61,6 +61,8 @@ pub enum TrainError {
     Data(#[from] clipscale_data::DataError),
     #[error("{0}")]
     Spec(String),
+    #[error("stopped by signal {signal} at step {step} ({samples_seen} samples seen); checkpoint written, the trial resumes from it")]
+    Interrupted { signal: i32, step: u64, samples_seen: u64 },
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> TrainError {
@@ -245,7 +247,18 @@ impl BackendTask for TrainTask {
         if state.samples_seen == 0 {
             evaluate(&model, 0, &mut files)?;
         }
+        let mut last_checkpoint_step = if self.resume { state.step } else { u64::MAX };
         while state.samples_seen < total {
+            if crate::signals::stop_requested() {
+                if last_checkpoint_step != state.step {
+                    state.wall_s = wall_before + started.elapsed().as_secs_f64();
+                    checkpoint::save(&dir, &model, &optim, state, spec.intervals.keep_checkpoints)?;
+                }
+                let signal = crate::signals::stop_signal();
+                files.log(&format!("stopped by signal {signal} at step {} ({} samples); checkpoint written", state.step, state.samples_seen));
+                bar.finish_and_clear();
+                return Err(TrainError::Interrupted { signal, step: state.step, samples_seen: state.samples_seen });
+            }
             let t_data = Instant::now();
             let host = match feed.next() {
                 Some(Ok(h)) => h,
@@ -318,6 +331,7 @@ impl BackendTask for TrainTask {
             if crossed(before, state.samples_seen, spec.intervals.checkpoint_every_samples) || done {
                 state.wall_s = wall_before + started.elapsed().as_secs_f64();
                 checkpoint::save(&dir, &model, &optim, state, spec.intervals.keep_checkpoints)?;
+                last_checkpoint_step = state.step;
             }
         }
         drop(feed);
