@@ -156,6 +156,44 @@ pub enum BenchCommand {
     Run(BenchRunArgs),
     /// The Chinchilla grid fit and 1000 bootstrap refits on the published data.
     Fit(clipscale_analysis::cli::BenchFitArgs),
+    /// Timed training steps on synthetic data: samples/s, step time, FLOP/s, MFU, peak memory,
+    /// data wait; with --peer, open_clip (PyTorch) on the same config side by side.
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchTrainArgs {
+    /// Models to time (repeatable).
+    #[arg(long = "model", id = "model", default_values_t = vec!["w32-d2".to_string()])]
+    pub models: Vec<String>,
+    /// Batch sizes (repeatable).
+    #[arg(long = "batch", id = "batch", default_values_t = vec![64usize])]
+    pub batches: Vec<usize>,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Steps before timing starts.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also run open_clip (harness/bench/openclip_peer.py) on the same config, alternating.
+    #[arg(long)]
+    pub peer: bool,
+    /// Alternating repetitions per side with --peer (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// The Python that has torch and open_clip (see harness/bench/setup-peer.sh).
+    #[arg(long, default_value = "/usr/bin/python3")]
+    pub python: String,
+    /// Print one JSON line per measurement (used by --peer for its own side).
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub no_record: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod batch;
+pub mod bench;
 pub mod cli;
 pub mod check;
 pub mod eval;

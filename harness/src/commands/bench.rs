@@ -27,6 +27,7 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Run(a) => bench_run(a),
         BenchCommand::Fit(a) => clipscale_analysis::cli::run_bench_fit(a, &invocation()).map(|_| ()).map_err(Into::into),
+        BenchCommand::Train(a) => super::bench_train::bench_train(a),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod analyse;
 pub mod bench;
+pub mod bench_train;
 pub mod demo;
 pub mod gpu_check;
 pub mod models;

@@ -1,0 +1,110 @@
+//! Training-step benchmark pieces shared by the CLI: timing of full training steps on the
+//! embedded synthetic data, peak memory, and the peak-FLOPs table used for MFU.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::backend::{BackendInfo, BackendTask, to_vec};
+use crate::flops::counts;
+use crate::model::ClipConfig;
+use crate::train::data::{PairSource, Prefetcher, SyntheticSource};
+use crate::train::optim::{AdamWSpec, clamp_logit_scale, optimizer};
+
+/// Peak dense FLOP/s by device name (datasheet figures unless noted). Devices not listed get no
+/// MFU: a guessed peak would make the figure meaningless.
+pub const PEAK_FLOPS: &[(&str, &str, f64)] = &[
+    ("NVIDIA H200", "bf16 dense, datasheet", 989e12),
+    ("NVIDIA H200", "bf16 dense, measured matmul ceiling", 790e12),
+    ("NVIDIA H100 80GB HBM3", "bf16 dense, datasheet", 989e12),
+    ("NVIDIA A100-SXM4-80GB", "bf16 dense, datasheet", 312e12),
+    ("NVIDIA A100-SXM4-40GB", "bf16 dense, datasheet", 312e12),
+];
+
+pub fn peak_flops(device_name: &str) -> Vec<(&'static str, f64)> {
+    PEAK_FLOPS.iter().filter(|(d, _, _)| *d == device_name).map(|(_, what, v)| (*what, *v)).collect()
+}
+
+/// The name of the processor (Linux), else "unknown cpu".
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown cpu".into())
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux VmHWM).
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Figures of one timed run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTiming {
+    pub model: String,
+    pub batch: usize,
+    pub params: u64,
+    pub samples_per_s: f64,
+    pub step_s_median: f64,
+    pub step_s_min: f64,
+    pub step_s_max: f64,
+    pub train_flop_per_s: f64,
+    pub data_wait_share: f64,
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Warm-up, then timed full training steps (data wait, forward, backward, AdamW, clamp).
+pub struct TimeSteps {
+    pub model: ClipConfig,
+    pub batch: usize,
+    pub warmup: usize,
+    pub steps: usize,
+}
+
+impl BackendTask for TimeSteps {
+    type Output = Result<StepTiming, String>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
+        let source = Arc::new(SyntheticSource::new(0, self.model.vision.image_size, self.model.text.context_length).map_err(|e| e.to_string())?);
+        let cfg = self.model.clone().with_vocab_size(source.tokenizer.vocab_size());
+        let mut model = cfg.init::<B>(0, &device).map_err(|e| e.to_string())?;
+        let mut optim = optimizer::<B>(AdamWSpec::default());
+        let total = (self.warmup + self.steps) as u64;
+        let feed = Prefetcher::start(source as Arc<dyn PairSource>, 0, self.batch, total, 3);
+        let mut step_times = Vec::new();
+        let mut wait = 0.0;
+        for i in 0..total {
+            let t0 = Instant::now();
+            let host = feed.next().ok_or("the data thread stopped")?.map_err(|e| e.to_string())?;
+            let waited = t0.elapsed().as_secs_f64();
+            let loss = model.loss(host.to_device::<B>(&device));
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = clamp_logit_scale(optim.step(1e-4, model, grads));
+            let _ = to_vec(model.logit_scale.val().inner()); // wait for the device
+            if i as usize >= self.warmup {
+                step_times.push(t0.elapsed().as_secs_f64());
+                wait += waited;
+            }
+        }
+        let total_s: f64 = step_times.iter().sum();
+        let mut sorted = step_times.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        let c = counts(&cfg);
+        Ok(StepTiming {
+            model: cfg.name.clone(),
+            batch: self.batch,
+            params: c.params,
+            samples_per_s: self.batch as f64 / median,
+            step_s_median: median,
+            step_s_min: sorted[0],
+            step_s_max: sorted[sorted.len() - 1],
+            train_flop_per_s: c.train_flops_per_sample() * self.batch as f64 / median,
+            data_wait_share: wait / total_s,
+            peak_rss_mib: peak_rss_mib(),
+        })
+    }
+}
