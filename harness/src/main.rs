@@ -23,8 +23,32 @@ fn default_sigpipe() {
 #[cfg(not(unix))]
 fn default_sigpipe() {}
 
+/// glibc hands every allocation above 128 KiB to mmap and returns freed memory to the kernel, so a
+/// training step that allocates the same activation buffers each time pays page faults and
+/// zeroing for all of them. Keeping them in the heap (threshold 32 MiB, glibc's maximum) and not
+/// trimming it reuses the memory instead. CLIPSCALE_MALLOC_TUNING=0 turns this off (to measure it).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_malloc() {
+    if std::env::var("CLIPSCALE_MALLOC_TUNING").as_deref() == Ok("0") {
+        return;
+    }
+    unsafe extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}
+
 fn main() {
     default_sigpipe();
+    tune_malloc();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Models(a) => commands::models::models(a),

@@ -72,9 +72,12 @@ fn plan(a: &SweepPlanArgs, status_only: bool) -> Result<()> {
             continue;
         }
         let key = (spec.model.name.clone(), spec.head.batch_size);
+        let step_flops = counts(&spec.model).train_flops_per_sample() * spec.head.batch_size as f64;
         let (sps, source) = match measured.get(&key) {
             Some(v) => (*v, "measured"),
             None if a.no_calibrate => (f64::NAN, "-"),
+            // a step this large would take minutes to time on a CPU: no estimate rather than a wait
+            None if a.device == DeviceSpec::Cpu && step_flops > 2e12 => (f64::NAN, "too big"),
             None => {
                 let v = match calibrated.get(&key) {
                     Some(v) => *v,
