@@ -1,8 +1,16 @@
 //! Command-line layer shared by the `clipscale-analysis` binary and the main `clipscale` binary:
-//! clap argument structs and `run_collect` / `run_fit` / `run_bench_fit`, which print a short
+//! clap argument structs and `run_collect` / `run_fit` / `run_bench_fit` / `run_plot` (in
+//! [`plot`]), which print a short
 //! human summary and return what they computed. The fits mirror Cherti et al. 2023 (power law
 //! on a binned frontier) and Hoffmann et al. 2022 / Besiroglu et al. 2024 (Chinchilla
 //! approach 3); see [`crate::pipeline`].
+
+mod plot;
+
+pub use plot::{
+    Cherti2023PlotArgs, ExtrapolationPlotArgs, FigureArgs, IsoflopPlotArgs, PlotArgs, PlotFitArgs,
+    PlotKind, PlotReport, RowsArgs, SamplesPlotArgs, ScalingPlotArgs, run_plot,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -1,13 +1,14 @@
 //! The crate's one error type. Every variant names where the problem is (file, line or row,
 //! column or key) and the offending value, so a bad results tree or table can be fixed without a
-//! debugger. Mirrors no paper; it is plumbing shared by records, collect, fits and bench.
+//! debugger. Mirrors no paper; it is plumbing shared by records, collect, fits, plots and bench.
 
 use std::path::{Path, PathBuf};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = AnalysisError> = std::result::Result<T, E>;
 
-/// Everything that can go wrong while reading records, collecting tables or fitting laws.
+/// Everything that can go wrong while reading records, collecting tables, fitting laws or
+/// drawing plots.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     /// A file or directory could not be read, written or renamed.
@@ -90,6 +91,22 @@ pub enum AnalysisError {
     /// Some input made a fit impossible (degenerate design, optimiser failure, ...).
     #[error("{law} fit failed: {message}")]
     Fit { law: String, message: String },
+
+    /// A value drawn on a logarithmic plot axis is zero, negative or not finite.
+    #[error("{axis} is drawn on a log axis and must be > 0, but {where_} has {value}")]
+    NonPositiveOnLogAxis {
+        axis: String,
+        where_: String,
+        value: f64,
+    },
+
+    /// Nothing is left to draw after filtering.
+    #[error("nothing to plot: {what}")]
+    NothingToPlot { what: String },
+
+    /// Drawing or encoding a figure failed.
+    #[error("{path}: plotting failed: {message}")]
+    Plot { path: PathBuf, message: String },
 
     /// A command-line or API argument is out of range.
     #[error("invalid argument {name}: {message}")]

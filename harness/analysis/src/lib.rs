@@ -3,8 +3,9 @@
 //! and the scaling-law fits ([`fit`], [`pipeline`]): the power law on a binned frontier of
 //! Cherti et al. 2023 ("Reproducible scaling laws for contrastive language-image learning"), a
 //! saturating law, and Chinchilla approach 3 (Hoffmann et al. 2022, as replicated by Besiroglu
-//! et al. 2024), with bootstrap intervals and extrapolation checks; plus benchmark recording
-//! ([`bench`]) and the command-line layer ([`cli`]) the main binary reuses.
+//! et al. 2024), with bootstrap intervals and extrapolation checks; the scaling plots
+//! ([`plot`], PNG and SVG with a bundled font); plus benchmark recording ([`bench`]) and the
+//! command-line layer ([`cli`]) the main binary reuses.
 
 pub mod bench;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod fit;
 pub mod import;
 pub mod pipeline;
+pub mod plot;
 pub mod records;
 pub mod rng;
 pub mod select;

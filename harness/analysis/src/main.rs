@@ -1,8 +1,9 @@
-//! The `clipscale-analysis` binary: `collect`, `fit` and `bench-fit` without burn, so results can
-//! be tabulated and fitted (Cherti et al. 2023 power laws, Chinchilla approach 3) in seconds.
+//! The `clipscale-analysis` binary: `collect`, `fit`, `plot` and `bench-fit` without burn, so
+//! results can be tabulated, fitted (Cherti et al. 2023 power laws, Chinchilla approach 3) and
+//! plotted in seconds.
 
 use clap::{Parser, Subcommand};
-use clipscale_analysis::cli::{self, BenchFitArgs, CollectArgs, FitArgs};
+use clipscale_analysis::cli::{self, BenchFitArgs, CollectArgs, FitArgs, PlotArgs};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +22,8 @@ enum Cmd {
     Collect(CollectArgs),
     /// Fit a scaling law to rows of the tidy table.
     Fit(FitArgs),
+    /// Draw scaling plots (PNG or SVG): scaling, samples, isoflop, extrapolation, cherti2023.
+    Plot(PlotArgs),
     /// Time the Chinchilla grid fit and 1000 bootstrap refits on the anchor data and record them.
     BenchFit(BenchFitArgs),
 }
@@ -30,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let res = match &cli.command {
         Cmd::Collect(a) => cli::run_collect(a).map(|_| ()),
         Cmd::Fit(a) => cli::run_fit(a).map(|_| ()),
+        Cmd::Plot(a) => cli::run_plot(a).map(|_| ()),
         Cmd::BenchFit(a) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             cli::run_bench_fit(a, &command).map(|_| ())

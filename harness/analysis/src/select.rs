@@ -116,8 +116,36 @@ pub fn is_loss(metric: &str) -> bool {
     m.contains("loss") || m.contains("perplexity") || m.contains("error")
 }
 
+/// Row filter shared by the fits and the plots: rows of the given sweeps, training data set and
+/// model, then exactly one evaluation data set and metric (given, or the only one present).
+/// Returns the kept row indices (in table order), the data set and the metric.
+pub fn filter_rows(
+    table: &Table,
+    sweeps: &[String],
+    train_data: Option<&str>,
+    model: Option<&str>,
+    dataset: Option<&str>,
+    metric: Option<&str>,
+) -> Result<(Vec<usize>, String, String)> {
+    let rows: Vec<usize> = (0..table.rows.len()).collect();
+    let rows = narrow(table, rows, "sweep", sweeps)?;
+    let train_data: Vec<String> = train_data.map(str::to_string).into_iter().collect();
+    let rows = narrow(table, rows, "train_data", &train_data)?;
+    let model: Vec<String> = model.map(str::to_string).into_iter().collect();
+    let rows = narrow(table, rows, "model", &model)?;
+    let (rows, dataset) = choose(table, rows, "dataset", &dataset.map(str::to_string))?;
+    let (rows, metric) = choose(table, rows, "metric", &metric.map(str::to_string))?;
+    Ok((rows, dataset, metric))
+}
+
 /// Selects the rows of `table` described by `spec` and converts them to observations.
 pub fn select(table: &Table, spec: &SelectSpec) -> Result<Selected> {
+    select_rows(table, spec).map(|(sel, _)| sel)
+}
+
+/// Like [`select`], also returning the table row index of each observation (aligned with
+/// `obs`), so callers such as the plots can read the rows' other columns (model, training data).
+pub fn select_rows(table: &Table, spec: &SelectSpec) -> Result<(Selected, Vec<usize>)> {
     let mut needed = vec!["dataset", "metric", "value", spec.x_column.as_str()];
     if !spec.sweeps.is_empty() {
         needed.push("sweep");
@@ -138,12 +166,14 @@ pub fn select(table: &Table, spec: &SelectSpec) -> Result<Selected> {
             format!("{:?}: use total_gmacs or train_flops", spec.x_column),
         ));
     }
-    let rows: Vec<usize> = (0..table.rows.len()).collect();
-    let rows = narrow(table, rows, "sweep", &spec.sweeps)?;
-    let rows = narrow(table, rows, "train_data", spec.train_data.as_slice())?;
-    let rows = narrow(table, rows, "model", spec.model.as_slice())?;
-    let (rows, dataset) = choose(table, rows, "dataset", &spec.dataset)?;
-    let (rows, metric) = choose(table, rows, "metric", &spec.metric)?;
+    let (rows, dataset, metric) = filter_rows(
+        table,
+        &spec.sweeps,
+        spec.train_data.as_deref(),
+        spec.model.as_deref(),
+        spec.dataset.as_deref(),
+        spec.metric.as_deref(),
+    )?;
     let as_error = match spec.y {
         YKind::Auto => !is_loss(&metric),
         YKind::Error => true,
@@ -192,14 +222,22 @@ pub fn select(table: &Table, spec: &SelectSpec) -> Result<Selected> {
             label: format!("{}{who}", table.locate(i)),
         });
     }
+    let mut kept = rows.clone();
     if spec.drop_highest > 0 {
         let mut idx: Vec<usize> = (0..obs.len()).collect();
         idx.sort_by(|&a, &b| obs[b].y.total_cmp(&obs[a].y));
         let drop: Vec<usize> = idx.into_iter().take(spec.drop_highest).collect();
+        let keep = |i: &usize| !drop.contains(i);
+        kept = kept
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(i))
+            .map(|(_, r)| r)
+            .collect();
         obs = obs
             .into_iter()
             .enumerate()
-            .filter(|(i, _)| !drop.contains(i))
+            .filter(|(i, _)| keep(i))
             .map(|(_, o)| o)
             .collect();
     }
@@ -212,7 +250,7 @@ pub fn select(table: &Table, spec: &SelectSpec) -> Result<Selected> {
     if sweeps.is_empty() {
         sweeps = distinct(rows.iter().map(|&i| table.rows[i].sweep.as_str()));
     }
-    Ok(Selected {
+    let selected = Selected {
         obs,
         selection: Selection {
             table: table.path.display().to_string(),
@@ -229,5 +267,6 @@ pub fn select(table: &Table, spec: &SelectSpec) -> Result<Selected> {
             n: spec.need_nd.then(|| "params".to_string()),
             d: spec.need_nd.then(|| "samples_seen".to_string()),
         },
-    })
+    };
+    Ok((selected, kept))
 }

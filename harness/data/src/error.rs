@@ -49,4 +49,58 @@ pub enum DataError {
         height: usize,
         max: usize,
     },
+
+    /// A file or folder could not be read or written.
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+
+    /// A file's content is not what was expected (a bad line, field or value).
+    #[error("{path}: {detail}")]
+    Format { path: String, detail: String },
+
+    /// A data set's files are missing; `install` says how to get them.
+    #[error("{path} not found: {install}")]
+    MissingData { path: String, install: String },
+
+    /// An external command (such as `npm pack`) failed.
+    #[error("`{command}` failed: {message}")]
+    Command { command: String, message: String },
+
+    /// A shard pattern that cannot be expanded (empty, unbalanced braces, a bad range).
+    #[error("shard pattern {pattern:?} is invalid: {reason}")]
+    ShardPattern { pattern: String, reason: String },
+
+    /// None of the shards named by a pattern could be read.
+    #[error("no readable shard in {pattern:?}: {problems}")]
+    NoReadableShards { pattern: String, problems: String },
+
+    /// A data source holds no usable image-text pair (all missing, skipped or undecodable).
+    #[error("{source_name} has no usable image-text pair: {detail}")]
+    NoUsableSamples { source_name: String, detail: String },
+
+    /// A CSV file lacks a required column.
+    #[error("{path}: no column {column:?}; the header has {available}")]
+    MissingColumn {
+        path: String,
+        column: String,
+        available: String,
+    },
+
+    /// An image that could not be decoded (`what` names the file or tar member).
+    #[error("{what}: cannot decode the image: {detail}")]
+    Image { what: String, detail: String },
+
+    /// The background threads of a sample stream stopped unexpectedly.
+    #[error("sample stream over {source_name} stopped: {detail}")]
+    StreamClosed { source_name: String, detail: String },
+}
+
+impl DataError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, err: &std::io::Error) -> Self {
+        DataError::Io {
+            path: path.as_ref().display().to_string(),
+            message: err.to_string(),
+        }
+    }
 }

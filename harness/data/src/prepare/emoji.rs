@@ -1,0 +1,1067 @@
+//! The multi-style emoji data set: one Unicode emoji concept ("hot beverage") drawn by up to
+//! 11 vendors, captioned from emojibase's label, tags, group and subgroup.
+//!
+//! Sources (npm, fetched by [`super::npm`]); only styles whose licence permits reuse (Apple's
+//! and Facebook's images are excluded):
+//!
+//! | style | package | kind | licence |
+//! |---|---|---|---|
+//! | `noto` | `@iconify-json/noto@1.2.9` | SVG | Apache-2.0 |
+//! | `twemoji` | `@iconify-json/twemoji@1.2.5` | SVG | CC-BY-4.0 |
+//! | `openmoji` | `@iconify-json/openmoji@1.2.29` | SVG (line art) | CC-BY-SA-4.0 |
+//! | `fluent-flat` | `@iconify-json/fluent-emoji-flat@1.2.6` | SVG | MIT |
+//! | `fluent-high-contrast` | `@iconify-json/fluent-emoji-high-contrast@1.2.6` | SVG, mono | MIT |
+//! | `noto-v1` | `@iconify-json/noto-v1@1.2.5` | SVG | Apache-2.0 |
+//! | `emojione` | `@iconify-json/emojione@1.2.3` | SVG | CC-BY-4.0 |
+//! | `emojione-monotone` | `@iconify-json/emojione-monotone@1.2.1` | SVG, mono | CC-BY-4.0 |
+//! | `google-png` | `emoji-datasource-google@16.0.0` | 64 px PNG (Noto art) | Apache-2.0 |
+//! | `twitter-png` | `emoji-datasource-twitter@16.0.0` | 64 px PNG (Twemoji art) | CC-BY-4.0 |
+//! | `fluent-3d` | `@lobehub/fluent-emoji-3d@1.1.0` | 256 px WebP, 3D render | MIT |
+//!
+//! Captions: `emojibase-data@17.0.0` (MIT) `en/data.json`. Concepts are its entries outside
+//! the component and flag groups (1,644; skin-tone variants are not separate concepts), in
+//! emojibase order, class index = line of `classnames.txt`.
+//!
+//! Joining icons to concepts: Iconify sets through `chars.json` (code points, `fe0f` ignored),
+//! else by name (the label as a slug: "hot beverage" -> `hot-beverage`); bitmap packages by
+//! code point. Iconify aliases are resolved, with their flips and rotations. Each SVG icon is
+//! wrapped as a document with the icon's (or set's) view box and `color="black"` (so
+//! `currentColor` in the mono sets is black), rendered with resvg and composited on white;
+//! bitmaps are composited on white and resized (Lanczos3) to the square.
+//!
+//! Splits, by style (training styles vs held-out styles, default held out: `fluent-flat` and
+//! `fluent-3d`) and by concept (a seeded ~10% of concepts never seen in training):
+//! `train` (training style, training concept), `heldout_style`, `heldout_concept` and
+//! `heldout_both`. Note that `google-png` shares its art with `noto` and `twitter-png` with
+//! `twemoji`: hold such pairs out together.
+//!
+//! `--reduced` is the CI-sized path: the four small SVG sets (`twemoji`, `openmoji`,
+//! `fluent-flat`, `fluent-high-contrast`, about 5 MB of tarballs plus emojibase's 7 MB),
+//! holding out `fluent-flat`, and 100 concepts; explicit `--styles`, `--holdout-styles` and
+//! `--max-concepts` override it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use unicode_normalization::UnicodeNormalization;
+
+use super::image_ops::{decode_to_square, encode_png, render_svg};
+use super::npm::{NpmPackage, PackageSource};
+use super::writer::{ShardWriter, clear_shards};
+use super::{
+    Manifest, Source, SplitInfo, create_dir, default_cache_dir, parallel_map, progress, read_json,
+    stable_hash, worker_count, write_atomic, write_manifest,
+};
+use crate::error::DataError;
+
+/// Arguments of `prepare emoji`.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct PrepareEmojiArgs {
+    /// Output folder (shards under <out>/<split>/, plus manifest.json, classnames.txt,
+    /// templates.txt, concepts.json).
+    #[arg(long, default_value = "data/emoji")]
+    pub out: PathBuf,
+    /// Side of the square images in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub image_size: u32,
+    /// Styles to include, comma-separated (default: all 11, or the reduced set).
+    #[arg(long, value_delimiter = ',')]
+    pub styles: Vec<String>,
+    /// Styles held out of training, comma-separated, or `none`
+    /// (default: fluent-flat,fluent-3d; reduced: fluent-flat).
+    #[arg(long, value_delimiter = ',')]
+    pub holdout_styles: Vec<String>,
+    /// Fraction of concepts held out of training entirely (seeded choice).
+    #[arg(long, default_value_t = 0.1)]
+    pub heldout_concept_fraction: f64,
+    /// Use at most this many concepts (a seeded subset).
+    #[arg(long)]
+    pub max_concepts: Option<usize>,
+    /// CI-sized run: small SVG sets only and 100 concepts (see the module docs).
+    #[arg(long)]
+    pub reduced: bool,
+    /// Seed of the concept split, the concept subset and caption phrasing.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Download cache (default: $CLIPSCALE_CACHE or ~/.cache/clipscale); npm tarballs go to
+    /// <cache>/npm.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Folder of already-fetched packages (tarballs or unpacked); npm is never run.
+    #[arg(long)]
+    pub packages: Option<PathBuf>,
+    /// Samples per shard.
+    #[arg(long, default_value_t = 5000)]
+    pub shard_size: usize,
+    /// Worker threads for rendering (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Default for PrepareEmojiArgs {
+    fn default() -> Self {
+        Self {
+            out: PathBuf::from("data/emoji"),
+            image_size: 64,
+            styles: Vec::new(),
+            holdout_styles: Vec::new(),
+            heldout_concept_fraction: 0.1,
+            max_concepts: None,
+            reduced: false,
+            seed: 0,
+            cache: None,
+            packages: None,
+            shard_size: 5000,
+            threads: None,
+            quiet: false,
+        }
+    }
+}
+
+/// How a style's images are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An Iconify JSON set (`icons.json`, `chars.json`, `info.json`).
+    Iconify,
+    /// emoji-datasource: `img/<vendor>/64/<image>` listed in `emoji.json`.
+    Datasource(&'static str),
+    /// `@lobehub/fluent-emoji-3d`: `assets/<codepoints>.webp`.
+    LobeWebp,
+}
+
+/// One drawing style.
+#[derive(Debug, Clone, Copy)]
+struct StyleDef {
+    name: &'static str,
+    package: NpmPackage,
+    kind: Kind,
+    licence: &'static str,
+}
+
+const fn style(
+    name: &'static str,
+    pkg: &'static str,
+    version: &'static str,
+    kind: Kind,
+    licence: &'static str,
+) -> StyleDef {
+    StyleDef {
+        name,
+        package: NpmPackage { name: pkg, version },
+        kind,
+        licence,
+    }
+}
+
+/// Every style, in output order.
+const STYLES: [StyleDef; 11] = [
+    style(
+        "noto",
+        "@iconify-json/noto",
+        "1.2.9",
+        Kind::Iconify,
+        "Apache-2.0",
+    ),
+    style(
+        "twemoji",
+        "@iconify-json/twemoji",
+        "1.2.5",
+        Kind::Iconify,
+        "CC-BY-4.0",
+    ),
+    style(
+        "openmoji",
+        "@iconify-json/openmoji",
+        "1.2.29",
+        Kind::Iconify,
+        "CC-BY-SA-4.0",
+    ),
+    style(
+        "fluent-flat",
+        "@iconify-json/fluent-emoji-flat",
+        "1.2.6",
+        Kind::Iconify,
+        "MIT",
+    ),
+    style(
+        "fluent-high-contrast",
+        "@iconify-json/fluent-emoji-high-contrast",
+        "1.2.6",
+        Kind::Iconify,
+        "MIT",
+    ),
+    style(
+        "noto-v1",
+        "@iconify-json/noto-v1",
+        "1.2.5",
+        Kind::Iconify,
+        "Apache-2.0",
+    ),
+    style(
+        "emojione",
+        "@iconify-json/emojione",
+        "1.2.3",
+        Kind::Iconify,
+        "CC-BY-4.0",
+    ),
+    style(
+        "emojione-monotone",
+        "@iconify-json/emojione-monotone",
+        "1.2.1",
+        Kind::Iconify,
+        "CC-BY-4.0",
+    ),
+    style(
+        "google-png",
+        "emoji-datasource-google",
+        "16.0.0",
+        Kind::Datasource("google"),
+        "Apache-2.0",
+    ),
+    style(
+        "twitter-png",
+        "emoji-datasource-twitter",
+        "16.0.0",
+        Kind::Datasource("twitter"),
+        "CC-BY-4.0",
+    ),
+    style(
+        "fluent-3d",
+        "@lobehub/fluent-emoji-3d",
+        "1.1.0",
+        Kind::LobeWebp,
+        "MIT",
+    ),
+];
+
+/// Valid style names, for error messages.
+pub const STYLE_NAMES: &str = "noto, twemoji, openmoji, fluent-flat, fluent-high-contrast, noto-v1, emojione, emojione-monotone, google-png, twitter-png, fluent-3d (Apple and Facebook images are not licensed for reuse)";
+/// Styles of the reduced (CI) run.
+pub const REDUCED_STYLES: [&str; 4] =
+    ["twemoji", "openmoji", "fluent-flat", "fluent-high-contrast"];
+/// Default held-out styles.
+pub const DEFAULT_HOLDOUT: [&str; 2] = ["fluent-flat", "fluent-3d"];
+/// Concepts of the reduced run.
+pub const REDUCED_CONCEPTS: usize = 100;
+
+/// The caption source.
+const EMOJIBASE: NpmPackage = NpmPackage {
+    name: "emojibase-data",
+    version: "17.0.0",
+};
+
+/// Zero-shot prompt templates (`{c}` = class name), written to `templates.txt`.
+pub const TEMPLATES: [&str; 8] = [
+    "an emoji of {c}.",
+    "a {c} emoji.",
+    "{c}",
+    "an icon of {c}.",
+    "a drawing of {c}.",
+    "a picture of {c}.",
+    "a small image showing {c}.",
+    "the emoji for {c}.",
+];
+
+/// Names of the four splits.
+pub const SPLITS: [&str; 4] = ["train", "heldout_style", "heldout_concept", "heldout_both"];
+
+/// One emoji concept.
+#[derive(Debug, Clone)]
+struct Concept {
+    class: usize,
+    key: String,
+    hexcode: String,
+    emoji: String,
+    label: String,
+    tags: Vec<String>,
+    group: String,
+    subgroup: String,
+    heldout: bool,
+}
+
+/// Where one image comes from.
+#[derive(Debug, Clone)]
+enum ImageSource {
+    Svg(String),
+    File(PathBuf),
+}
+
+/// One sample to write.
+struct Job {
+    split: usize,
+    style: usize,
+    concept: usize,
+    source: ImageSource,
+}
+
+/// Lowercase code points joined by `-`, without the variation selector `fe0f`.
+fn norm_key(hex: &str) -> String {
+    hex.split(['-', ' ', '_'])
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty() && p != "fe0f")
+        .map(|p| p.trim_start_matches('0').to_owned())
+        .map(|p| if p.is_empty() { "0".to_owned() } else { p })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Iconify-style names a label may have ("man’s shoe" -> `mans-shoe`, `man-s-shoe`):
+/// accents dropped, other non-alphanumeric characters as separators.
+fn slugs(label: &str) -> Vec<String> {
+    let slug = |s: &str| {
+        let folded: String = s
+            .nfd()
+            .filter(|&c| !unicode_normalization::char::is_combining_mark(c))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        folded
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    let mut out = vec![slug(&label.replace(['’', '\''], "")), slug(label)];
+    out.dedup();
+    out
+}
+
+fn field_str<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(|x| x.as_str())
+}
+
+/// Reads emojibase's concepts (all non-component, non-flag entries), in emojibase order.
+fn load_concepts(dir: &Path) -> Result<Vec<Concept>, DataError> {
+    let data_path = dir.join("en").join("data.json");
+    let data = read_json(&data_path)?;
+    let msg_path = dir.join("en").join("messages.json");
+    let messages = read_json(&msg_path)?;
+    let names = |kind: &str| -> HashMap<u64, String> {
+        messages
+            .get(kind)
+            .and_then(|v| v.as_array())
+            .map(|arr| {
+                arr.iter()
+                    .filter_map(|m| {
+                        Some((
+                            m.get("order")?.as_u64()?,
+                            field_str(m, "message")?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let groups = names("groups");
+    let subgroups = names("subgroups");
+    if groups.is_empty() || subgroups.is_empty() {
+        return Err(DataError::Format {
+            path: msg_path.display().to_string(),
+            detail: "no `groups`/`subgroups` messages with `order` and `message`".to_owned(),
+        });
+    }
+    let entries = data.as_array().ok_or_else(|| DataError::Format {
+        path: data_path.display().to_string(),
+        detail: "expected a JSON array of emoji".to_owned(),
+    })?;
+    let mut out: Vec<(u64, Concept)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let Some(group) = e.get("group").and_then(|g| g.as_u64()) else {
+            continue; // regional indicators have no group
+        };
+        if group == 2 || group == 9 {
+            continue; // components (skin tones, hair) and flags
+        }
+        let bad = |what: &str| DataError::Format {
+            path: data_path.display().to_string(),
+            detail: format!("entry {i}: {what}"),
+        };
+        let hexcode = field_str(e, "hexcode").ok_or_else(|| bad("no `hexcode`"))?;
+        let label = field_str(e, "label").ok_or_else(|| bad("no `label`"))?;
+        let subgroup = e
+            .get("subgroup")
+            .and_then(|g| g.as_u64())
+            .ok_or_else(|| bad("no `subgroup`"))?;
+        let tags = e
+            .get("tags")
+            .and_then(|t| t.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let order = e.get("order").and_then(|o| o.as_u64()).unwrap_or(i as u64);
+        out.push((
+            order,
+            Concept {
+                class: 0,
+                key: norm_key(hexcode),
+                hexcode: hexcode.to_owned(),
+                emoji: field_str(e, "emoji").unwrap_or_default().to_owned(),
+                label: label.to_owned(),
+                tags,
+                group: groups
+                    .get(&group)
+                    .cloned()
+                    .ok_or_else(|| bad(&format!("group {group} has no name")))?,
+                subgroup: subgroups
+                    .get(&subgroup)
+                    .cloned()
+                    .ok_or_else(|| bad(&format!("subgroup {subgroup} has no name")))?,
+                heldout: false,
+            },
+        ));
+    }
+    out.sort_by_key(|(order, _)| *order);
+    Ok(out.into_iter().map(|(_, c)| c).collect())
+}
+
+/// One resolved Iconify icon.
+#[derive(Debug, Clone)]
+struct IconifyIcon {
+    body: String,
+    left: f64,
+    top: f64,
+    width: f64,
+    height: f64,
+    rotate: i64,
+    h_flip: bool,
+    v_flip: bool,
+}
+
+impl IconifyIcon {
+    /// The icon as a standalone SVG document of side `size`.
+    fn document(&self, size: u32) -> String {
+        let (l, t, w, h) = (self.left, self.top, self.width, self.height);
+        let mut transforms = Vec::new();
+        if self.h_flip {
+            transforms.push(format!("translate({} 0) scale(-1 1)", 2.0 * l + w));
+        }
+        if self.v_flip {
+            transforms.push(format!("translate(0 {}) scale(1 -1)", 2.0 * t + h));
+        }
+        let quarter = self.rotate.rem_euclid(4);
+        let (mut vl, mut vt, mut vw, mut vh) = (l, t, w, h);
+        if quarter != 0 {
+            let (cx, cy) = (l + w / 2.0, t + h / 2.0);
+            transforms.insert(0, format!("rotate({} {cx} {cy})", quarter * 90));
+            if quarter % 2 == 1 {
+                (vl, vt, vw, vh) = (cx - h / 2.0, cy - w / 2.0, h, w);
+            }
+        }
+        let body = if transforms.is_empty() {
+            self.body.clone()
+        } else {
+            format!(
+                "<g transform=\"{}\">{}</g>",
+                transforms.join(" "),
+                self.body
+            )
+        };
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"{size}\" height=\"{size}\" viewBox=\"{vl} {vt} {vw} {vh}\" color=\"black\">{body}</svg>"
+        )
+    }
+}
+
+/// An Iconify set: icons (aliases resolved) and the code-point index.
+struct IconifySet {
+    icons: HashMap<String, IconifyIcon>,
+    chars: HashMap<String, String>,
+    licence: Option<String>,
+}
+
+fn load_iconify(dir: &Path) -> Result<IconifySet, DataError> {
+    let path = dir.join("icons.json");
+    let json = read_json(&path)?;
+    let num = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_f64());
+    let set_w = num(&json, "width").unwrap_or(16.0);
+    let set_h = num(&json, "height").unwrap_or(16.0);
+    let set_l = num(&json, "left").unwrap_or(0.0);
+    let set_t = num(&json, "top").unwrap_or(0.0);
+    let raw = json
+        .get("icons")
+        .and_then(|i| i.as_object())
+        .ok_or_else(|| DataError::Format {
+            path: path.display().to_string(),
+            detail: "no `icons` object".to_owned(),
+        })?;
+    let mut icons = HashMap::with_capacity(raw.len());
+    for (name, v) in raw {
+        let Some(body) = field_str(v, "body") else {
+            return Err(DataError::Format {
+                path: path.display().to_string(),
+                detail: format!("icon {name:?} has no `body`"),
+            });
+        };
+        icons.insert(
+            name.clone(),
+            IconifyIcon {
+                body: body.to_owned(),
+                left: num(v, "left").unwrap_or(set_l),
+                top: num(v, "top").unwrap_or(set_t),
+                width: num(v, "width").unwrap_or(set_w),
+                height: num(v, "height").unwrap_or(set_h),
+                rotate: v.get("rotate").and_then(|r| r.as_i64()).unwrap_or(0),
+                h_flip: v.get("hFlip").and_then(|r| r.as_bool()).unwrap_or(false),
+                v_flip: v.get("vFlip").and_then(|r| r.as_bool()).unwrap_or(false),
+            },
+        );
+    }
+    // Aliases: a parent (icon or alias) plus flips/rotation; resolve chains up to 16 deep.
+    if let Some(aliases) = json.get("aliases").and_then(|a| a.as_object()) {
+        for name in aliases.keys() {
+            let mut chain = Vec::new();
+            let mut cur = name.as_str();
+            let mut resolved = None;
+            for _ in 0..16 {
+                if let Some(icon) = icons.get(cur) {
+                    resolved = Some(icon.clone());
+                    break;
+                }
+                let Some(alias) = aliases.get(cur) else { break };
+                chain.push(alias);
+                let Some(parent) = field_str(alias, "parent") else {
+                    break;
+                };
+                cur = parent;
+            }
+            let Some(mut icon) = resolved else { continue };
+            for alias in chain.iter().rev() {
+                if let Some(w) = num(alias, "width") {
+                    icon.width = w;
+                }
+                if let Some(h) = num(alias, "height") {
+                    icon.height = h;
+                }
+                icon.rotate += alias.get("rotate").and_then(|r| r.as_i64()).unwrap_or(0);
+                icon.h_flip ^= alias
+                    .get("hFlip")
+                    .and_then(|r| r.as_bool())
+                    .unwrap_or(false);
+                icon.v_flip ^= alias
+                    .get("vFlip")
+                    .and_then(|r| r.as_bool())
+                    .unwrap_or(false);
+            }
+            icons.insert(name.clone(), icon);
+        }
+    }
+    let chars_path = dir.join("chars.json");
+    let chars = if chars_path.is_file() {
+        let c = read_json(&chars_path)?;
+        c.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((norm_key(k), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        HashMap::new()
+    };
+    let licence = read_json(&dir.join("info.json")).ok().and_then(|i| {
+        i.pointer("/license/spdx")
+            .and_then(|s| s.as_str())
+            .map(str::to_owned)
+    });
+    Ok(IconifySet {
+        icons,
+        chars,
+        licence,
+    })
+}
+
+/// Finds each concept's image in one style; returns concept index -> source.
+fn join_style(
+    def: &StyleDef,
+    dir: &Path,
+    concepts: &[Concept],
+    size: u32,
+) -> Result<(HashMap<usize, ImageSource>, Option<String>), DataError> {
+    let mut found = HashMap::new();
+    match def.kind {
+        Kind::Iconify => {
+            let set = load_iconify(dir)?;
+            for (i, c) in concepts.iter().enumerate() {
+                let by_char = set.chars.get(&c.key).and_then(|n| set.icons.get(n));
+                let icon =
+                    by_char.or_else(|| slugs(&c.label).iter().find_map(|s| set.icons.get(s)));
+                if let Some(icon) = icon {
+                    found.insert(i, ImageSource::Svg(icon.document(size)));
+                }
+            }
+            Ok((found, set.licence))
+        }
+        Kind::Datasource(vendor) => {
+            let path = dir.join("emoji.json");
+            let json = read_json(&path)?;
+            let list = json.as_array().ok_or_else(|| DataError::Format {
+                path: path.display().to_string(),
+                detail: "expected a JSON array".to_owned(),
+            })?;
+            let flag = format!("has_img_{vendor}");
+            let mut by_key = HashMap::new();
+            for e in list {
+                let has = e.get(&flag).and_then(|f| f.as_bool()).unwrap_or(true);
+                if let (Some(unified), Some(image), true) =
+                    (field_str(e, "unified"), field_str(e, "image"), has)
+                {
+                    by_key.insert(norm_key(unified), image.to_owned());
+                }
+            }
+            let img_dir = dir.join("img").join(vendor).join("64");
+            for (i, c) in concepts.iter().enumerate() {
+                if let Some(image) = by_key.get(&c.key) {
+                    let p = img_dir.join(image);
+                    if p.is_file() {
+                        found.insert(i, ImageSource::File(p));
+                    }
+                }
+            }
+            Ok((found, None))
+        }
+        Kind::LobeWebp => {
+            let assets = dir.join("assets");
+            let entries = std::fs::read_dir(&assets).map_err(|e| DataError::io(&assets, &e))?;
+            let mut by_key = HashMap::new();
+            for entry in entries.flatten() {
+                let p = entry.path();
+                if p.extension().is_some_and(|e| e == "webp")
+                    && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+                {
+                    by_key.insert(norm_key(stem), p.clone());
+                }
+            }
+            for (i, c) in concepts.iter().enumerate() {
+                if let Some(p) = by_key.get(&c.key) {
+                    found.insert(i, ImageSource::File(p.clone()));
+                }
+            }
+            Ok((found, None))
+        }
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u' | 'A' | 'E' | 'I' | 'O' | 'U') => "an",
+        _ => "a",
+    }
+}
+
+/// Varied captions of a concept (the same list for every style; tags drawn with `seed`).
+fn captions(c: &Concept, seed: u64) -> Vec<String> {
+    let label = c.label.as_str();
+    let a = article(label);
+    let mut tags: Vec<&str> = c
+        .tags
+        .iter()
+        .map(String::as_str)
+        .filter(|t| *t != label)
+        .collect();
+    tags.sort_by_key(|t| stable_hash(seed, &format!("tag:{}:{t}", c.key)));
+    let some = |n: usize| tags.iter().take(n).copied().collect::<Vec<_>>().join(", ");
+    let mut out = vec![
+        format!("an emoji of {a} {label}"),
+        format!("{a} {label} emoji"),
+        label.to_owned(),
+        format!("{label} ({})", c.subgroup),
+        format!("a picture of {a} {label}, {}", c.group),
+        format!("the {label} emoji from the {} category", c.group),
+        format!("a small icon showing {a} {label}"),
+    ];
+    if !tags.is_empty() {
+        out.push(format!("{label}, {}", some(3)));
+        out.push(format!("{label}, {} — {}", some(2), c.group));
+        out.push(format!("emoji: {label}. tags: {}", some(5)));
+        out.push(format!("{} {label}", some(1)));
+    }
+    out
+}
+
+fn resolve_styles(args: &PrepareEmojiArgs) -> Result<(Vec<usize>, Vec<bool>), DataError> {
+    let find = |name: &str| -> Result<usize, DataError> {
+        STYLES
+            .iter()
+            .position(|s| s.name == name.trim())
+            .ok_or_else(|| DataError::InvalidOption {
+                name: "styles",
+                value: name.to_owned(),
+                valid: STYLE_NAMES,
+            })
+    };
+    let requested: Vec<String> = args
+        .styles
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .collect();
+    let mut styles: Vec<usize> = if !requested.is_empty() {
+        requested
+            .iter()
+            .map(|s| find(s))
+            .collect::<Result<_, _>>()?
+    } else if args.reduced {
+        REDUCED_STYLES
+            .iter()
+            .map(|s| find(s))
+            .collect::<Result<_, _>>()?
+    } else {
+        (0..STYLES.len()).collect()
+    };
+    styles.sort_unstable();
+    styles.dedup();
+    let holdout_names: Vec<String> = if !args.holdout_styles.is_empty() {
+        args.holdout_styles
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty() && s != "none")
+            .collect()
+    } else if args.reduced && requested.is_empty() {
+        vec!["fluent-flat".to_owned()]
+    } else {
+        DEFAULT_HOLDOUT
+            .iter()
+            .filter(|n| styles.iter().any(|&s| STYLES[s].name == **n))
+            .map(|n| (*n).to_owned())
+            .collect()
+    };
+    let mut heldout = vec![false; styles.len()];
+    for name in &holdout_names {
+        let idx = find(name).map_err(|_| DataError::InvalidOption {
+            name: "holdout_styles",
+            value: name.clone(),
+            valid: STYLE_NAMES,
+        })?;
+        match styles.iter().position(|&s| s == idx) {
+            Some(p) => heldout[p] = true,
+            None => {
+                return Err(DataError::InvalidOption {
+                    name: "holdout_styles",
+                    value: format!("{name} (not among the included styles)"),
+                    valid: "a subset of --styles",
+                });
+            }
+        }
+    }
+    Ok((styles, heldout))
+}
+
+/// Prepares the emoji data set (see the module docs) and returns its manifest.
+pub fn prepare_emoji(args: &PrepareEmojiArgs) -> Result<Manifest, DataError> {
+    let started = Instant::now();
+    if !(16..=1024).contains(&args.image_size) {
+        return Err(DataError::InvalidImageSize {
+            value: args.image_size as usize,
+            min: 16,
+            max: 1024,
+        });
+    }
+    if !(0.0..1.0).contains(&args.heldout_concept_fraction) {
+        return Err(DataError::InvalidOption {
+            name: "heldout_concept_fraction",
+            value: args.heldout_concept_fraction.to_string(),
+            valid: "0 <= fraction < 1",
+        });
+    }
+    let (styles, style_heldout) = resolve_styles(args)?;
+    let source = match &args.packages {
+        Some(dir) => PackageSource::Local(dir.clone()),
+        None => PackageSource::Cache(args.cache.clone().unwrap_or_else(default_cache_dir)),
+    };
+    let seed = args.seed;
+    let size = args.image_size;
+
+    // Concepts: all, or a seeded subset; then the seeded held-out fraction.
+    let base_dir = source.get(&EMOJIBASE)?;
+    let mut concepts = load_concepts(&base_dir)?;
+    let max_concepts = args.max_concepts.or(if args.reduced {
+        Some(REDUCED_CONCEPTS)
+    } else {
+        None
+    });
+    if let Some(max) = max_concepts
+        && max < concepts.len()
+    {
+        let mut keyed: Vec<(u64, usize)> = concepts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (stable_hash(seed, &format!("subset:{}", c.key)), i))
+            .collect();
+        keyed.sort_unstable();
+        let mut keep: Vec<usize> = keyed.into_iter().take(max).map(|(_, i)| i).collect();
+        keep.sort_unstable();
+        concepts = keep.into_iter().map(|i| concepts[i].clone()).collect();
+    }
+    let threshold = (args.heldout_concept_fraction * 10_000.0).round() as u64;
+    for (i, c) in concepts.iter_mut().enumerate() {
+        c.class = i;
+        c.heldout = stable_hash(seed, &format!("concept:{}", c.key)) % 10_000 < threshold;
+    }
+
+    // Join every style; fetch packages first (they may need the network).
+    let mut jobs = Vec::new();
+    let mut sources = Vec::new();
+    let mut coverage = BTreeMap::new();
+    for (si, &style_idx) in styles.iter().enumerate() {
+        let def = &STYLES[style_idx];
+        let dir = source.get(&def.package)?;
+        let (found, licence) = join_style(def, &dir, &concepts, size)?;
+        let licence = licence.unwrap_or_else(|| def.licence.to_owned());
+        sources.push(Source {
+            role: format!("style {}", def.name),
+            package: def.package.name.to_owned(),
+            version: def.package.version.to_owned(),
+            licence,
+        });
+        coverage.insert(def.name.to_owned(), found.len());
+        let mut found: Vec<(usize, ImageSource)> = found.into_iter().collect();
+        found.sort_by_key(|(ci, _)| *ci);
+        for (ci, src) in found {
+            let split = match (style_heldout[si], concepts[ci].heldout) {
+                (false, false) => 0,
+                (true, false) => 1,
+                (false, true) => 2,
+                (true, true) => 3,
+            };
+            jobs.push(Job {
+                split,
+                style: si,
+                concept: ci,
+                source: src,
+            });
+        }
+    }
+    sources.push(Source {
+        role: "captions and concepts".to_owned(),
+        package: EMOJIBASE.name.to_owned(),
+        version: EMOJIBASE.version.to_owned(),
+        licence: "MIT".to_owned(),
+    });
+    // Output order: split, style, concept (stable sort keeps style/concept order).
+    jobs.sort_by_key(|j| (j.split, j.style, j.concept));
+
+    // Output folder: clear old shards of every split.
+    create_dir(&args.out)?;
+    for split in SPLITS {
+        clear_shards(&args.out.join(split))?;
+    }
+    let caption_lists: Vec<Vec<String>> = concepts.iter().map(|c| captions(c, seed)).collect();
+    let threads = worker_count(args.threads);
+    let bar = progress(jobs.len(), args.quiet, "emoji");
+    let mut splits = BTreeMap::new();
+    let mut per_style: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut start = 0;
+    while start < jobs.len() {
+        let split = jobs[start].split;
+        let end = start
+            + jobs[start..]
+                .iter()
+                .take_while(|j| j.split == split)
+                .count();
+        let split_name = SPLITS[split];
+        let mut writer = ShardWriter::new(&args.out.join(split_name), split_name, args.shard_size)?;
+        for batch in jobs[start..end].chunks(256) {
+            let rendered = parallel_map(batch, threads, |job| -> Result<Vec<u8>, DataError> {
+                let rgb = match &job.source {
+                    ImageSource::Svg(doc) => {
+                        let origin = format!(
+                            "{} icon for {}",
+                            STYLES[styles[job.style]].name, concepts[job.concept].label
+                        );
+                        render_svg(doc, size, &origin)?
+                    }
+                    ImageSource::File(path) => {
+                        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, &e))?;
+                        decode_to_square(&bytes, size, &path.display().to_string())?
+                    }
+                };
+                encode_png(&rgb, size, size)
+            });
+            for (job, png) in batch.iter().zip(rendered) {
+                let png = png?;
+                let style_name = STYLES[styles[job.style]].name;
+                let c = &concepts[job.concept];
+                let key = format!("{style_name}_{}", c.key);
+                let caps = &caption_lists[job.concept];
+                let pick =
+                    (stable_hash(seed, &format!("caption:{key}")) % caps.len() as u64) as usize;
+                let meta = serde_json::json!({
+                    "key": key,
+                    "concept": c.label,
+                    "class": c.class,
+                    "hexcode": c.hexcode,
+                    "emoji": c.emoji,
+                    "style": style_name,
+                    "group": c.group,
+                    "subgroup": c.subgroup,
+                    "tags": c.tags,
+                    "split": split_name,
+                    "captions": caps,
+                });
+                writer.write(
+                    &key,
+                    &[
+                        ("png", &png),
+                        ("txt", caps[pick].as_bytes()),
+                        ("json", meta.to_string().as_bytes()),
+                    ],
+                )?;
+                *per_style
+                    .entry(style_name.to_owned())
+                    .or_default()
+                    .entry(split_name.to_owned())
+                    .or_insert(0) += 1;
+                bar.inc(1);
+            }
+        }
+        let (n, shards) = writer.finish()?;
+        splits.insert(
+            split_name.to_owned(),
+            SplitInfo::new(split_name, n, &shards),
+        );
+        start = end;
+    }
+    bar.finish_and_clear();
+
+    // Class names, templates, concepts.
+    let classnames: String = concepts.iter().map(|c| format!("{}\n", c.label)).collect();
+    write_atomic(&args.out.join("classnames.txt"), classnames.as_bytes())?;
+    let templates: String = TEMPLATES.iter().map(|t| format!("{t}\n")).collect();
+    write_atomic(&args.out.join("templates.txt"), templates.as_bytes())?;
+    let concept_json: Vec<serde_json::Value> = concepts
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "class": c.class, "label": c.label, "hexcode": c.hexcode, "emoji": c.emoji,
+                "group": c.group, "subgroup": c.subgroup, "tags": c.tags, "heldout": c.heldout,
+            })
+        })
+        .collect();
+    let concept_text = serde_json::to_string_pretty(&concept_json).unwrap_or_default();
+    write_atomic(
+        &args.out.join("concepts.json"),
+        format!("{concept_text}\n").as_bytes(),
+    )?;
+
+    let style_names: Vec<&str> = styles.iter().map(|&s| STYLES[s].name).collect();
+    let heldout_styles: Vec<&str> = style_names
+        .iter()
+        .zip(&style_heldout)
+        .filter(|(_, h)| **h)
+        .map(|(n, _)| *n)
+        .collect();
+    let heldout_concepts: Vec<&str> = concepts
+        .iter()
+        .filter(|c| c.heldout)
+        .map(|c| c.label.as_str())
+        .collect();
+    let manifest = Manifest {
+        dataset: "emoji".to_owned(),
+        image_size: size,
+        seed,
+        num_classes: concepts.len(),
+        splits,
+        per_style,
+        sources,
+        details: serde_json::json!({
+            "styles": style_names,
+            "heldout_styles": heldout_styles,
+            "concepts": concepts.len(),
+            "heldout_concept_fraction": args.heldout_concept_fraction,
+            "heldout_concepts": heldout_concepts,
+            "icons_joined_per_style": coverage,
+            "reduced": args.reduced,
+            "max_concepts": max_concepts,
+            "shard_size": args.shard_size,
+            "files": ["classnames.txt", "templates.txt", "concepts.json"],
+            "sample": "key.png (RGB), key.txt (one caption), key.json (concept, class, style, group, subgroup, split, tags, captions)",
+        }),
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    write_manifest(&args.out, &manifest)?;
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_slugs_join_across_packages() {
+        assert_eq!(norm_key("2615"), "2615");
+        assert_eq!(norm_key("0023-FE0F-20E3"), "23-20e3");
+        assert_eq!(norm_key("1f468-200d-1f469"), "1f468-200d-1f469");
+        assert_eq!(slugs("hot beverage"), ["hot-beverage"]);
+        assert_eq!(slugs("man’s shoe"), ["mans-shoe", "man-s-shoe"]);
+        assert_eq!(slugs("piñata"), ["pinata"]);
+    }
+
+    #[test]
+    fn captions_vary_and_name_the_concept() {
+        let c = Concept {
+            class: 0,
+            key: "2615".into(),
+            hexcode: "2615".into(),
+            emoji: "☕".into(),
+            label: "hot beverage".into(),
+            tags: vec!["coffee".into(), "tea".into(), "drink".into()],
+            group: "food & drink".into(),
+            subgroup: "drink".into(),
+            heldout: false,
+        };
+        let caps = captions(&c, 0);
+        assert!(caps.len() >= 10);
+        assert!(caps.iter().all(|s| s.contains("hot beverage")));
+        assert!(caps.contains(&"an emoji of a hot beverage".to_owned()));
+        assert_eq!(caps, captions(&c, 0));
+    }
+
+    #[test]
+    fn style_options_are_checked() {
+        let mut args = PrepareEmojiArgs::default();
+        let (s, h) = resolve_styles(&args).unwrap();
+        assert_eq!(s.len(), 11);
+        assert_eq!(h.iter().filter(|x| **x).count(), 2);
+        args.styles = vec!["apple".into()];
+        let err = resolve_styles(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("apple") && err.contains("not licensed"),
+            "{err}"
+        );
+        args.styles = vec!["noto".into(), "twemoji".into()];
+        args.holdout_styles = vec!["openmoji".into()];
+        assert!(resolve_styles(&args).is_err());
+        args.holdout_styles = vec!["none".into()];
+        assert_eq!(resolve_styles(&args).unwrap().1, [false, false]);
+        let reduced = PrepareEmojiArgs {
+            reduced: true,
+            ..Default::default()
+        };
+        let (s, h) = resolve_styles(&reduced).unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(h.iter().filter(|x| **x).count(), 1);
+    }
+
+    #[test]
+    fn flipped_icons_get_a_transform() {
+        let icon = IconifyIcon {
+            body: "<path/>".into(),
+            left: 0.0,
+            top: 0.0,
+            width: 32.0,
+            height: 32.0,
+            rotate: 0,
+            h_flip: true,
+            v_flip: false,
+        };
+        let doc = icon.document(64);
+        assert!(doc.contains("translate(32 0) scale(-1 1)"), "{doc}");
+        assert!(doc.contains("viewBox=\"0 0 32 32\"") && doc.contains("color=\"black\""));
+    }
+}

@@ -1,0 +1,93 @@
+//! Helpers shared by the data-pipeline integration tests: fixture paths, temporary folders and
+//! generated shards.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use clipscale_data::png::encode_rgb;
+use clipscale_data::tarfile::write_tar;
+use clipscale_data::{DecodedSample, SampleStream};
+
+/// The committed fixtures folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A path under the fixtures folder, as a string.
+pub fn fixture(rel: &str) -> String {
+    fixtures().join(rel).display().to_string()
+}
+
+/// A temporary folder, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh, empty temporary folder for one test.
+pub fn temp_dir(name: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("clipscale-data-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+/// A small PNG whose colours encode `n` (and a gradient, so crops differ).
+pub fn png_for(n: usize) -> Vec<u8> {
+    let (w, h) = (12usize, 10usize);
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            rgb.extend_from_slice(&[(n * 37 % 256) as u8, (x * 20) as u8, (y * 25 + n % 7) as u8]);
+        }
+    }
+    encode_rgb(w, h, &rgb).unwrap()
+}
+
+/// Writes `shards` shards of `per_shard` samples (`s{shard}-{i}` keys, PNG + caption) to
+/// `dir` and returns the brace pattern naming them.
+pub fn make_shards(dir: &Path, shards: usize, per_shard: usize) -> String {
+    for s in 0..shards {
+        let mut members = Vec::new();
+        for i in 0..per_shard {
+            let key = format!("s{s:02}-{i:03}");
+            members.push((format!("{key}.png"), png_for(s * per_shard + i)));
+            members.push((
+                format!("{key}.txt"),
+                format!("caption of {key}").into_bytes(),
+            ));
+        }
+        write_tar(&dir.join(format!("shard-{s:02}.tar")), &members).unwrap();
+    }
+    format!("{}/shard-{{00..{:02}}}.tar", dir.display(), shards - 1)
+}
+
+/// The keys of all generated samples, in file order.
+pub fn all_keys(shards: usize, per_shard: usize) -> Vec<String> {
+    (0..shards)
+        .flat_map(|s| (0..per_shard).map(move |i| format!("s{s:02}-{i:03}")))
+        .collect()
+}
+
+/// Takes `n` samples from a stream (panics on a stream error: tests only).
+pub fn take(stream: &mut SampleStream, n: usize) -> Vec<DecodedSample> {
+    (0..n)
+        .map(|_| stream.next_sample().unwrap().unwrap())
+        .collect()
+}
+
+/// The keys of samples.
+pub fn keys(samples: &[DecodedSample]) -> Vec<String> {
+    samples.iter().map(|s| s.key.clone()).collect()
+}
