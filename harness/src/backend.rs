@@ -78,8 +78,16 @@ impl BackendInfo {
     /// What a run on `device` will report.
     pub fn for_device(device: DeviceSpec) -> Self {
         match device {
-            DeviceSpec::Cpu => Self { backend: "flex", device, float_type: "f32" },
-            DeviceSpec::Cuda(_) => Self { backend: "cuda", device, float_type: "f32" },
+            DeviceSpec::Cpu => Self {
+                backend: "flex",
+                device,
+                float_type: "f32",
+            },
+            DeviceSpec::Cuda(_) => Self {
+                backend: "cuda",
+                device,
+                float_type: "f32",
+            },
         }
     }
 }
@@ -97,9 +105,10 @@ pub fn dispatch<T: BackendTask>(spec: DeviceSpec, task: T) -> Result<T::Output, 
             Ok(task.run::<CpuTrainBackend>(Default::default(), BackendInfo::for_device(spec)))
         }
         #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => {
-            Ok(task.run::<CudaTrainBackend>(burn::backend::cuda::CudaDevice::new(i), BackendInfo::for_device(spec)))
-        }
+        DeviceSpec::Cuda(i) => Ok(task.run::<CudaTrainBackend>(
+            burn::backend::cuda::CudaDevice::new(i),
+            BackendInfo::for_device(spec),
+        )),
         #[cfg(not(feature = "cuda"))]
         DeviceSpec::Cuda(_) => Err(DeviceError::CudaNotCompiled(spec.to_string())),
     }
@@ -107,5 +116,8 @@ pub fn dispatch<T: BackendTask>(spec: DeviceSpec, task: T) -> Result<T::Output, 
 
 /// A tensor's values on the host, as f32.
 pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("converted to f32 just above")
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("converted to f32 just above")
 }

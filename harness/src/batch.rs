@@ -37,7 +37,9 @@ impl HostBatch {
         let s = cfg.vision.image_size;
         let t = cfg.text.context_length;
         let v = cfg.text.vocab_size as u64;
-        let images = (0..batch * 3 * s * s).map(|_| rng.normal() as f32).collect();
+        let images = (0..batch * 3 * s * s)
+            .map(|_| rng.normal() as f32)
+            .collect();
         let mut tokens = vec![0i64; batch * t];
         let mut eot_pos = vec![0i64; batch];
         for i in 0..batch {
@@ -49,6 +51,13 @@ impl HostBatch {
             tokens[i * t + len] = 2;
             eot_pos[i] = len as i64;
         }
-        Self { batch, image_size: s, context_length: t, images, tokens, eot_pos }
+        Self {
+            batch,
+            image_size: s,
+            context_length: t,
+            images,
+            tokens,
+            eot_pos,
+        }
     }
 }

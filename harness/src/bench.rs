@@ -24,21 +24,36 @@ pub const PEAK_FLOPS: &[(&str, &str, f64)] = &[
 ];
 
 pub fn peak_flops(device_name: &str) -> Vec<(&'static str, f64)> {
-    PEAK_FLOPS.iter().filter(|(d, _, _)| *d == device_name).map(|(_, what, v)| (*what, *v)).collect()
+    PEAK_FLOPS
+        .iter()
+        .filter(|(d, _, _)| *d == device_name)
+        .map(|(_, what, v)| (*what, *v))
+        .collect()
 }
 
 /// The name of the processor (Linux), else "unknown cpu".
 pub fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into())
 }
 
 /// Peak resident memory of this process so far, in MiB (Linux VmHWM).
 pub fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }
 
@@ -68,8 +83,18 @@ pub struct TimeSteps {
 impl BackendTask for TimeSteps {
     type Output = Result<StepTiming, String>;
     fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
-        let source = Arc::new(SyntheticSource::new(0, self.model.vision.image_size, self.model.text.context_length).map_err(|e| e.to_string())?);
-        let cfg = self.model.clone().with_vocab_size(source.tokenizer.vocab_size());
+        let source = Arc::new(
+            SyntheticSource::new(
+                0,
+                self.model.vision.image_size,
+                self.model.text.context_length,
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let cfg = self
+            .model
+            .clone()
+            .with_vocab_size(source.tokenizer.vocab_size());
         let mut model = cfg.init::<B>(0, &device).map_err(|e| e.to_string())?;
         let mut optim = optimizer::<B>(AdamWSpec::default());
         let total = (self.warmup + self.steps) as u64;
@@ -78,7 +103,10 @@ impl BackendTask for TimeSteps {
         let mut wait = 0.0;
         for i in 0..total {
             let t0 = Instant::now();
-            let host = feed.next().ok_or("the data thread stopped")?.map_err(|e| e.to_string())?;
+            let host = feed
+                .next()
+                .ok_or("the data thread stopped")?
+                .map_err(|e| e.to_string())?;
             let waited = t0.elapsed().as_secs_f64();
             let loss = model.loss(host.to_device::<B>(&device));
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -20,7 +20,12 @@ pub struct PassCapture {
 
 /// Builds `cfg` from `seed` on `device`, runs the batch forward and backward, and copies out
 /// the embeddings, the loss and the gradients of one parameter of each family.
-pub fn capture_pass<B: AutodiffBackend>(cfg: &ClipConfig, seed: u64, batch: &HostBatch, device: &B::Device) -> Result<PassCapture, ConfigError> {
+pub fn capture_pass<B: AutodiffBackend>(
+    cfg: &ClipConfig,
+    seed: u64,
+    batch: &HostBatch,
+    device: &B::Device,
+) -> Result<PassCapture, ConfigError> {
     let model = cfg.init::<B>(seed, device)?;
     let out = model.forward(batch.to_device::<B>(device));
     let loss = contrastive_loss(out.image.clone(), out.text.clone(), out.scale);
@@ -31,14 +36,47 @@ pub fn capture_pass<B: AutodiffBackend>(cfg: &ClipConfig, seed: u64, batch: &Hos
     let grads_out = vec![
         g("logit_scale", model.logit_scale.grad(&grads).map(to_vec)),
         g("visual.conv1", v.conv1.grad(&grads).map(to_vec)),
-        g("visual.positional_embedding", v.positional_embedding.grad(&grads).map(to_vec)),
-        g("visual.blocks.0.attn_in.weight", v.transformer.blocks[0].attn_in.weight.grad(&grads).map(to_vec)),
-        g("visual.blocks.0.mlp_fc.weight", v.transformer.blocks[0].mlp_fc.weight.grad(&grads).map(to_vec)),
+        g(
+            "visual.positional_embedding",
+            v.positional_embedding.grad(&grads).map(to_vec),
+        ),
+        g(
+            "visual.blocks.0.attn_in.weight",
+            v.transformer.blocks[0]
+                .attn_in
+                .weight
+                .grad(&grads)
+                .map(to_vec),
+        ),
+        g(
+            "visual.blocks.0.mlp_fc.weight",
+            v.transformer.blocks[0]
+                .mlp_fc
+                .weight
+                .grad(&grads)
+                .map(to_vec),
+        ),
         g("visual.proj", v.proj.grad(&grads).map(to_vec)),
-        g("text.token_embedding", t.token_embedding.grad(&grads).map(to_vec)),
-        g("text.blocks.0.attn_in.weight", t.transformer.blocks[0].attn_in.weight.grad(&grads).map(to_vec)),
-        g("text.ln_final.gamma", t.ln_final.gamma.grad(&grads).map(to_vec)),
-        g("text.text_projection", t.text_projection.grad(&grads).map(to_vec)),
+        g(
+            "text.token_embedding",
+            t.token_embedding.grad(&grads).map(to_vec),
+        ),
+        g(
+            "text.blocks.0.attn_in.weight",
+            t.transformer.blocks[0]
+                .attn_in
+                .weight
+                .grad(&grads)
+                .map(to_vec),
+        ),
+        g(
+            "text.ln_final.gamma",
+            t.ln_final.gamma.grad(&grads).map(to_vec),
+        ),
+        g(
+            "text.text_projection",
+            t.text_projection.grad(&grads).map(to_vec),
+        ),
     ];
     Ok(PassCapture {
         image_embeddings: to_vec(out.image.inner()),
@@ -63,15 +101,28 @@ pub fn relative_error(reference: &[f32], other: &[f32]) -> f64 {
         diff = diff.max((a as f64 - b as f64).abs());
         scale = scale.max((a as f64).abs());
     }
-    if scale == 0.0 { if diff == 0.0 { 0.0 } else { f64::INFINITY } } else { diff / scale }
+    if scale == 0.0 {
+        if diff == 0.0 { 0.0 } else { f64::INFINITY }
+    } else {
+        diff / scale
+    }
 }
 
 /// (quantity, relative error) for every captured quantity.
 pub fn compare(reference: &PassCapture, other: &PassCapture) -> Vec<(String, f64)> {
     let mut rows = vec![
-        ("image embeddings".to_string(), relative_error(&reference.image_embeddings, &other.image_embeddings)),
-        ("text embeddings".to_string(), relative_error(&reference.text_embeddings, &other.text_embeddings)),
-        ("loss".to_string(), relative_error(&[reference.loss], &[other.loss])),
+        (
+            "image embeddings".to_string(),
+            relative_error(&reference.image_embeddings, &other.image_embeddings),
+        ),
+        (
+            "text embeddings".to_string(),
+            relative_error(&reference.text_embeddings, &other.text_embeddings),
+        ),
+        (
+            "loss".to_string(),
+            relative_error(&[reference.loss], &[other.loss]),
+        ),
     ];
     for ((name, a), (_, b)) in reference.grads.iter().zip(&other.grads) {
         rows.push((format!("grad {name}"), relative_error(a, b)));

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::DeviceSpec;
 
 #[derive(Debug, Parser)]
-#[command(name = "clipscale", version, about = "Train CLIP models across sizes and budgets, evaluate them zero-shot, fit scaling laws, draw the plots")]
+#[command(
+    name = "clipscale",
+    version,
+    about = "Train CLIP models across sizes and budgets, evaluate them zero-shot, fit scaling laws, draw the plots"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -62,7 +62,10 @@ pub fn block_macs(w: usize, m: usize, n: usize) -> u64 {
 fn stack(tower: &'static str, d: &StackDims, out: &mut Vec<Component>) {
     out.push(Component {
         tower,
-        name: format!("{} residual blocks (width {}, mlp {}, {} tokens)", d.layers, d.width, d.mlp_width, d.tokens),
+        name: format!(
+            "{} residual blocks (width {}, mlp {}, {} tokens)",
+            d.layers, d.width, d.mlp_width, d.tokens
+        ),
         params: u(d.layers) * block_params(d.width, d.mlp_width),
         fwd_macs: u(d.layers) * block_macs(d.width, d.mlp_width, d.tokens),
     });
@@ -76,27 +79,88 @@ pub fn breakdown(cfg: &ClipConfig) -> Vec<Component> {
     let p = u(v.patch_size);
     let patches = u(v.grid() * v.grid());
     let mut out = vec![
-        Component { tower: "image", name: "patch embedding (conv, no bias)".into(), params: 3 * p * p * vw, fwd_macs: patches * 3 * p * p * vw },
-        Component { tower: "image", name: "class token".into(), params: vw, fwd_macs: 0 },
-        Component { tower: "image", name: "positional embedding".into(), params: u(v.tokens()) * vw, fwd_macs: 0 },
-        Component { tower: "image", name: "ln_pre".into(), params: 2 * vw, fwd_macs: 0 },
+        Component {
+            tower: "image",
+            name: "patch embedding (conv, no bias)".into(),
+            params: 3 * p * p * vw,
+            fwd_macs: patches * 3 * p * p * vw,
+        },
+        Component {
+            tower: "image",
+            name: "class token".into(),
+            params: vw,
+            fwd_macs: 0,
+        },
+        Component {
+            tower: "image",
+            name: "positional embedding".into(),
+            params: u(v.tokens()) * vw,
+            fwd_macs: 0,
+        },
+        Component {
+            tower: "image",
+            name: "ln_pre".into(),
+            params: 2 * vw,
+            fwd_macs: 0,
+        },
     ];
     stack("image", &v.stack(), &mut out);
-    out.push(Component { tower: "image", name: "ln_post".into(), params: 2 * vw, fwd_macs: 0 });
-    out.push(Component { tower: "image", name: "projection".into(), params: vw * e, fwd_macs: vw * e });
-    out.push(Component { tower: "text", name: "token embedding".into(), params: u(t.vocab_size) * tw, fwd_macs: 0 });
-    out.push(Component { tower: "text", name: "positional embedding".into(), params: u(t.context_length) * tw, fwd_macs: 0 });
+    out.push(Component {
+        tower: "image",
+        name: "ln_post".into(),
+        params: 2 * vw,
+        fwd_macs: 0,
+    });
+    out.push(Component {
+        tower: "image",
+        name: "projection".into(),
+        params: vw * e,
+        fwd_macs: vw * e,
+    });
+    out.push(Component {
+        tower: "text",
+        name: "token embedding".into(),
+        params: u(t.vocab_size) * tw,
+        fwd_macs: 0,
+    });
+    out.push(Component {
+        tower: "text",
+        name: "positional embedding".into(),
+        params: u(t.context_length) * tw,
+        fwd_macs: 0,
+    });
     stack("text", &t.stack(), &mut out);
-    out.push(Component { tower: "text", name: "ln_final".into(), params: 2 * tw, fwd_macs: 0 });
-    out.push(Component { tower: "text", name: "projection (end token)".into(), params: tw * e, fwd_macs: tw * e });
-    out.push(Component { tower: "model", name: "logit scale".into(), params: 1, fwd_macs: 0 });
+    out.push(Component {
+        tower: "text",
+        name: "ln_final".into(),
+        params: 2 * tw,
+        fwd_macs: 0,
+    });
+    out.push(Component {
+        tower: "text",
+        name: "projection (end token)".into(),
+        params: tw * e,
+        fwd_macs: tw * e,
+    });
+    out.push(Component {
+        tower: "model",
+        name: "logit scale".into(),
+        params: 1,
+        fwd_macs: 0,
+    });
     out
 }
 
 /// Totals of [`breakdown`].
 pub fn counts(cfg: &ClipConfig) -> ModelCounts {
     let parts = breakdown(cfg);
-    let sum = |tower: &str, f: fn(&Component) -> u64| parts.iter().filter(|c| c.tower == tower).map(f).sum::<u64>();
+    let sum = |tower: &str, f: fn(&Component) -> u64| {
+        parts
+            .iter()
+            .filter(|c| c.tower == tower)
+            .map(f)
+            .sum::<u64>()
+    };
     let image_params = sum("image", |c| c.params);
     let text_params = sum("text", |c| c.params);
     let image_fwd_macs = sum("image", |c| c.fwd_macs);

@@ -7,8 +7,8 @@
 pub mod backend;
 pub mod batch;
 pub mod bench;
-pub mod cli;
 pub mod check;
+pub mod cli;
 pub mod eval;
 pub mod flops;
 pub mod model;

@@ -5,7 +5,6 @@ mod commands;
 use clap::Parser;
 use clipscale::cli::{Cli, Command};
 
-
 #[cfg(unix)]
 fn default_sigpipe() {
     // Like other command-line tools, end quietly when the reader of our output goes away
@@ -56,8 +55,12 @@ fn main() {
         Command::Demo(a) => commands::demo::demo(a),
         Command::GpuCheck(a) => commands::gpu_check::gpu_check(a),
         Command::Train(a) => commands::train::train(a),
-        Command::Collect(a) => clipscale_analysis::cli::run_collect(a).map(|_| ()).map_err(Into::into),
-        Command::Fit(a) => clipscale_analysis::cli::run_fit(a).map(|_| ()).map_err(Into::into),
+        Command::Collect(a) => clipscale_analysis::cli::run_collect(a)
+            .map(|_| ())
+            .map_err(Into::into),
+        Command::Fit(a) => clipscale_analysis::cli::run_fit(a)
+            .map(|_| ())
+            .map_err(Into::into),
         Command::Bench(b) => commands::bench::bench(b),
         Command::Sweep(s) => commands::sweep::sweep(s),
     };

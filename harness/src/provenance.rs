@@ -12,7 +12,9 @@ pub const BURN_VERSION: &str = "0.21.0";
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Threads the CPU backend uses: RAYON_NUM_THREADS if set, else every logical core.
@@ -21,7 +23,11 @@ pub fn cpu_threads() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n: &usize| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 pub fn host_name() -> String {
@@ -33,14 +39,19 @@ pub fn host_name() -> String {
 }
 
 pub fn now_unix_s() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Collected now, for a run on `info`'s backend.
 pub fn collect(info: &BackendInfo) -> Provenance {
     Provenance {
         git_commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
-        git_dirty: git(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()).unwrap_or(false),
+        git_dirty: git(&["status", "--porcelain", "--untracked-files=no"])
+            .map(|s| !s.is_empty())
+            .unwrap_or(false),
         clipscale_version: env!("CARGO_PKG_VERSION").to_string(),
         burn_version: BURN_VERSION.to_string(),
         backend: info.backend.to_string(),

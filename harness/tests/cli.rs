@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn clipscale(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_clipscale")).args(args).output().expect("run clipscale");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_clipscale"))
+        .args(args)
+        .output()
+        .expect("run clipscale");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -12,8 +19,16 @@ fn flops_vit_b_32_prints_151_28_m_parameters_and_7_4_gmacs() {
     let (ok, out, err) = clipscale(&["flops", "--model", "ViT-B-32"]);
     assert!(ok, "{err}");
     assert!(out.contains("151.28 M"), "{out}");
-    let gmacs_line = out.lines().find(|l| l.starts_with("forward per pair")).expect("forward line");
-    let gmacs: f64 = gmacs_line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let gmacs_line = out
+        .lines()
+        .find(|l| l.starts_with("forward per pair"))
+        .expect("forward line");
+    let gmacs: f64 = gmacs_line
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((gmacs - 7.4).abs() / 7.4 < 0.01, "{gmacs_line}");
     assert!(out.contains("training per sample"), "{out}");
 }
@@ -22,8 +37,13 @@ fn flops_vit_b_32_prints_151_28_m_parameters_and_7_4_gmacs() {
 fn models_lists_the_whole_ladder() {
     let (ok, out, err) = clipscale(&["models"]);
     assert!(ok, "{err}");
-    for name in ["w32-d2", "w192-d5", "ViT-S-32", "ViT-M-32", "ViT-B-32", "ViT-B-16", "ViT-L-14"] {
-        assert!(out.lines().any(|l| l.starts_with(name)), "{name} missing:\n{out}");
+    for name in [
+        "w32-d2", "w192-d5", "ViT-S-32", "ViT-M-32", "ViT-B-32", "ViT-B-16", "ViT-L-14",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{out}"
+        );
     }
 }
 
@@ -31,7 +51,10 @@ fn models_lists_the_whole_ladder() {
 fn unknown_model_lists_the_known_ones() {
     let (ok, _, err) = clipscale(&["flops", "--model", "ViT-Q-7"]);
     assert!(!ok);
-    assert!(err.contains("unknown model `ViT-Q-7`") && err.contains("ViT-B-32"), "{err}");
+    assert!(
+        err.contains("unknown model `ViT-Q-7`") && err.contains("ViT-B-32"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -50,7 +73,10 @@ fn cuda_device_without_the_feature_is_a_clear_error() {
 fn demo_runs_a_forward_and_backward_pass() {
     let (ok, out, err) = clipscale(&["demo", "--model", "w32-d2", "--batch", "8", "--steps", "2"]);
     assert!(ok, "{err}");
-    assert!(out.contains("pass 0") && out.contains("pass 1") && out.contains("samples/s"), "{out}");
+    assert!(
+        out.contains("pass 0") && out.contains("pass 1") && out.contains("samples/s"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -58,12 +84,29 @@ fn gpu_check_dry_run_passes_and_writes_json() {
     let dir = std::env::temp_dir().join(format!("clipscale-gpucheck-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("check.json");
-    let (ok, out, err) = clipscale(&["gpu-check", "--dry-run", "--model", "w32-d2", "--json", json.to_str().unwrap()]);
+    let (ok, out, err) = clipscale(&[
+        "gpu-check",
+        "--dry-run",
+        "--model",
+        "w32-d2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}\n{err}");
-    assert!(out.contains("PASS") && out.contains("grad visual.conv1"), "{out}");
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        out.contains("PASS") && out.contains("grad visual.conv1"),
+        "{out}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["dry_run"], true);
     assert_eq!(doc["checks"][0]["pass"], true);
-    assert!(doc["checks"][0]["relative_errors"].as_array().unwrap().len() >= 10);
+    assert!(
+        doc["checks"][0]["relative_errors"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 10
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

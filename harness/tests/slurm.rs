@@ -10,12 +10,20 @@ use std::time::{Duration, Instant};
 use clipscale::sweep::{TrialState, state};
 
 fn slurm_available() -> bool {
-    let ok = Command::new("sinfo").arg("-h").output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok && std::env::var("CLIPSCALE_REQUIRE_SLURM").as_deref() == Ok("1") {
-        panic!("CLIPSCALE_REQUIRE_SLURM=1 but no Slurm answers (`sinfo` failed): start one with `eval \"$(bash .ci/slurm-cluster.sh up)\"`");
+        panic!(
+            "CLIPSCALE_REQUIRE_SLURM=1 but no Slurm answers (`sinfo` failed): start one with `eval \"$(bash .ci/slurm-cluster.sh up)\"`"
+        );
     }
     if !ok {
-        eprintln!("skipped: no Slurm here (sinfo failed); set CLIPSCALE_REQUIRE_SLURM=1 to make this a failure");
+        eprintln!(
+            "skipped: no Slurm here (sinfo failed); set CLIPSCALE_REQUIRE_SLURM=1 to make this a failure"
+        );
     }
     ok
 }
@@ -29,7 +37,18 @@ fn tmp(name: &str) -> PathBuf {
 
 fn submit(file: &Path, out: &Path, env: &[(&str, &str)]) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_clipscale"));
-    c.args(["sweep", "submit", "--slurm", "--cpus-per-task", "1", "--poll", "1"]).arg(file).arg("--out").arg(out);
+    c.args([
+        "sweep",
+        "submit",
+        "--slurm",
+        "--cpus-per-task",
+        "1",
+        "--poll",
+        "1",
+    ])
+    .arg(file)
+    .arg("--out")
+    .arg(out);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -37,7 +56,12 @@ fn submit(file: &Path, out: &Path, env: &[(&str, &str)]) -> std::process::Output
 }
 
 fn trial_dirs(out: &Path, sweep: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(out.join(sweep)).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("spec.json").exists()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(out.join(sweep))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("spec.json").exists())
+        .collect();
     v.sort();
     v
 }
@@ -55,23 +79,58 @@ fn a_job_array_runs_the_sweep_reports_a_failure_and_the_resubmission_runs_only_i
     )
     .unwrap();
     let out = dir.join("results");
-    let o = submit(&file, &out, &[("CLIPSCALE_TEST_CRASH_AT_STEP", "5"), ("CLIPSCALE_TEST_CRASH_TRIAL", "w48-d2-n960")]);
+    let o = submit(
+        &file,
+        &out,
+        &[
+            ("CLIPSCALE_TEST_CRASH_AT_STEP", "5"),
+            ("CLIPSCALE_TEST_CRASH_TRIAL", "w48-d2-n960"),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "one trial failed, so the submission reports failure:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("submitted job array") && stdout.contains("4 tasks"), "{stdout}");
+    assert!(
+        !o.status.success(),
+        "one trial failed, so the submission reports failure:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("submitted job array") && stdout.contains("4 tasks"),
+        "{stdout}"
+    );
     assert!(stderr.contains("1 of 4 trials did not finish"), "{stderr}");
-    let failed_line = stdout.lines().find(|l| l.contains("w48-d2-n960")).expect("the failed trial is in the table");
-    assert!(failed_line.contains("FAILED") && failed_line.contains(".out"), "state and log path reported: {failed_line}");
+    let failed_line = stdout
+        .lines()
+        .find(|l| l.contains("w48-d2-n960"))
+        .expect("the failed trial is in the table");
+    assert!(
+        failed_line.contains("FAILED") && failed_line.contains(".out"),
+        "state and log path reported: {failed_line}"
+    );
     let dirs = trial_dirs(&out, "array");
-    assert_eq!(dirs.iter().filter(|d| matches!(state(d), TrialState::Done(_))).count(), 3);
+    assert_eq!(
+        dirs.iter()
+            .filter(|d| matches!(state(d), TrialState::Done(_)))
+            .count(),
+        3
+    );
 
     // again, without the fault: only the failed trial is submitted
     let o = submit(&file, &out, &[]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("1 to run") && stdout.contains("(1 tasks)"), "{stdout}");
-    assert!(trial_dirs(&out, "array").iter().all(|d| matches!(state(d), TrialState::Done(_))));
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("1 to run") && stdout.contains("(1 tasks)"),
+        "{stdout}"
+    );
+    assert!(
+        trial_dirs(&out, "array")
+            .iter()
+            .all(|d| matches!(state(d), TrialState::Done(_)))
+    );
     // and a third time there is nothing to do
     let o = submit(&file, &out, &[]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to submit"));
@@ -91,36 +150,83 @@ fn a_preempted_task_checkpoints_requeues_and_finishes() {
     .unwrap();
     let out = dir.join("results");
     let o = Command::new(env!("CARGO_BIN_EXE_clipscale"))
-        .args(["sweep", "submit", "--slurm", "--no-follow", "--cpus-per-task", "1"])
+        .args([
+            "sweep",
+            "submit",
+            "--slurm",
+            "--no-follow",
+            "--cpus-per-task",
+            "1",
+        ])
         .arg(&file)
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
-    let job = stdout.split("submitted job array ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let job = stdout
+        .split("submitted job array ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     // wait until the trial is training (it has written metrics), then send the pre-emption warning
     let deadline = Instant::now() + Duration::from_secs(240);
     let trial = loop {
-        if let Some(t) = std::fs::read_dir(out.join("requeue")).ok().and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.join("metrics.jsonl").exists())) {
+        if let Some(t) = std::fs::read_dir(out.join("requeue")).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.join("metrics.jsonl").exists())
+        }) {
             break t;
         }
         assert!(Instant::now() < deadline, "the task never started");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let sig = Command::new("scancel").args(["--signal=USR1", "--batch", &format!("{job}_0")]).output().unwrap();
-    assert!(sig.status.success(), "{}", String::from_utf8_lossy(&sig.stderr));
+    let sig = Command::new("scancel")
+        .args(["--signal=USR1", "--batch", &format!("{job}_0")])
+        .output()
+        .unwrap();
+    assert!(
+        sig.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sig.stderr)
+    );
     loop {
         if matches!(state(&trial), TrialState::Done(_)) {
             break;
         }
-        assert!(Instant::now() < deadline, "the requeued task did not finish");
+        assert!(
+            Instant::now() < deadline,
+            "the requeued task did not finish"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let log = std::fs::read_to_string(trial.join("train.log")).unwrap();
-    assert!(log.contains("stopped by signal"), "the trial checkpointed on the signal:\n{log}");
-    assert!(log.contains("resumed from step"), "and resumed after the requeue:\n{log}");
-    let task_log = std::fs::read_to_string(out.join("requeue").join("slurm").join("logs").join(format!("{job}_0.out"))).unwrap();
-    assert!(task_log.contains("restart 1"), "Slurm ran the task a second time:\n{task_log}");
+    assert!(
+        log.contains("stopped by signal"),
+        "the trial checkpointed on the signal:\n{log}"
+    );
+    assert!(
+        log.contains("resumed from step"),
+        "and resumed after the requeue:\n{log}"
+    );
+    let task_log = std::fs::read_to_string(
+        out.join("requeue")
+            .join("slurm")
+            .join("logs")
+            .join(format!("{job}_0.out")),
+    )
+    .unwrap();
+    assert!(
+        task_log.contains("restart 1"),
+        "Slurm ran the task a second time:\n{task_log}"
+    );
 }

@@ -56,14 +56,28 @@ train_flops = 1e12
     assert_eq!(sweep.trials.len(), 2 * 3 * 2 + 1);
     let ladder = ModelLadder::builtin();
     let specs = sweep.resolve(&ladder, &prov()).unwrap();
-    let again = Sweep::parse(text, Path::new("t.toml")).unwrap().resolve(&ladder, &prov()).unwrap();
+    let again = Sweep::parse(text, Path::new("t.toml"))
+        .unwrap()
+        .resolve(&ladder, &prov())
+        .unwrap();
     let ids: Vec<_> = specs.iter().map(|s| s.head.trial_id.clone()).collect();
-    assert_eq!(ids, again.iter().map(|s| s.head.trial_id.clone()).collect::<Vec<_>>(), "ids are deterministic");
+    assert_eq!(
+        ids,
+        again
+            .iter()
+            .map(|s| s.head.trial_id.clone())
+            .collect::<Vec<_>>(),
+        "ids are deterministic"
+    );
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "ids are distinct");
     assert!(ids[0].starts_with("w32-d2-n640-b32-s0-"), "{}", ids[0]);
     // zipped: seed 1 always with batch 64
-    assert!(specs[..12].iter().all(|s| (s.head.seed == 1) == (s.head.batch_size == 64)));
+    assert!(
+        specs[..12]
+            .iter()
+            .all(|s| (s.head.seed == 1) == (s.head.batch_size == 64))
+    );
     // iso-FLOP: the explicit trial's samples come from its budget
     let last = specs.last().unwrap();
     let per = 6.0 * last.head.model_summary.fwd_macs_per_pair as f64;
@@ -76,20 +90,44 @@ train_flops = 1e12
 fn bad_sweep_files_name_the_file_the_key_and_the_choices() {
     let cases = [
         ("name = \"x\"\n[axes]\nmodle = [\"w32-d2\"]\n", "modle"),
-        ("name = \"x\"\n[axes]\nmodel = [\"w9-d9\"]\nsamples = [640]\n", "w32-d2"),
-        ("name = \"x\"\n[axes]\nmodel = [\"w32-d2\"]\nsamples = [\"many\"]\n", "samples"),
-        ("name = \"x\"\n[axes]\nmodel = []\nsamples = [640]\n", "axes.model"),
-        ("name = \"x\"\n[base]\nmodel = \"w32-d2\"\nsamples = 640\nlr = 3.0\n", "lr"),
-        ("name = \"x\"\n[[zip]]\nseed = [0, 1]\nlr = [1e-3]\n", "same length"),
+        (
+            "name = \"x\"\n[axes]\nmodel = [\"w9-d9\"]\nsamples = [640]\n",
+            "w32-d2",
+        ),
+        (
+            "name = \"x\"\n[axes]\nmodel = [\"w32-d2\"]\nsamples = [\"many\"]\n",
+            "samples",
+        ),
+        (
+            "name = \"x\"\n[axes]\nmodel = []\nsamples = [640]\n",
+            "axes.model",
+        ),
+        (
+            "name = \"x\"\n[base]\nmodel = \"w32-d2\"\nsamples = 640\nlr = 3.0\n",
+            "lr",
+        ),
+        (
+            "name = \"x\"\n[[zip]]\nseed = [0, 1]\nlr = [1e-3]\n",
+            "same length",
+        ),
     ];
     let dir = tmp("bad");
     for (text, needle) in cases {
         let path = dir.join("bad-sweep.toml");
         std::fs::write(&path, text).unwrap();
-        let o = bin().args(["sweep", "plan", "--no-calibrate"]).arg(&path).arg("--out").arg(dir.join("r")).output().unwrap();
+        let o = bin()
+            .args(["sweep", "plan", "--no-calibrate"])
+            .arg(&path)
+            .arg("--out")
+            .arg(dir.join("r"))
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "accepted: {text}");
-        assert!(err.contains("bad-sweep.toml") && err.contains(needle) && !err.contains("panicked"), "{text}\n{err}");
+        assert!(
+            err.contains("bad-sweep.toml") && err.contains(needle) && !err.contains("panicked"),
+            "{text}\n{err}"
+        );
         if needle == "modle" {
             assert!(err.contains("model"), "lists the valid keys: {err}");
         }
@@ -112,9 +150,19 @@ fn a_trial_lock_is_exclusive_and_a_dead_owner_is_taken_over() {
     let mut dead = Command::new("true").spawn().unwrap();
     let pid = dead.id();
     dead.wait().unwrap();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
-    std::fs::write(dir.join(LOCK_FILE), format!(r#"{{"host":"{host}","pid":{pid},"acquired_unix_s":0,"heartbeat_unix_s":0}}"#)).unwrap();
-    assert!(TrialLock::acquire(&dir).unwrap().is_ok(), "a stale lock is taken over");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    std::fs::write(
+        dir.join(LOCK_FILE),
+        format!(r#"{{"host":"{host}","pid":{pid},"acquired_unix_s":0,"heartbeat_unix_s":0}}"#),
+    )
+    .unwrap();
+    assert!(
+        TrialLock::acquire(&dir).unwrap().is_ok(),
+        "a stale lock is taken over"
+    );
 }
 
 const TINY: &str = r#"
@@ -132,7 +180,12 @@ samples = [1280, 2560]
 "#;
 
 fn trials(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("tiny")).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("tiny"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     v.sort();
     v
 }
@@ -162,17 +215,42 @@ fn run_retries_a_crashed_trial_and_ends_with_a_table_and_fits() {
     for t in &ts {
         assert!(matches!(state(t), TrialState::Done(_)), "{}", t.display());
     }
-    let crashed = ts.iter().find(|t| t.to_string_lossy().contains("w48-d2-n2560")).unwrap();
+    let crashed = ts
+        .iter()
+        .find(|t| t.to_string_lossy().contains("w48-d2-n2560"))
+        .unwrap();
     let attempts = std::fs::read_to_string(crashed.join("attempts.jsonl")).unwrap();
-    assert!(attempts.contains("\"attempt\":1") && attempts.contains("signal"), "the reason is recorded: {attempts}");
-    assert!(std::fs::read_to_string(crashed.join("train.log")).unwrap().contains("resumed from step"), "the retry resumed from a checkpoint");
+    assert!(
+        attempts.contains("\"attempt\":1") && attempts.contains("signal"),
+        "the reason is recorded: {attempts}"
+    );
+    assert!(
+        std::fs::read_to_string(crashed.join("train.log"))
+            .unwrap()
+            .contains("resumed from step"),
+        "the retry resumed from a checkpoint"
+    );
     assert!(stdout.contains("retrying") || stderr.contains("retrying"));
     assert!(out.join("tiny").join("table.csv").is_file());
-    assert!(out.join("tiny").join("fit-val_loss.json").is_file(), "{stdout}");
+    assert!(
+        out.join("tiny").join("fit-val_loss.json").is_file(),
+        "{stdout}"
+    );
     // a second run does nothing but report
-    let o = bin().args(["sweep", "run", "--no-analysis"]).arg(&file).arg("--out").arg(&out).output().unwrap();
+    let o = bin()
+        .args(["sweep", "run", "--no-analysis"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success());
-    assert_eq!(String::from_utf8_lossy(&o.stdout).matches("done (earlier)").count(), 4);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .matches("done (earlier)")
+            .count(),
+        4
+    );
 }
 
 #[test]
@@ -181,18 +259,45 @@ fn sigkill_of_the_executor_loses_nothing_and_the_rerun_resumes() {
     let file = dir.join("tiny.toml");
     std::fs::write(&file, TINY).unwrap();
     let out = dir.join("results");
-    let mut exec = bin().args(["sweep", "run", "--no-analysis"]).arg(&file).arg("--out").arg(&out).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut exec = bin()
+        .args(["sweep", "run", "--no-analysis"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // kill once the first trial is done and the second has a checkpoint
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let ts = if out.join("tiny").exists() { trials(&out) } else { vec![] };
-        let done = ts.iter().filter(|t| matches!(state(t), TrialState::Done(_))).count();
-        let partial = ts.iter().any(|t| matches!(state(t), TrialState::Running(_)) && t.join("checkpoints").read_dir().map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("step-"))).unwrap_or(false));
+        let ts = if out.join("tiny").exists() {
+            trials(&out)
+        } else {
+            vec![]
+        };
+        let done = ts
+            .iter()
+            .filter(|t| matches!(state(t), TrialState::Done(_)))
+            .count();
+        let partial = ts.iter().any(|t| {
+            matches!(state(t), TrialState::Running(_))
+                && t.join("checkpoints")
+                    .read_dir()
+                    .map(|d| {
+                        d.flatten()
+                            .any(|e| e.file_name().to_string_lossy().starts_with("step-"))
+                    })
+                    .unwrap_or(false)
+        });
         if done >= 1 && partial {
             break;
         }
         assert!(Instant::now() < deadline, "no progress");
-        assert!(exec.try_wait().unwrap().is_none(), "the sweep ended before it could be killed");
+        assert!(
+            exec.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
     exec.kill().unwrap();
@@ -201,22 +306,52 @@ fn sigkill_of_the_executor_loses_nothing_and_the_rerun_resumes() {
     let finished: Vec<(PathBuf, String)> = trials(&out)
         .into_iter()
         .filter(|t| matches!(state(t), TrialState::Done(_)))
-        .map(|t| (t.clone(), std::fs::read_to_string(t.join("metrics.jsonl")).unwrap()))
+        .map(|t| {
+            (
+                t.clone(),
+                std::fs::read_to_string(t.join("metrics.jsonl")).unwrap(),
+            )
+        })
         .collect();
     assert!(!finished.is_empty());
-    let o = bin().args(["sweep", "run", "--no-analysis"]).arg(&file).arg("--out").arg(&out).output().unwrap();
+    let o = bin()
+        .args(["sweep", "run", "--no-analysis"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for (t, metrics) in &finished {
-        assert_eq!(&std::fs::read_to_string(t.join("metrics.jsonl")).unwrap(), metrics, "a finished trial was re-run: {}", t.display());
+        assert_eq!(
+            &std::fs::read_to_string(t.join("metrics.jsonl")).unwrap(),
+            metrics,
+            "a finished trial was re-run: {}",
+            t.display()
+        );
     }
     let ts = trials(&out);
     assert_eq!(ts.len(), 4);
     assert!(ts.iter().all(|t| matches!(state(t), TrialState::Done(_))));
-    assert!(ts.iter().any(|t| std::fs::read_to_string(t.join("train.log")).unwrap().contains("resumed from step")), "the interrupted trial resumed");
+    assert!(
+        ts.iter()
+            .any(|t| std::fs::read_to_string(t.join("train.log"))
+                .unwrap()
+                .contains("resumed from step")),
+        "the interrupted trial resumed"
+    );
     // the summary has each trial once
     for t in &ts {
         let id = t.file_name().unwrap().to_string_lossy().to_string();
-        assert_eq!(stdout.lines().filter(|l| l.starts_with(&id)).count(), 1, "{id} in:\n{stdout}");
+        assert_eq!(
+            stdout.lines().filter(|l| l.starts_with(&id)).count(),
+            1,
+            "{id} in:\n{stdout}"
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clipscale_analysis::records::{EvalRecord, FinalRecord, MetricsRecord, TrialStatus, read_jsonl};
+use clipscale_analysis::records::{
+    EvalRecord, FinalRecord, MetricsRecord, TrialStatus, read_jsonl,
+};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_clipscale"))
@@ -19,24 +21,53 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn train_args(out: &Path, samples: u64, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = ["train", "--model", "w32-d2", "--batch", "32", "--eval-samples", "64", "--eval-batch", "32", "--log-every", "32", "--quiet", "--lr", "2e-3"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    a.extend(["--samples".to_string(), samples.to_string(), "--out".to_string(), out.display().to_string()]);
+    let mut a: Vec<String> = [
+        "train",
+        "--model",
+        "w32-d2",
+        "--batch",
+        "32",
+        "--eval-samples",
+        "64",
+        "--eval-batch",
+        "32",
+        "--log-every",
+        "32",
+        "--quiet",
+        "--lr",
+        "2e-3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend([
+        "--samples".to_string(),
+        samples.to_string(),
+        "--out".to_string(),
+        out.display().to_string(),
+    ]);
     a.extend(extra.iter().map(|s| s.to_string()));
     a
 }
 
 fn trial_dir(out: &Path) -> PathBuf {
     let sweep = out.join("adhoc");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&sweep).unwrap().flatten().map(|e| e.path()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&sweep)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert_eq!(dirs.len(), 1, "one trial in {}", sweep.display());
     dirs.pop().unwrap()
 }
 
 fn metrics(dir: &Path) -> Vec<MetricsRecord> {
-    read_jsonl::<MetricsRecord>(&dir.join("metrics.jsonl")).unwrap().records.into_iter().map(|(_, r)| r).collect()
+    read_jsonl::<MetricsRecord>(&dir.join("metrics.jsonl"))
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
 }
 
 fn final_record(dir: &Path) -> FinalRecord {
@@ -45,7 +76,17 @@ fn final_record(dir: &Path) -> FinalRecord {
 
 /// The part of a metrics record that must not depend on timing.
 fn curve(m: &[MetricsRecord]) -> Vec<(u64, u64, u64, u64, u64)> {
-    m.iter().map(|r| (r.step, r.samples_seen, r.loss.to_bits(), r.lr.to_bits(), r.logit_scale.to_bits())).collect()
+    m.iter()
+        .map(|r| {
+            (
+                r.step,
+                r.samples_seen,
+                r.loss.to_bits(),
+                r.lr.to_bits(),
+                r.logit_scale.to_bits(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -54,32 +95,72 @@ fn a_short_run_writes_every_record_and_learns() {
     let status = bin().args(train_args(&out, 6400, &[])).status().unwrap();
     assert!(status.success());
     let dir = trial_dir(&out);
-    for f in ["spec.json", "metrics.jsonl", "evals.jsonl", "final.json", "train.log"] {
+    for f in [
+        "spec.json",
+        "metrics.jsonl",
+        "evals.jsonl",
+        "final.json",
+        "train.log",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
-    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("spec.json")).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("spec.json")).unwrap()).unwrap();
     assert_eq!(spec["provenance"]["burn_version"], "0.21.0");
     assert_eq!(spec["provenance"]["backend"], "flex");
-    assert_eq!(spec["model"]["text"]["vocab_size"], spec["data"]["vocab_size"], "the vocabulary comes from the tokenizer");
+    assert_eq!(
+        spec["model"]["text"]["vocab_size"], spec["data"]["vocab_size"],
+        "the vocabulary comes from the tokenizer"
+    );
     let m = metrics(&dir);
     assert_eq!(m.len(), 200, "one record per 32 samples");
     let first: f64 = m[..10].iter().map(|r| r.loss).sum::<f64>() / 10.0;
     let last: f64 = m[m.len() - 10..].iter().map(|r| r.loss).sum::<f64>() / 10.0;
-    assert!(last < first - 0.3, "loss did not fall: {first:.3} -> {last:.3}");
+    assert!(
+        last < first - 0.3,
+        "loss did not fall: {first:.3} -> {last:.3}"
+    );
     for r in &m {
-        assert!((0.0..=100f64.ln() + 1e-6).contains(&r.logit_scale), "logit scale {} out of [0, ln 100]", r.logit_scale);
+        assert!(
+            (0.0..=100f64.ln() + 1e-6).contains(&r.logit_scale),
+            "logit scale {} out of [0, ln 100]",
+            r.logit_scale
+        );
         assert!(r.samples_per_s > 0.0 && r.step_s > 0.0 && r.data_s >= 0.0);
-        assert_eq!(r.train_flops, 6.0 * spec["model_summary"]["fwd_macs_per_pair"].as_f64().unwrap() * r.samples_seen as f64);
+        assert_eq!(
+            r.train_flops,
+            6.0 * spec["model_summary"]["fwd_macs_per_pair"].as_f64().unwrap()
+                * r.samples_seen as f64
+        );
     }
-    let evals: Vec<EvalRecord> = read_jsonl::<EvalRecord>(&dir.join("evals.jsonl")).unwrap().records.into_iter().map(|(_, r)| r).collect();
+    let evals: Vec<EvalRecord> = read_jsonl::<EvalRecord>(&dir.join("evals.jsonl"))
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
     let val: Vec<&EvalRecord> = evals.iter().filter(|e| e.metric == "val_loss").collect();
-    assert!(val.len() >= 2 && val.first().unwrap().samples_seen == 0 && val.last().unwrap().samples_seen == 6400);
-    assert!(val.last().unwrap().value < val.first().unwrap().value, "held-out loss did not fall");
+    assert!(
+        val.len() >= 2
+            && val.first().unwrap().samples_seen == 0
+            && val.last().unwrap().samples_seen == 6400
+    );
+    assert!(
+        val.last().unwrap().value < val.first().unwrap().value,
+        "held-out loss did not fall"
+    );
     let f = final_record(&dir);
     assert_eq!(f.status, TrialStatus::Done);
-    assert_eq!((f.steps, f.samples_seen, f.unique_samples), (200, 6400, Some(6400)));
+    assert_eq!(
+        (f.steps, f.samples_seen, f.unique_samples),
+        (200, 6400, Some(6400))
+    );
     // retention: the newest 3 checkpoints, the last being the final step
-    let ckpts: Vec<String> = std::fs::read_dir(dir.join("checkpoints")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let ckpts: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(ckpts.len(), 3, "{ckpts:?}");
     assert!(ckpts.iter().any(|c| c == "step-000000200"), "{ckpts:?}");
     // a second run of the same trial is refused rather than overwriting it
@@ -94,11 +175,22 @@ fn resume_after_sigkill_gives_the_uninterrupted_loss_curve_exactly() {
     let samples = 8192;
     let extra = ["--checkpoint-every", "512", "--eval-every", "4096"];
     let whole = tmp("whole");
-    assert!(bin().args(train_args(&whole, samples, &extra)).status().unwrap().success());
+    assert!(
+        bin()
+            .args(train_args(&whole, samples, &extra))
+            .status()
+            .unwrap()
+            .success()
+    );
     let reference = metrics(&trial_dir(&whole));
 
     let killed = tmp("killed");
-    let mut child = bin().args(train_args(&killed, samples, &extra)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = bin()
+        .args(train_args(&killed, samples, &extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // wait for the second complete checkpoint, then SIGKILL the process mid-run
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -108,13 +200,20 @@ fn resume_after_sigkill_gives_the_uninterrupted_loss_curve_exactly() {
             .and_then(|e| e.ok())
             .map(|e| e.path().join("checkpoints"))
             .and_then(|c| std::fs::read_dir(c).ok())
-            .map(|d| d.flatten().filter(|e| e.path().join("state.json").is_file()).count())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("state.json").is_file())
+                    .count()
+            })
             .unwrap_or(0);
         if done >= 2 {
             break;
         }
         assert!(Instant::now() < deadline, "no checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
@@ -122,11 +221,29 @@ fn resume_after_sigkill_gives_the_uninterrupted_loss_curve_exactly() {
     let dir = trial_dir(&killed);
     assert!(!dir.join("final.json").exists(), "killed before the end");
     let partial = metrics(&dir).len();
-    assert!(partial < reference.len(), "killed mid-run ({partial} of {} records)", reference.len());
+    assert!(
+        partial < reference.len(),
+        "killed mid-run ({partial} of {} records)",
+        reference.len()
+    );
 
-    assert!(bin().args(train_args(&killed, samples, &[&extra[..], &["--resume"]].concat())).status().unwrap().success());
+    assert!(
+        bin()
+            .args(train_args(
+                &killed,
+                samples,
+                &[&extra[..], &["--resume"]].concat()
+            ))
+            .status()
+            .unwrap()
+            .success()
+    );
     let resumed = metrics(&dir);
-    assert_eq!(curve(&resumed), curve(&reference), "the resumed loss curve differs from the uninterrupted one");
+    assert_eq!(
+        curve(&resumed),
+        curve(&reference),
+        "the resumed loss curve differs from the uninterrupted one"
+    );
     assert_eq!(final_record(&dir).status, TrialStatus::Done);
     std::fs::remove_dir_all(&whole).ok();
     std::fs::remove_dir_all(&killed).ok();
@@ -135,10 +252,22 @@ fn resume_after_sigkill_gives_the_uninterrupted_loss_curve_exactly() {
 #[test]
 fn a_nan_loss_ends_the_run_as_diverged_with_a_nonzero_exit() {
     let out = tmp("nan");
-    let o = bin().args(train_args(&out, 3200, &[])).env("CLIPSCALE_TEST_NAN_AT_STEP", "7").output().unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .args(train_args(&out, 3200, &[]))
+        .env("CLIPSCALE_TEST_NAN_AT_STEP", "7")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("diverged") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("diverged") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     let f = final_record(&trial_dir(&out));
     assert_eq!(f.status, TrialStatus::Diverged);
     assert_eq!(f.steps, 7);
@@ -152,22 +281,57 @@ fn bad_input_is_refused_before_anything_is_written() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--model", "w9-d9", "--samples", "100"], "w32-d2"),
         (vec!["--model", "w32-d2", "--samples", "0"], "samples"),
-        (vec!["--model", "w32-d2", "--samples", "100", "--batch", "0"], "batch_size"),
-        (vec!["--model", "w32-d2", "--samples", "100", "--lr", "0"], "lr"),
-        (vec!["--model", "w32-d2", "--samples", "100", "--lr", "1.5"], "(0, 1]"),
-        (vec!["--model", "w32-d2", "--samples", "100", "--dataset", "laion"], "synthetic"),
+        (
+            vec!["--model", "w32-d2", "--samples", "100", "--batch", "0"],
+            "batch_size",
+        ),
+        (
+            vec!["--model", "w32-d2", "--samples", "100", "--lr", "0"],
+            "lr",
+        ),
+        (
+            vec!["--model", "w32-d2", "--samples", "100", "--lr", "1.5"],
+            "(0, 1]",
+        ),
+        (
+            vec![
+                "--model",
+                "w32-d2",
+                "--samples",
+                "100",
+                "--dataset",
+                "laion",
+            ],
+            "synthetic",
+        ),
     ];
     for (args, needle) in cases {
-        let o = bin().arg("train").args(&args).args(["--quiet", "--out"]).arg(&out).output().unwrap();
+        let o = bin()
+            .arg("train")
+            .args(&args)
+            .args(["--quiet", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{args:?} accepted");
-        assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
     }
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "something was written");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "something was written"
+    );
     // an output folder that cannot be created: under a plain file
     let file = out.join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    let o = bin().args(train_args(&file.join("sub"), 320, &[])).output().unwrap();
+    let o = bin()
+        .args(train_args(&file.join("sub"), 320, &[]))
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("a-file"), "{err}");
     std::fs::remove_dir_all(&out).ok();

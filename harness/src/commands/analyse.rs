@@ -5,10 +5,18 @@
 use std::path::Path;
 
 use anyhow::Result;
-use clipscale_analysis::cli::{CollectArgs, FitArgs, FrontierArg, LawArg, XArg, YArg, run_collect, run_fit};
+use clipscale_analysis::cli::{
+    CollectArgs, FitArgs, FrontierArg, LawArg, XArg, YArg, run_collect, run_fit,
+};
 use clipscale_analysis::fit::record::FitRecord;
 
-fn fit_args(table: &Path, sweep: &str, metric: &str, out: &Path, holdout_above: Option<f64>) -> FitArgs {
+fn fit_args(
+    table: &Path,
+    sweep: &str,
+    metric: &str,
+    out: &Path,
+    holdout_above: Option<f64>,
+) -> FitArgs {
     FitArgs {
         table: table.to_path_buf(),
         law: LawArg::Power,
@@ -38,7 +46,12 @@ pub fn analyse_sweep(results: &Path, sweep: &str, wall_s: f64, record: bool) -> 
     let table = dir.join("table.csv");
     println!();
     println!("== analysis of sweep {sweep}");
-    run_collect(&CollectArgs { input: results.to_path_buf(), from: None, arch_info: None, out: table.clone() })?;
+    run_collect(&CollectArgs {
+        input: results.to_path_buf(),
+        from: None,
+        arch_info: None,
+        out: table.clone(),
+    })?;
     let mut figures: Vec<(String, String)> = vec![("wall_s".into(), format!("{wall_s:.0}"))];
     for metric in ["val_loss", "acc1"] {
         let out = dir.join(format!("fit-{metric}.json"));
@@ -49,30 +62,72 @@ pub fn analyse_sweep(results: &Path, sweep: &str, wall_s: f64, record: bool) -> 
                 continue;
             }
         };
-        let r2 = fit.diagnostics.iter().find(|d| d.name == "r2_log10").map(|d| d.value).unwrap_or(f64::NAN);
+        let r2 = fit
+            .diagnostics
+            .iter()
+            .find(|d| d.name == "r2_log10")
+            .map(|d| d.value)
+            .unwrap_or(f64::NAN);
         // extrapolation: fit below the largest-compute frontier point, predict it
         let xs: Vec<f64> = fit.points_used.iter().map(|p| p.x).collect();
         let top = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let below = xs.iter().cloned().filter(|x| *x < top).fold(f64::NEG_INFINITY, f64::max);
-        let holdout = if xs.len() >= 4 { run_fit(&fit_args(&table, sweep, metric, &dir.join(format!("fit-{metric}-holdout.json")), Some((below + top) / 2.0))).ok() } else { None };
-        let held = holdout.as_ref().and_then(|h| h.extrapolation.as_ref()).map(|e| e.mean_rel_error);
+        let below = xs
+            .iter()
+            .cloned()
+            .filter(|x| *x < top)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let holdout = if xs.len() >= 4 {
+            run_fit(&fit_args(
+                &table,
+                sweep,
+                metric,
+                &dir.join(format!("fit-{metric}-holdout.json")),
+                Some((below + top) / 2.0),
+            ))
+            .ok()
+        } else {
+            None
+        };
+        let held = holdout
+            .as_ref()
+            .and_then(|h| h.extrapolation.as_ref())
+            .map(|e| e.mean_rel_error);
         println!(
             "{metric}: {} on {} frontier points, R^2 (log10) = {r2:.3}; held-out largest-compute point: {}",
             fit.formula,
             fit.points_used.len(),
-            held.map(|e| format!("relative error {:+.1}%", 100.0 * e)).unwrap_or_else(|| "too few points".into())
+            held.map(|e| format!("relative error {:+.1}%", 100.0 * e))
+                .unwrap_or_else(|| "too few points".into())
         );
         figures.push((format!("{metric}_law"), fit.formula.clone()));
         figures.push((format!("{metric}_r2_log10"), format!("{r2:.3}")));
-        figures.push((format!("{metric}_frontier_points"), fit.points_used.len().to_string()));
+        figures.push((
+            format!("{metric}_frontier_points"),
+            fit.points_used.len().to_string(),
+        ));
         if let Some(e) = held {
-            figures.push((format!("{metric}_heldout_point_rel_error"), format!("{e:+.4}")));
+            figures.push((
+                format!("{metric}_heldout_point_rel_error"),
+                format!("{e:+.4}"),
+            ));
         }
     }
-    println!("table: {}; fits: {}/fit-*.json", table.display(), dir.display());
+    println!(
+        "table: {}; fits: {}/fit-*.json",
+        table.display(),
+        dir.display()
+    );
     if record {
-        let f: Vec<(&str, String)> = figures.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        let path = clipscale_analysis::bench::record(&super::bench::repo_root(), &format!("sweep-{sweep}"), &super::bench::invocation(), &f)?;
+        let f: Vec<(&str, String)> = figures
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let path = clipscale_analysis::bench::record(
+            &super::bench::repo_root(),
+            &format!("sweep-{sweep}"),
+            &super::bench::invocation(),
+            &f,
+        )?;
         println!("recorded in {}", path.display());
     }
     Ok(())

@@ -26,7 +26,9 @@ pub fn invocation() -> String {
 pub fn bench(cmd: &BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Run(a) => bench_run(a),
-        BenchCommand::Fit(a) => clipscale_analysis::cli::run_bench_fit(a, &invocation()).map(|_| ()).map_err(Into::into),
+        BenchCommand::Fit(a) => clipscale_analysis::cli::run_bench_fit(a, &invocation())
+            .map(|_| ())
+            .map_err(Into::into),
         BenchCommand::Train(a) => super::bench_train::bench_train(a),
     }
 }
@@ -62,13 +64,37 @@ fn bench_run(a: &BenchRunArgs) -> Result<()> {
     };
     super::train::train(&args)?;
     let sweep = out.join("bench");
-    let dir = std::fs::read_dir(&sweep)?.flatten().next().context("no trial written")?.path();
-    let m: Vec<MetricsRecord> = read_jsonl::<MetricsRecord>(&dir.join("metrics.jsonl"))?.records.into_iter().map(|(_, r)| r).collect();
-    let fin: clipscale_analysis::records::FinalRecord = serde_json::from_str(&std::fs::read_to_string(dir.join("final.json"))?)?;
-    let evals: Vec<clipscale_analysis::records::EvalRecord> = read_jsonl(&dir.join("evals.jsonl"))?.records.into_iter().map(|(_, r)| r).collect();
-    let last_eval = |metric: &str| evals.iter().rev().find(|e| e.metric == metric).map(|e| format!("{:.4}", e.value)).unwrap_or_default();
+    let dir = std::fs::read_dir(&sweep)?
+        .flatten()
+        .next()
+        .context("no trial written")?
+        .path();
+    let m: Vec<MetricsRecord> = read_jsonl::<MetricsRecord>(&dir.join("metrics.jsonl"))?
+        .records
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let fin: clipscale_analysis::records::FinalRecord =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("final.json"))?)?;
+    let evals: Vec<clipscale_analysis::records::EvalRecord> = read_jsonl(&dir.join("evals.jsonl"))?
+        .records
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let last_eval = |metric: &str| {
+        evals
+            .iter()
+            .rev()
+            .find(|e| e.metric == metric)
+            .map(|e| format!("{:.4}", e.value))
+            .unwrap_or_default()
+    };
     let mean_sps = fin.samples_seen as f64 / fin.wall_s;
-    let mut steady: Vec<f64> = m.iter().skip(m.len() / 10).map(|r| r.samples_per_s).collect();
+    let mut steady: Vec<f64> = m
+        .iter()
+        .skip(m.len() / 10)
+        .map(|r| r.samples_per_s)
+        .collect();
     steady.sort_by(f64::total_cmp);
     let figures = vec![
         ("model", a.model.clone()),
@@ -76,20 +102,33 @@ fn bench_run(a: &BenchRunArgs) -> Result<()> {
         ("threads", clipscale::provenance::cpu_threads().to_string()),
         ("batch", a.batch.to_string()),
         ("samples", fin.samples_seen.to_string()),
-        ("first_loss", format!("{:.4}", m.first().map(|r| r.loss).unwrap_or(f64::NAN))),
-        ("last_loss", format!("{:.4}", m.last().map(|r| r.loss).unwrap_or(f64::NAN))),
+        (
+            "first_loss",
+            format!("{:.4}", m.first().map(|r| r.loss).unwrap_or(f64::NAN)),
+        ),
+        (
+            "last_loss",
+            format!("{:.4}", m.last().map(|r| r.loss).unwrap_or(f64::NAN)),
+        ),
         ("heldout_val_loss_b256", last_eval("val_loss")),
         ("heldout_zero_shot_acc1", last_eval("acc1")),
         ("wall_s", format!("{:.1}", fin.wall_s)),
         ("samples_per_s_overall", format!("{mean_sps:.0}")),
-        ("samples_per_s_median_step", format!("{:.0}", steady.get(steady.len() / 2).copied().unwrap_or(f64::NAN))),
+        (
+            "samples_per_s_median_step",
+            format!(
+                "{:.0}",
+                steady.get(steady.len() / 2).copied().unwrap_or(f64::NAN)
+            ),
+        ),
     ];
     for (k, v) in &figures {
         println!("{k:>28}: {v}");
     }
     if !a.no_record {
         let fig: Vec<(&str, String)> = figures.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let path = clipscale_analysis::bench::record(&repo_root(), "train-run", &invocation(), &fig)?;
+        let path =
+            clipscale_analysis::bench::record(&repo_root(), "train-run", &invocation(), &fig)?;
         println!("recorded in {}", path.display());
     }
     std::fs::remove_dir_all(&out).ok();

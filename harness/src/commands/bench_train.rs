@@ -14,7 +14,11 @@ use super::bench::{invocation, repo_root};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 fn threads(a: &BenchTrainArgs) -> usize {
@@ -25,7 +29,11 @@ fn device_name(device: DeviceSpec) -> String {
     match device {
         DeviceSpec::Cpu => cpu_name(),
         DeviceSpec::Cuda(i) => Command::new("nvidia-smi")
-            .args(["--query-gpu=name", "--format=csv,noheader", &format!("--id={i}")])
+            .args([
+                "--query-gpu=name",
+                "--format=csv,noheader",
+                &format!("--id={i}"),
+            ])
             .output()
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -38,14 +46,37 @@ fn device_name(device: DeviceSpec) -> String {
 fn ours_subprocess(a: &BenchTrainArgs, model: &str, batch: usize) -> Result<serde_json::Value> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
-        .args(["bench", "train", "--json", "--no-record", "--model", model, "--batch", &batch.to_string()])
-        .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string(), "--device", &a.device.to_string()])
+        .args([
+            "bench",
+            "train",
+            "--json",
+            "--no-record",
+            "--model",
+            model,
+            "--batch",
+            &batch.to_string(),
+        ])
+        .args([
+            "--warmup",
+            &a.warmup.to_string(),
+            "--steps",
+            &a.steps.to_string(),
+            "--device",
+            &a.device.to_string(),
+        ])
         .env("RAYON_NUM_THREADS", threads(a).to_string())
         .output()?;
     if !out.status.success() {
-        bail!("clipscale bench train --json failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "clipscale bench train --json failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string();
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
     serde_json::from_str(&line).with_context(|| format!("reading our JSON line {line:?}"))
 }
 
@@ -53,18 +84,47 @@ fn peer(a: &BenchTrainArgs, model: &str, batch: usize, vocab: usize) -> Result<s
     let script = repo_root().join("harness/bench/openclip_peer.py");
     let mut cmd = Command::new(&a.python);
     cmd.arg(&script)
-        .args(["--model", model, "--batch", &batch.to_string(), "--threads", &threads(a).to_string()])
-        .args(["--steps", &a.steps.to_string(), "--warmup", &a.warmup.to_string(), "--vocab", &vocab.to_string(), "--json"]);
+        .args([
+            "--model",
+            model,
+            "--batch",
+            &batch.to_string(),
+            "--threads",
+            &threads(a).to_string(),
+        ])
+        .args([
+            "--steps",
+            &a.steps.to_string(),
+            "--warmup",
+            &a.warmup.to_string(),
+            "--vocab",
+            &vocab.to_string(),
+            "--json",
+        ]);
     if std::env::var("OPENBLAS_CORETYPE").is_err() {
         // OpenBLAS 0.3.21 misdetects AVX-512 Xeons as having no AVX at all
-        let avx512 = std::fs::read_to_string("/proc/cpuinfo").map(|t| t.contains(" avx512f")).unwrap_or(false);
-        cmd.env("OPENBLAS_CORETYPE", if avx512 { "SKYLAKEX" } else { "HASWELL" });
+        let avx512 = std::fs::read_to_string("/proc/cpuinfo")
+            .map(|t| t.contains(" avx512f"))
+            .unwrap_or(false);
+        cmd.env(
+            "OPENBLAS_CORETYPE",
+            if avx512 { "SKYLAKEX" } else { "HASWELL" },
+        );
     }
-    let out = cmd.output().with_context(|| format!("running {} {}", a.python, script.display()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {} {}", a.python, script.display()))?;
     if !out.status.success() {
-        bail!("the open_clip peer failed (set it up with harness/bench/setup-peer.sh): {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "the open_clip peer failed (set it up with harness/bench/setup-peer.sh): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string();
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
     serde_json::from_str(&line).with_context(|| format!("reading the peer's JSON line {line:?}"))
 }
 
@@ -77,13 +137,25 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
     let vocab = clipscale_data::Tokenizer::vocab_size(&WordTokenizer::for_synthetic());
     let dev_name = device_name(a.device);
     let peaks = peak_flops(&dev_name);
-    let mut figures: Vec<(String, String)> = vec![("device".into(), format!("{} ({})", dev_name, a.device)), ("threads".into(), threads(a).to_string())];
+    let mut figures: Vec<(String, String)> = vec![
+        ("device".into(), format!("{} ({})", dev_name, a.device)),
+        ("threads".into(), threads(a).to_string()),
+    ];
     for model in &a.models {
         let cfg = ladder.get(model)?.clone();
         for &batch in &a.batches {
             anyhow::ensure!(batch >= 2, "--batch must be at least 2 (got {batch})");
             if a.json {
-                let t: StepTiming = dispatch(a.device, TimeSteps { model: cfg.clone(), batch, warmup: a.warmup, steps: a.steps })?.map_err(anyhow::Error::msg)?;
+                let t: StepTiming = dispatch(
+                    a.device,
+                    TimeSteps {
+                        model: cfg.clone(),
+                        batch,
+                        warmup: a.warmup,
+                        steps: a.steps,
+                    },
+                )?
+                .map_err(anyhow::Error::msg)?;
                 println!("{}", serde_json::to_string(&t)?);
                 continue;
             }
@@ -101,14 +173,25 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                     ours.push(o);
                     theirs.push(p);
                 }
-                let m = |v: &[serde_json::Value], k: &str| median(v.iter().filter_map(|x| x[k].as_f64()).collect());
+                let m = |v: &[serde_json::Value], k: &str| {
+                    median(v.iter().filter_map(|x| x[k].as_f64()).collect())
+                };
                 let (so, sp) = (m(&ours, "samples_per_s"), m(&theirs, "samples_per_s"));
-                println!("{model} batch {batch}: clipscale {so:.1} / open_clip {sp:.1} samples/s = ratio {:.2}", so / sp);
+                println!(
+                    "{model} batch {batch}: clipscale {so:.1} / open_clip {sp:.1} samples/s = ratio {:.2}",
+                    so / sp
+                );
                 figures.push((format!("{key}_clipscale_samples_per_s"), format!("{so:.1}")));
                 figures.push((format!("{key}_openclip_samples_per_s"), format!("{sp:.1}")));
                 figures.push((format!("{key}_ratio"), format!("{:.2}", so / sp)));
-                figures.push((format!("{key}_clipscale_peak_rss_mib"), format!("{:.0}", m(&ours, "peak_rss_mib"))));
-                figures.push((format!("{key}_openclip_peak_rss_mib"), format!("{:.0}", m(&theirs, "peak_rss_mib"))));
+                figures.push((
+                    format!("{key}_clipscale_peak_rss_mib"),
+                    format!("{:.0}", m(&ours, "peak_rss_mib")),
+                ));
+                figures.push((
+                    format!("{key}_openclip_peak_rss_mib"),
+                    format!("{:.0}", m(&theirs, "peak_rss_mib")),
+                ));
                 if let Some(p) = theirs.first() {
                     for k in ["torch_version", "open_clip_version", "blas"] {
                         if let Some(v) = p.get(k).and_then(|v| v.as_str()) {
@@ -118,7 +201,16 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                 }
                 continue;
             }
-            let t: StepTiming = dispatch(a.device, TimeSteps { model: cfg.clone(), batch, warmup: a.warmup, steps: a.steps })?.map_err(anyhow::Error::msg)?;
+            let t: StepTiming = dispatch(
+                a.device,
+                TimeSteps {
+                    model: cfg.clone(),
+                    batch,
+                    warmup: a.warmup,
+                    steps: a.steps,
+                },
+            )?
+            .map_err(anyhow::Error::msg)?;
             println!(
                 "{model} batch {batch}: {:.1} samples/s, step {:.4} s (min {:.4}, max {:.4}), {:.2} GFLOP/s, data wait {:.1}%, peak RSS {}",
                 t.samples_per_s,
@@ -127,27 +219,55 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                 t.step_s_max,
                 t.train_flop_per_s / 1e9,
                 100.0 * t.data_wait_share,
-                t.peak_rss_mib.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "n/a".into())
+                t.peak_rss_mib
+                    .map(|m| format!("{m:.0} MiB"))
+                    .unwrap_or_else(|| "n/a".into())
             );
             for (what, peak) in &peaks {
-                println!("  MFU {:.1}% of {what} ({:.0} TFLOP/s)", 100.0 * t.train_flop_per_s / peak, peak / 1e12);
+                println!(
+                    "  MFU {:.1}% of {what} ({:.0} TFLOP/s)",
+                    100.0 * t.train_flop_per_s / peak,
+                    peak / 1e12
+                );
             }
             if peaks.is_empty() {
                 println!("  MFU: no peak FLOP/s known for {dev_name:?}, so none is reported");
             }
-            figures.push((format!("{key}_samples_per_s"), format!("{:.1}", t.samples_per_s)));
-            figures.push((format!("{key}_step_s_median"), format!("{:.4}", t.step_s_median)));
-            figures.push((format!("{key}_step_s_spread"), format!("{:.4}-{:.4}", t.step_s_min, t.step_s_max)));
-            figures.push((format!("{key}_train_gflop_per_s"), format!("{:.2}", t.train_flop_per_s / 1e9)));
-            figures.push((format!("{key}_data_wait_share"), format!("{:.4}", t.data_wait_share)));
+            figures.push((
+                format!("{key}_samples_per_s"),
+                format!("{:.1}", t.samples_per_s),
+            ));
+            figures.push((
+                format!("{key}_step_s_median"),
+                format!("{:.4}", t.step_s_median),
+            ));
+            figures.push((
+                format!("{key}_step_s_spread"),
+                format!("{:.4}-{:.4}", t.step_s_min, t.step_s_max),
+            ));
+            figures.push((
+                format!("{key}_train_gflop_per_s"),
+                format!("{:.2}", t.train_flop_per_s / 1e9),
+            ));
+            figures.push((
+                format!("{key}_data_wait_share"),
+                format!("{:.4}", t.data_wait_share),
+            ));
             if let Some(m) = t.peak_rss_mib {
                 figures.push((format!("{key}_peak_rss_mib"), format!("{m:.0}")));
             }
         }
     }
     if !a.json && !a.no_record {
-        let topic = if a.peer { "train-step-vs-openclip" } else { "train-step" };
-        let f: Vec<(&str, String)> = figures.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let topic = if a.peer {
+            "train-step-vs-openclip"
+        } else {
+            "train-step"
+        };
+        let f: Vec<(&str, String)> = figures
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
         let path = clipscale_analysis::bench::record(&repo_root(), topic, &invocation(), &f)?;
         println!("recorded in {}", path.display());
     }

@@ -41,7 +41,11 @@ impl BackendTask for Demo {
             let loss = model.loss(host.to_device::<B>(&device));
             let grads = loss.backward();
             let value = to_vec(loss.inner())[0];
-            let g = model.logit_scale.grad(&grads).map(to_vec).unwrap_or_default();
+            let g = model
+                .logit_scale
+                .grad(&grads)
+                .map(to_vec)
+                .unwrap_or_default();
             let dt = t.elapsed().as_secs_f64();
             println!(
                 "pass {step}:     loss {value:.4} (ln batch = {:.4}), d loss / d logit_scale {:.4}, {:.3} s",
@@ -72,5 +76,13 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     let ladder = ModelLadder::load_or_builtin(args.ladder.models.as_deref())?;
     let cfg = ladder.get(&args.model)?.clone();
     cfg.validate()?;
-    dispatch(args.device, Demo { cfg, batch: args.batch, seed: args.seed, steps: args.steps })?
+    dispatch(
+        args.device,
+        Demo {
+            cfg,
+            batch: args.batch,
+            seed: args.seed,
+            steps: args.steps,
+        },
+    )?
 }

@@ -38,13 +38,31 @@ pub fn flops(args: &FlopsArgs) -> Result<()> {
     }
     cfg.validate()?;
     let c = counts(&cfg);
-    println!("{} (image {} px, patch {}, context {}, vocabulary {})", cfg.name, cfg.vision.image_size, cfg.vision.patch_size, cfg.text.context_length, cfg.text.vocab_size);
-    println!("{:<6} {:<52} {:>14} {:>16}", "tower", "component", "params", "fwd MACs/pair");
+    println!(
+        "{} (image {} px, patch {}, context {}, vocabulary {})",
+        cfg.name,
+        cfg.vision.image_size,
+        cfg.vision.patch_size,
+        cfg.text.context_length,
+        cfg.text.vocab_size
+    );
+    println!(
+        "{:<6} {:<52} {:>14} {:>16}",
+        "tower", "component", "params", "fwd MACs/pair"
+    );
     for part in breakdown(&cfg) {
-        println!("{:<6} {:<52} {:>14} {:>16}", part.tower, part.name, part.params, part.fwd_macs);
+        println!(
+            "{:<6} {:<52} {:>14} {:>16}",
+            part.tower, part.name, part.params, part.fwd_macs
+        );
     }
     println!();
-    println!("parameters:           {:.2} M ({} image, {} text, 1 logit scale)", c.params as f64 / 1e6, c.image_params, c.text_params);
+    println!(
+        "parameters:           {:.2} M ({} image, {} text, 1 logit scale)",
+        c.params as f64 / 1e6,
+        c.image_params,
+        c.text_params
+    );
     println!(
         "forward per pair:     {:.3} GMACs ({:.3} image + {:.3} text) = {:.3} GFLOPs",
         c.fwd_macs_per_pair as f64 / 1e9,
@@ -52,6 +70,9 @@ pub fn flops(args: &FlopsArgs) -> Result<()> {
         c.text_fwd_macs as f64 / 1e9,
         2.0 * c.fwd_macs_per_pair as f64 / 1e9
     );
-    println!("training per sample:  {:.3} GFLOPs (3 x forward, 1 MAC = 2 FLOPs)", c.train_flops_per_sample() / 1e9);
+    println!(
+        "training per sample:  {:.3} GFLOPs (3 x forward, 1 MAC = 2 FLOPs)",
+        c.train_flops_per_sample() / 1e9
+    );
     Ok(())
 }

@@ -13,18 +13,40 @@ use clipscale::sweep::slurm::{self, SlurmOptions, TaskState};
 use clipscale::sweep::{TrialState, state, trial_dir};
 
 pub fn submit(a: &SweepSubmitArgs) -> Result<()> {
-    let device = if a.gpus_per_task > 0 { DeviceSpec::Cuda(0) } else { DeviceSpec::Cpu };
-    let (sweep, specs) = super::sweep::load(&a.common, DeviceSpec::Cpu).or_else(|_| super::sweep::load(&a.common, device))?;
-    let out = std::fs::canonicalize(&a.common.out).or_else(|_| {
-        std::fs::create_dir_all(&a.common.out)?;
-        std::fs::canonicalize(&a.common.out)
-    }).with_context(|| format!("results folder {}", a.common.out.display()))?;
+    let device = if a.gpus_per_task > 0 {
+        DeviceSpec::Cuda(0)
+    } else {
+        DeviceSpec::Cpu
+    };
+    let (sweep, specs) = super::sweep::load(&a.common, DeviceSpec::Cpu)
+        .or_else(|_| super::sweep::load(&a.common, device))?;
+    let out = std::fs::canonicalize(&a.common.out)
+        .or_else(|_| {
+            std::fs::create_dir_all(&a.common.out)?;
+            std::fs::canonicalize(&a.common.out)
+        })
+        .with_context(|| format!("results folder {}", a.common.out.display()))?;
     let pending: Vec<_> = specs
         .iter()
-        .filter(|s| matches!(state(&trial_dir(&out, s)), TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Failed(_)))
+        .filter(|s| {
+            matches!(
+                state(&trial_dir(&out, s)),
+                TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Failed(_)
+            )
+        })
         .collect();
-    let busy = specs.iter().filter(|s| matches!(state(&trial_dir(&out, s)), TrialState::Running(_))).count();
-    println!("sweep {}: {} trials, {} to run, {} running elsewhere, {} finished", sweep.file.name, specs.len(), pending.len(), busy, specs.len() - pending.len() - busy);
+    let busy = specs
+        .iter()
+        .filter(|s| matches!(state(&trial_dir(&out, s)), TrialState::Running(_)))
+        .count();
+    println!(
+        "sweep {}: {} trials, {} to run, {} running elsewhere, {} finished",
+        sweep.file.name,
+        specs.len(),
+        pending.len(),
+        busy,
+        specs.len() - pending.len() - busy
+    );
     if pending.is_empty() {
         println!("nothing to submit");
         return Ok(());
@@ -35,10 +57,17 @@ pub fn submit(a: &SweepSubmitArgs) -> Result<()> {
     let stamp = format!("{:.0}", clipscale::provenance::now_unix_s() * 1000.0);
     let manifest = dir.join(format!("{stamp}.manifest"));
     let ids: Vec<String> = pending.iter().map(|s| s.head.trial_id.clone()).collect();
-    std::fs::write(&manifest, ids.join("\n") + "\n").with_context(|| format!("writing {}", manifest.display()))?;
+    std::fs::write(&manifest, ids.join("\n") + "\n")
+        .with_context(|| format!("writing {}", manifest.display()))?;
     let exe = std::env::current_exe().context("locating the clipscale binary")?;
     let file = std::fs::canonicalize(&a.common.file)?;
-    let models = a.common.ladder.models.as_ref().map(std::fs::canonicalize).transpose()?;
+    let models = a
+        .common
+        .ladder
+        .models
+        .as_ref()
+        .map(std::fs::canonicalize)
+        .transpose()?;
     let opts = SlurmOptions {
         partition: a.partition.clone(),
         gpus_per_task: a.gpus_per_task,
@@ -50,20 +79,47 @@ pub fn submit(a: &SweepSubmitArgs) -> Result<()> {
         job_name: format!("clipscale-{}", sweep.file.name),
     };
     let script = dir.join(format!("{stamp}.sbatch"));
-    std::fs::write(&script, slurm::batch_script(&exe, &file, &out, models.as_deref(), &manifest, &logs, ids.len(), &opts))
-        .with_context(|| format!("writing {}", script.display()))?;
+    std::fs::write(
+        &script,
+        slurm::batch_script(
+            &exe,
+            &file,
+            &out,
+            models.as_deref(),
+            &manifest,
+            &logs,
+            ids.len(),
+            &opts,
+        ),
+    )
+    .with_context(|| format!("writing {}", script.display()))?;
     let job = slurm::submit(&script)?;
     let note = serde_json::json!({"job_id": job, "script": script, "manifest": manifest, "trials": ids, "unix_s": clipscale::provenance::now_unix_s()});
     clipscale_analysis::records::append_jsonl(&dir.join("submissions.jsonl"), &note)?;
-    println!("submitted job array {job} ({} tasks): script {}, logs {}/{job}_<task>.out", ids.len(), script.display(), logs.display());
+    println!(
+        "submitted job array {job} ({} tasks): script {}, logs {}/{job}_<task>.out",
+        ids.len(),
+        script.display(),
+        logs.display()
+    );
     if a.no_follow {
-        println!("follow it with `squeue --jobs {job}` or `clipscale sweep status {}`", a.common.file.display());
+        println!(
+            "follow it with `squeue --jobs {job}` or `clipscale sweep status {}`",
+            a.common.file.display()
+        );
         return Ok(());
     }
     follow(&job, &ids, &out, &sweep.file.name, &logs, a.poll.max(1.0))
 }
 
-fn follow(job: &str, ids: &[String], out: &std::path::Path, sweep: &str, logs: &std::path::Path, poll_s: f64) -> Result<()> {
+fn follow(
+    job: &str,
+    ids: &[String],
+    out: &std::path::Path,
+    sweep: &str,
+    logs: &std::path::Path,
+    poll_s: f64,
+) -> Result<()> {
     let mut last: BTreeMap<usize, TaskState> = BTreeMap::new();
     let mut shown = String::new();
     let started = Instant::now();
@@ -82,10 +138,22 @@ fn follow(job: &str, ids: &[String], out: &std::path::Path, sweep: &str, logs: &
         }
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for t in &tasks {
-            *counts.entry(t.state.clone()).or_default() += t.pending_range.as_deref().map(count_range).unwrap_or(1);
+            *counts.entry(t.state.clone()).or_default() +=
+                t.pending_range.as_deref().map(count_range).unwrap_or(1);
         }
-        let done = ids.iter().filter(|id| matches!(state(&out.join(sweep).join(id)), TrialState::Done(_))).count();
-        let line = format!("job {job}: {} | trials done {done}/{}", counts.iter().map(|(k, v)| format!("{v} {}", k.to_lowercase())).collect::<Vec<_>>().join(", "), ids.len());
+        let done = ids
+            .iter()
+            .filter(|id| matches!(state(&out.join(sweep).join(id)), TrialState::Done(_)))
+            .count();
+        let line = format!(
+            "job {job}: {} | trials done {done}/{}",
+            counts
+                .iter()
+                .map(|(k, v)| format!("{v} {}", k.to_lowercase()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ids.len()
+        );
         if line != shown {
             println!("[{:>5.0} s] {line}", started.elapsed().as_secs_f64());
             shown = line;
@@ -97,20 +165,37 @@ fn follow(job: &str, ids: &[String], out: &std::path::Path, sweep: &str, logs: &
         std::thread::sleep(Duration::from_secs_f64(poll_s));
     }
     println!();
-    println!("{:<4} {:<38} {:<12} {:<12} log", "task", "trial", "trial state", "slurm state");
+    println!(
+        "{:<4} {:<38} {:<12} {:<12} log",
+        "task", "trial", "trial state", "slurm state"
+    );
     let mut failed = 0;
     for (i, id) in ids.iter().enumerate() {
         let st = state(&out.join(sweep).join(id));
-        let slurm_state = last.get(&i).map(|t| t.state.clone()).unwrap_or_else(|| "?".into());
+        let slurm_state = last
+            .get(&i)
+            .map(|t| t.state.clone())
+            .unwrap_or_else(|| "?".into());
         if !matches!(st, TrialState::Done(_)) {
             failed += 1;
         }
-        println!("{i:<4} {id:<38} {:<12} {slurm_state:<12} {}", st.label(), slurm::task_log(logs, job, i).display());
+        println!(
+            "{i:<4} {id:<38} {:<12} {slurm_state:<12} {}",
+            st.label(),
+            slurm::task_log(logs, job, i).display()
+        );
     }
     if failed > 0 {
-        bail!("{failed} of {} trials did not finish; their logs are listed above. Submit again with the same command to run only those.", ids.len());
+        bail!(
+            "{failed} of {} trials did not finish; their logs are listed above. Submit again with the same command to run only those.",
+            ids.len()
+        );
     }
-    println!("all {} trials done; collect and fit with `clipscale collect {}` and `clipscale fit`", ids.len(), out.display());
+    println!(
+        "all {} trials done; collect and fit with `clipscale collect {}` and `clipscale fit`",
+        ids.len(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -121,7 +206,13 @@ fn count_range(s: &str) -> usize {
         .unwrap_or("")
         .split(',')
         .map(|part| match part.split_once('-') {
-            Some((a, b)) => b.trim().parse::<usize>().unwrap_or(0).saturating_sub(a.trim().parse().unwrap_or(0)) + 1,
+            Some((a, b)) => {
+                b.trim()
+                    .parse::<usize>()
+                    .unwrap_or(0)
+                    .saturating_sub(a.trim().parse().unwrap_or(0))
+                    + 1
+            }
             None => 1,
         })
         .sum()

@@ -15,10 +15,12 @@ use clipscale::cli::{SweepCommand, SweepCommon, SweepPlanArgs, SweepRunArgs, Swe
 use clipscale::flops::counts;
 use clipscale::model::ModelLadder;
 use clipscale::provenance;
-use clipscale::sweep::exec::{EXIT_DIVERGED, EXIT_DONE, EXIT_LOCKED, EXIT_PREEMPTED, RunOneError, RunOneOutcome};
-use clipscale::train::TrainError;
+use clipscale::sweep::exec::{
+    EXIT_DIVERGED, EXIT_DONE, EXIT_LOCKED, EXIT_PREEMPTED, RunOneError, RunOneOutcome,
+};
 use clipscale::sweep::plan::{Calibrate, format_duration, measured_throughput};
 use clipscale::sweep::{Sweep, TrialState, run_one, state, trial_dir};
+use clipscale::train::TrainError;
 use clipscale::train::TrialSpec;
 use clipscale_analysis::records::{EvalRecord, METRICS_FILE, MetricsRecord, read_jsonl};
 
@@ -36,7 +38,10 @@ pub fn sweep(cmd: &SweepCommand) -> Result<()> {
 pub fn load(common: &SweepCommon, device: DeviceSpec) -> Result<(Sweep, Vec<TrialSpec>)> {
     let ladder = ModelLadder::load_or_builtin(common.ladder.models.as_deref())?;
     let sweep = Sweep::load(&common.file)?;
-    let specs = sweep.resolve(&ladder, &provenance::collect(&BackendInfo::for_device(device)))?;
+    let specs = sweep.resolve(
+        &ladder,
+        &provenance::collect(&BackendInfo::for_device(device)),
+    )?;
     if specs.is_empty() {
         bail!("sweep file {}: no trials", common.file.display());
     }
@@ -44,18 +49,36 @@ pub fn load(common: &SweepCommon, device: DeviceSpec) -> Result<(Sweep, Vec<Tria
 }
 
 fn last_eval(dir: &Path, metric: &str) -> Option<f64> {
-    read_jsonl::<EvalRecord>(&dir.join("evals.jsonl")).ok()?.records.into_iter().rev().find(|(_, r)| r.metric == metric).map(|(_, r)| r.value)
+    read_jsonl::<EvalRecord>(&dir.join("evals.jsonl"))
+        .ok()?
+        .records
+        .into_iter()
+        .rev()
+        .find(|(_, r)| r.metric == metric)
+        .map(|(_, r)| r.value)
 }
 
 fn plan(a: &SweepPlanArgs, status_only: bool) -> Result<()> {
     let (sweep, specs) = load(&a.common, a.device)?;
     let measured = measured_throughput(&a.common.out);
     let mut calibrated: HashMap<(String, usize), f64> = HashMap::new();
-    println!("sweep {} ({}): {} trials -> {}", sweep.file.name, sweep.path.display(), specs.len(), a.common.out.join(&sweep.file.name).display());
+    println!(
+        "sweep {} ({}): {} trials -> {}",
+        sweep.file.name,
+        sweep.path.display(),
+        specs.len(),
+        a.common.out.join(&sweep.file.name).display()
+    );
     if !status_only {
-        println!("{:<38} {:<8} {:>10} {:>9} {:>10} {:>9} {:>9}  status", "trial", "model", "params", "samples", "train FLOPs", "est.", "source");
+        println!(
+            "{:<38} {:<8} {:>10} {:>9} {:>10} {:>9} {:>9}  status",
+            "trial", "model", "params", "samples", "train FLOPs", "est.", "source"
+        );
     } else {
-        println!("{:<38} {:<12} {:>9} {:>9} {:>8}  log", "trial", "status", "samples", "loss", "acc1");
+        println!(
+            "{:<38} {:<12} {:>9} {:>9} {:>8}  log",
+            "trial", "status", "samples", "loss", "acc1"
+        );
     }
     let mut total_s = 0.0;
     for spec in &specs {
@@ -63,12 +86,24 @@ fn plan(a: &SweepPlanArgs, status_only: bool) -> Result<()> {
         let st = state(&dir);
         if status_only {
             let (seen, loss) = match &st {
-                TrialState::Done(f) | TrialState::Failed(f) | TrialState::Diverged(f) => (f.samples_seen, f.final_loss.unwrap_or(f64::NAN)),
+                TrialState::Done(f) | TrialState::Failed(f) | TrialState::Diverged(f) => {
+                    (f.samples_seen, f.final_loss.unwrap_or(f64::NAN))
+                }
                 TrialState::Interrupted { samples_seen } => (*samples_seen, f64::NAN),
                 _ => (0, f64::NAN),
             };
-            let acc = last_eval(&dir, "acc1").map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
-            println!("{:<38} {:<12} {:>9} {:>9.4} {:>8}  {}", spec.head.trial_id, st.label(), seen, loss, acc, dir.join("train.log").display());
+            let acc = last_eval(&dir, "acc1")
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "{:<38} {:<12} {:>9} {:>9.4} {:>8}  {}",
+                spec.head.trial_id,
+                st.label(),
+                seen,
+                loss,
+                acc,
+                dir.join("train.log").display()
+            );
             continue;
         }
         let key = (spec.model.name.clone(), spec.head.batch_size);
@@ -82,7 +117,15 @@ fn plan(a: &SweepPlanArgs, status_only: bool) -> Result<()> {
                 let v = match calibrated.get(&key) {
                     Some(v) => *v,
                     None => {
-                        let v = dispatch(a.device, Calibrate { model: spec.model.clone(), batch: spec.head.batch_size, steps: 2 })?.map_err(anyhow::Error::msg)?;
+                        let v = dispatch(
+                            a.device,
+                            Calibrate {
+                                model: spec.model.clone(),
+                                batch: spec.head.batch_size,
+                                steps: 2,
+                            },
+                        )?
+                        .map_err(anyhow::Error::msg)?;
                         calibrated.insert(key, v);
                         v
                     }
@@ -113,7 +156,11 @@ fn plan(a: &SweepPlanArgs, status_only: bool) -> Result<()> {
         );
     }
     if !status_only {
-        println!("estimated training time on {}: {} (evaluations add a little)", a.device, format_duration(total_s));
+        println!(
+            "estimated training time on {}: {} (evaluations add a little)",
+            a.device,
+            format_duration(total_s)
+        );
     }
     Ok(())
 }
@@ -123,16 +170,32 @@ fn run_one_cmd(a: &SweepRunOneArgs) -> Result<()> {
     let id = match (&a.trial, a.index, &a.manifest) {
         (Some(id), _, _) => id.clone(),
         (None, Some(i), Some(m)) => {
-            let text = std::fs::read_to_string(m).with_context(|| format!("reading manifest {}", m.display()))?;
-            let ids: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            ids.get(i).map(|s| s.to_string()).with_context(|| format!("manifest {} has {} trials; index {i} is out of range", m.display(), ids.len()))?
+            let text = std::fs::read_to_string(m)
+                .with_context(|| format!("reading manifest {}", m.display()))?;
+            let ids: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            ids.get(i).map(|s| s.to_string()).with_context(|| {
+                format!(
+                    "manifest {} has {} trials; index {i} is out of range",
+                    m.display(),
+                    ids.len()
+                )
+            })?
         }
         _ => bail!("give --trial ID, or --index I with --manifest FILE"),
     };
     let spec = specs
         .into_iter()
         .find(|s| s.head.trial_id == id)
-        .with_context(|| format!("trial {id} is not in sweep file {} (run `clipscale sweep plan` to list them)", a.common.file.display()))?;
+        .with_context(|| {
+            format!(
+                "trial {id} is not in sweep file {} (run `clipscale sweep plan` to list them)",
+                a.common.file.display()
+            )
+        })?;
     let progress = !a.quiet && std::io::stderr().is_terminal();
     clipscale::signals::install();
     let outcome = match run_one(spec, &a.common.out, a.device, progress) {
@@ -143,16 +206,30 @@ fn run_one_cmd(a: &SweepRunOneArgs) -> Result<()> {
         other => other?,
     };
     match outcome {
-        RunOneOutcome::Finished(f) | RunOneOutcome::AlreadyDone(f) | RunOneOutcome::AlreadyDiverged(f) => {
-            println!("{id}: {} ({} samples, final loss {:.4})", f.status, f.samples_seen, f.final_loss.unwrap_or(f64::NAN));
+        RunOneOutcome::Finished(f)
+        | RunOneOutcome::AlreadyDone(f)
+        | RunOneOutcome::AlreadyDiverged(f) => {
+            println!(
+                "{id}: {} ({} samples, final loss {:.4})",
+                f.status,
+                f.samples_seen,
+                f.final_loss.unwrap_or(f64::NAN)
+            );
             match f.status {
                 clipscale_analysis::records::TrialStatus::Done => Ok(()),
-                clipscale_analysis::records::TrialStatus::Diverged => std::process::exit(EXIT_DIVERGED),
-                clipscale_analysis::records::TrialStatus::Failed => bail!("{id} failed: {}", f.message.unwrap_or_default()),
+                clipscale_analysis::records::TrialStatus::Diverged => {
+                    std::process::exit(EXIT_DIVERGED)
+                }
+                clipscale_analysis::records::TrialStatus::Failed => {
+                    bail!("{id} failed: {}", f.message.unwrap_or_default())
+                }
             }
         }
         RunOneOutcome::Locked(owner) => {
-            eprintln!("{id} is being run by pid {} on {} (lock taken at {:.0}); skipping", owner.pid, owner.host, owner.acquired_unix_s);
+            eprintln!(
+                "{id} is being run by pid {} on {} (lock taken at {:.0}); skipping",
+                owner.pid, owner.host, owner.acquired_unix_s
+            );
             std::process::exit(EXIT_LOCKED)
         }
     }
@@ -204,7 +281,12 @@ fn run(a: &SweepRunArgs) -> Result<()> {
     let started = Instant::now();
     let root = a.common.out.join(&sweep.file.name);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    println!("sweep {}: {} trials in {}", sweep.file.name, specs.len(), root.display());
+    println!(
+        "sweep {}: {} trials in {}",
+        sweep.file.name,
+        specs.len(),
+        root.display()
+    );
     let exe = std::env::current_exe().context("locating the clipscale binary")?;
     let mut queue: VecDeque<TrialSpec> = VecDeque::new();
     let mut outcomes: HashMap<String, Outcome> = HashMap::new();
@@ -212,10 +294,24 @@ fn run(a: &SweepRunArgs) -> Result<()> {
         let dir = trial_dir(&a.common.out, spec);
         match state(&dir) {
             TrialState::Done(_) => {
-                outcomes.insert(spec.head.trial_id.clone(), Outcome { status: "done (earlier)".into(), attempts: 0, log: dir.join("train.log") });
+                outcomes.insert(
+                    spec.head.trial_id.clone(),
+                    Outcome {
+                        status: "done (earlier)".into(),
+                        attempts: 0,
+                        log: dir.join("train.log"),
+                    },
+                );
             }
             TrialState::Diverged(_) => {
-                outcomes.insert(spec.head.trial_id.clone(), Outcome { status: "diverged (earlier)".into(), attempts: 0, log: dir.join("train.log") });
+                outcomes.insert(
+                    spec.head.trial_id.clone(),
+                    Outcome {
+                        status: "diverged (earlier)".into(),
+                        attempts: 0,
+                        log: dir.join("train.log"),
+                    },
+                );
             }
             _ => queue.push_back(spec.clone()),
         }
@@ -225,7 +321,11 @@ fn run(a: &SweepRunArgs) -> Result<()> {
         multi.set_draw_target(ProgressDrawTarget::hidden());
     }
     let overall = multi.add(ProgressBar::new(specs.len() as u64));
-    overall.set_style(ProgressStyle::with_template("sweep  [{bar:30}] {pos}/{len} trials, {elapsed} {msg}").expect("static").progress_chars("=> "));
+    overall.set_style(
+        ProgressStyle::with_template("sweep  [{bar:30}] {pos}/{len} trials, {elapsed} {msg}")
+            .expect("static")
+            .progress_chars("=> "),
+    );
     overall.set_position(outcomes.len() as u64);
     let mut running: Vec<Running> = Vec::new();
     let mut attempts: HashMap<String, usize> = HashMap::new();
@@ -237,22 +337,52 @@ fn run(a: &SweepRunArgs) -> Result<()> {
             let device = a.devices[next_device % a.devices.len()];
             next_device += 1;
             let dir = trial_dir(&a.common.out, &spec);
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             let log = dir.join("run.log");
-            let out = OpenOptions::new().create(true).append(true).open(&log).with_context(|| format!("opening {}", log.display()))?;
+            let out = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .with_context(|| format!("opening {}", log.display()))?;
             let mut cmd = Command::new(&exe);
-            cmd.args(["sweep", "run-one"]).arg(&file).arg("--out").arg(&a.common.out).args(["--trial", &spec.head.trial_id, "--device", &device.to_string(), "--quiet"]);
+            cmd.args(["sweep", "run-one"])
+                .arg(&file)
+                .arg("--out")
+                .arg(&a.common.out)
+                .args([
+                    "--trial",
+                    &spec.head.trial_id,
+                    "--device",
+                    &device.to_string(),
+                    "--quiet",
+                ]);
             if let Some(m) = &a.common.ladder.models {
                 cmd.arg("--models").arg(m);
             }
-            cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+            cmd.stdin(Stdio::null())
+                .stdout(out.try_clone()?)
+                .stderr(out);
             die_with_parent(&mut cmd);
-            let child = cmd.spawn().with_context(|| format!("starting {}", exe.display()))?;
+            let child = cmd
+                .spawn()
+                .with_context(|| format!("starting {}", exe.display()))?;
             *attempts.entry(spec.head.trial_id.clone()).or_default() += 1;
             let bar = multi.add(ProgressBar::new(spec.head.samples));
-            bar.set_style(ProgressStyle::with_template("  {prefix:<38} [{bar:20}] {human_pos}/{human_len} {msg}").expect("static").progress_chars("=> "));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "  {prefix:<38} [{bar:20}] {human_pos}/{human_len} {msg}",
+                )
+                .expect("static")
+                .progress_chars("=> "),
+            );
             bar.set_prefix(spec.head.trial_id.clone());
-            running.push(Running { spec, child, bar, log });
+            running.push(Running {
+                spec,
+                child,
+                bar,
+                log,
+            });
         }
         std::thread::sleep(Duration::from_millis(300));
         let mut i = 0;
@@ -279,9 +409,16 @@ fn run(a: &SweepRunArgs) -> Result<()> {
                 Some(EXIT_DIVERGED) => "diverged".to_string(),
                 Some(EXIT_LOCKED) => "running elsewhere".to_string(),
                 other => {
-                    let reason = format!("attempt {n} exited with {}: {}", other.map_or("a signal".into(), |c| format!("code {c}")), tail(&r.log, 3));
+                    let reason = format!(
+                        "attempt {n} exited with {}: {}",
+                        other.map_or("a signal".into(), |c| format!("code {c}")),
+                        tail(&r.log, 3)
+                    );
                     let note = serde_json::json!({"attempt": n, "exit_code": other, "reason": reason, "unix_s": provenance::now_unix_s()});
-                    let _ = clipscale_analysis::records::append_jsonl(&dir.join("attempts.jsonl"), &note);
+                    let _ = clipscale_analysis::records::append_jsonl(
+                        &dir.join("attempts.jsonl"),
+                        &note,
+                    );
                     if n <= a.retries {
                         multi.suspend(|| eprintln!("{id}: {reason}; retrying ({n}/{})", a.retries));
                         queue.push_back(r.spec.clone());
@@ -291,34 +428,60 @@ fn run(a: &SweepRunArgs) -> Result<()> {
                 }
             };
             overall.inc(1);
-            outcomes.insert(id, Outcome { status, attempts: n, log: dir.join("train.log") });
+            outcomes.insert(
+                id,
+                Outcome {
+                    status,
+                    attempts: n,
+                    log: dir.join("train.log"),
+                },
+            );
         }
     }
     overall.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     println!();
-    println!("{:<38} {:<22} {:>8} {:>9} {:>8}  log", "trial", "status", "attempts", "loss", "acc1");
+    println!(
+        "{:<38} {:<22} {:>8} {:>9} {:>8}  log",
+        "trial", "status", "attempts", "loss", "acc1"
+    );
     let mut failed = 0;
     for spec in &specs {
         let id = &spec.head.trial_id;
         let dir = trial_dir(&a.common.out, spec);
-        let o = outcomes.get(id).cloned().unwrap_or(Outcome { status: "not run".into(), attempts: 0, log: dir.join("train.log") });
+        let o = outcomes.get(id).cloned().unwrap_or(Outcome {
+            status: "not run".into(),
+            attempts: 0,
+            log: dir.join("train.log"),
+        });
         if !o.status.starts_with("done") {
             failed += 1;
         }
         let loss = match state(&dir) {
-            TrialState::Done(f) | TrialState::Diverged(f) | TrialState::Failed(f) => f.final_loss.unwrap_or(f64::NAN),
+            TrialState::Done(f) | TrialState::Diverged(f) | TrialState::Failed(f) => {
+                f.final_loss.unwrap_or(f64::NAN)
+            }
             _ => f64::NAN,
         };
-        let acc = last_eval(&dir, "acc1").map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
-        println!("{id:<38} {:<22} {:>8} {loss:>9.4} {acc:>8}  {}", o.status, o.attempts, o.log.display());
+        let acc = last_eval(&dir, "acc1")
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{id:<38} {:<22} {:>8} {loss:>9.4} {acc:>8}  {}",
+            o.status,
+            o.attempts,
+            o.log.display()
+        );
     }
     println!("sweep wall time: {}", format_duration(wall));
     if !a.no_analysis {
         super::analyse::analyse_sweep(&a.common.out, &sweep.file.name, wall, a.record)?;
     }
     if failed > 0 {
-        bail!("{failed} of {} trials did not finish (see the table above)", specs.len());
+        bail!(
+            "{failed} of {} trials did not finish (see the table above)",
+            specs.len()
+        );
     }
     Ok(())
 }

@@ -18,9 +18,11 @@ pub const EXIT_DIVERGED: i32 = 3;
 
 /// Fails unless `dir` (created if missing) accepts a new file.
 pub fn check_writable(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
     let probe = dir.join(format!(".clipscale-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("the output folder {} is not writable", dir.display()))?;
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("the output folder {} is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
     Ok(())
 }
@@ -40,20 +42,36 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let req = TrialRequest {
         sweep: args.sweep.clone(),
         model,
-        data: DataSpec { name: args.dataset.clone(), seed: args.seed, tokenizer: "word-synthetic".into(), vocab_size: tokenizer.vocab_size() },
+        data: DataSpec {
+            name: args.dataset.clone(),
+            seed: args.seed,
+            tokenizer: "word-synthetic".into(),
+            vocab_size: tokenizer.vocab_size(),
+        },
         samples: args.samples,
         batch_size: args.batch,
         seed: args.seed,
         optim: OptimSpec {
             lr: args.lr,
             warmup_samples: args.warmup_samples.unwrap_or(args.samples / 20),
-            adamw: AdamWSpec { beta1: args.beta1, beta2: args.beta2, eps: args.eps, weight_decay: args.weight_decay },
+            adamw: AdamWSpec {
+                beta1: args.beta1,
+                beta2: args.beta2,
+                eps: args.eps,
+                weight_decay: args.weight_decay,
+            },
             grad_clip_norm: args.grad_clip_norm,
         },
         intervals: Intervals {
-            log_every_samples: args.log_every.unwrap_or_else(|| default_every(args.samples, 100, args.batch)),
-            eval_every_samples: args.eval_every.unwrap_or_else(|| default_every(args.samples, 5, args.batch)),
-            checkpoint_every_samples: args.checkpoint_every.unwrap_or_else(|| default_every(args.samples, 10, args.batch)),
+            log_every_samples: args
+                .log_every
+                .unwrap_or_else(|| default_every(args.samples, 100, args.batch)),
+            eval_every_samples: args
+                .eval_every
+                .unwrap_or_else(|| default_every(args.samples, 5, args.batch)),
+            checkpoint_every_samples: args
+                .checkpoint_every
+                .unwrap_or_else(|| default_every(args.samples, 10, args.batch)),
             keep_checkpoints: args.keep_checkpoints,
             eval_samples: args.eval_samples,
             eval_batch_size: args.eval_batch,
@@ -63,22 +81,42 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     check_writable(&args.out)?;
     let dir = args.out.join(&spec.head.sweep).join(&spec.head.trial_id);
     if dir.join(SPEC_FILE).exists() && !args.resume {
-        let done = std::fs::read_to_string(dir.join(FINAL_FILE)).ok().and_then(|t| serde_json::from_str::<FinalRecord>(&t).ok());
+        let done = std::fs::read_to_string(dir.join(FINAL_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str::<FinalRecord>(&t).ok());
         match done {
-            Some(f) if f.status == TrialStatus::Done => bail!("trial {} is already done ({}); delete it to train again", spec.head.trial_id, dir.display()),
-            _ => bail!("trial {} already exists at {}; pass --resume to continue it, or delete it", spec.head.trial_id, dir.display()),
+            Some(f) if f.status == TrialStatus::Done => bail!(
+                "trial {} is already done ({}); delete it to train again",
+                spec.head.trial_id,
+                dir.display()
+            ),
+            _ => bail!(
+                "trial {} already exists at {}; pass --resume to continue it, or delete it",
+                spec.head.trial_id,
+                dir.display()
+            ),
         }
     }
     if args.resume && dir.join(FINAL_FILE).exists() {
-        let f: FinalRecord = serde_json::from_str(&std::fs::read_to_string(dir.join(FINAL_FILE))?).with_context(|| format!("reading {}", dir.join(FINAL_FILE).display()))?;
+        let f: FinalRecord = serde_json::from_str(&std::fs::read_to_string(dir.join(FINAL_FILE))?)
+            .with_context(|| format!("reading {}", dir.join(FINAL_FILE).display()))?;
         if f.status == TrialStatus::Done {
-            println!("trial {} is already done: {}", spec.head.trial_id, dir.display());
+            println!(
+                "trial {} is already done: {}",
+                spec.head.trial_id,
+                dir.display()
+            );
             return Ok(());
         }
         std::fs::remove_file(dir.join(FINAL_FILE)).ok();
     }
     eprintln!("trial {} -> {}", spec.head.trial_id, dir.display());
-    let task = TrainTask { spec, trial_dir: dir.clone(), resume: args.resume, progress: !args.quiet && std::io::stderr().is_terminal() };
+    let task = TrainTask {
+        spec,
+        trial_dir: dir.clone(),
+        resume: args.resume,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
     clipscale::signals::install();
     let fin = match dispatch(args.device, task)? {
         Err(e @ clipscale::train::TrainError::Interrupted { .. }) => {

@@ -21,14 +21,29 @@ pub struct RetrievalMetrics {
 pub const RECALL_KS: [usize; 3] = [1, 5, 10];
 
 /// scores: row-major [images, texts] similarities; text_image[t] = the image caption t describes.
-pub fn retrieval_from_scores(scores: &[f32], images: usize, text_image: &[usize]) -> RetrievalMetrics {
+pub fn retrieval_from_scores(
+    scores: &[f32],
+    images: usize,
+    text_image: &[usize],
+) -> RetrievalMetrics {
     let texts = text_image.len();
-    assert_eq!(scores.len(), images * texts, "scores must be [images, texts]");
+    assert_eq!(
+        scores.len(),
+        images * texts,
+        "scores must be [images, texts]"
+    );
     let mut image_hits = [0usize; 3];
     for (t, &img) in text_image.iter().enumerate() {
         let truth = scores[img * texts + t];
         // images that score at least as high as the right one (a tie ranks above it)
-        let rank = (0..images).filter(|&i| i != img && { let s = scores[i * texts + t]; s >= truth || s.is_nan() }).count();
+        let rank = (0..images)
+            .filter(|&i| {
+                i != img && {
+                    let s = scores[i * texts + t];
+                    s >= truth || s.is_nan()
+                }
+            })
+            .count();
         for (h, k) in image_hits.iter_mut().zip(RECALL_KS) {
             *h += (rank < k) as usize;
         }
@@ -39,7 +54,13 @@ pub fn retrieval_from_scores(scores: &[f32], images: usize, text_image: &[usize]
         // the best rank among this image's captions
         let best = (0..texts)
             .filter(|&t| text_image[t] == i)
-            .map(|t| (0..texts).filter(|&u| u != t && text_image[u] != i && (row[u] >= row[t] || row[u].is_nan())).count())
+            .map(|t| {
+                (0..texts)
+                    .filter(|&u| {
+                        u != t && text_image[u] != i && (row[u] >= row[t] || row[u].is_nan())
+                    })
+                    .count()
+            })
             .min();
         if let Some(rank) = best {
             for (h, k) in text_hits.iter_mut().zip(RECALL_KS) {
@@ -47,7 +68,10 @@ pub fn retrieval_from_scores(scores: &[f32], images: usize, text_image: &[usize]
             }
         }
     }
-    let with_text = (0..images).filter(|i| text_image.contains(i)).count().max(1) as f64;
+    let with_text = (0..images)
+        .filter(|i| text_image.contains(i))
+        .count()
+        .max(1) as f64;
     RetrievalMetrics {
         image_retrieval_recall: image_hits.map(|h| h as f64 / texts.max(1) as f64),
         text_retrieval_recall: text_hits.map(|h| h as f64 / with_text),
@@ -68,7 +92,12 @@ pub fn embed_and_score<B: Backend>(
 ) -> (Vec<f32>, usize, usize) {
     let img: Vec<Tensor<B, 2>> = images
         .iter()
-        .map(|(data, b)| model.encode_image(Tensor::from_data(TensorData::new(data.clone(), [*b, 3, image_size, image_size]), device)))
+        .map(|(data, b)| {
+            model.encode_image(Tensor::from_data(
+                TensorData::new(data.clone(), [*b, 3, image_size, image_size]),
+                device,
+            ))
+        })
         .collect();
     let txt: Vec<Tensor<B, 2>> = texts
         .iter()

@@ -28,27 +28,46 @@ pub struct ZeroShotClassifier<B: Backend> {
 
 impl<B: Backend> ZeroShotClassifier<B> {
     /// `prompts[c]` holds the tokenised prompts of class c: (tokens [t * ctx], eot [t]).
-    pub fn new(model: &Clip<B>, prompts: &[(Vec<i64>, Vec<i64>)], context_length: usize, device: &B::Device) -> Self {
+    pub fn new(
+        model: &Clip<B>,
+        prompts: &[(Vec<i64>, Vec<i64>)],
+        context_length: usize,
+        device: &B::Device,
+    ) -> Self {
         let rows: Vec<Tensor<B, 2>> = prompts
             .iter()
             .map(|(tokens, eot)| {
                 let t = eot.len();
-                let tok = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens.clone(), [t, context_length]), device);
+                let tok = Tensor::<B, 2, Int>::from_data(
+                    TensorData::new(tokens.clone(), [t, context_length]),
+                    device,
+                );
                 let pos = Tensor::<B, 1, Int>::from_data(TensorData::new(eot.clone(), [t]), device);
                 model.encode_text(tok, pos).mean_dim(0) // [1, d]
             })
             .collect();
         let classes = l2_normalize(Tensor::cat(rows, 0)); // [classes, d]
-        Self { n_classes: prompts.len(), classes }
+        Self {
+            n_classes: prompts.len(),
+            classes,
+        }
     }
 
     /// Logits [batch, classes] = 100 x image . class.
     pub fn logits(&self, model: &Clip<B>, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        model.encode_image(images).matmul(self.classes.clone().transpose()) * 100.0
+        model
+            .encode_image(images)
+            .matmul(self.classes.clone().transpose())
+            * 100.0
     }
 
     /// Accuracy over host batches whose labels are given per image, labels in 0..classes.
-    pub fn evaluate(&self, model: &Clip<B>, batches: &[(HostBatch, Vec<usize>)], device: &B::Device) -> ClassifierMetrics {
+    pub fn evaluate(
+        &self,
+        model: &Clip<B>,
+        batches: &[(HostBatch, Vec<usize>)],
+        device: &B::Device,
+    ) -> ClassifierMetrics {
         let mut scores = Vec::new();
         let mut labels = Vec::new();
         for (batch, y) in batches {
@@ -71,7 +90,11 @@ pub fn metrics_from_scores(scores: &[f32], labels: &[usize], classes: usize) -> 
     for (i, &y) in labels.iter().enumerate() {
         let row = &scores[i * classes..(i + 1) * classes];
         let truth = row[y];
-        let rank = row.iter().enumerate().filter(|&(j, &s)| j != y && (s > truth || s == truth || s.is_nan())).count();
+        let rank = row
+            .iter()
+            .enumerate()
+            .filter(|&(j, &s)| j != y && (s > truth || s == truth || s.is_nan()))
+            .count();
         per_class[y].1 += 1;
         if rank == 0 {
             hit1 += 1;
@@ -81,17 +104,29 @@ pub fn metrics_from_scores(scores: &[f32], labels: &[usize], classes: usize) -> 
             hit5 += 1;
         }
     }
-    let seen: Vec<f64> = per_class.iter().filter(|(_, t)| *t > 0).map(|(h, t)| *h as f64 / *t as f64).collect();
+    let seen: Vec<f64> = per_class
+        .iter()
+        .filter(|(_, t)| *t > 0)
+        .map(|(h, t)| *h as f64 / *t as f64)
+        .collect();
     ClassifierMetrics {
         acc1: hit1 as f64 / n.max(1) as f64,
         acc5: hit5 as f64 / n.max(1) as f64,
-        mean_per_class_recall: if seen.is_empty() { 0.0 } else { seen.iter().sum::<f64>() / seen.len() as f64 },
+        mean_per_class_recall: if seen.is_empty() {
+            0.0
+        } else {
+            seen.iter().sum::<f64>() / seen.len() as f64
+        },
         n,
     }
 }
 
 /// Mean contrastive loss over fixed-size batches of held-out pairs.
-pub fn validation_loss<B: Backend>(model: &Clip<B>, batches: &[HostBatch], device: &B::Device) -> f64 {
+pub fn validation_loss<B: Backend>(
+    model: &Clip<B>,
+    batches: &[HostBatch],
+    device: &B::Device,
+) -> f64 {
     let losses: Vec<f64> = batches
         .iter()
         .map(|b| {

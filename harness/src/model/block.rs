@@ -43,15 +43,36 @@ pub struct ResidualAttentionBlock<B: Backend> {
 }
 
 impl<B: Backend> ResidualAttentionBlock<B> {
-    pub fn new(f: &ParamFactory<'_, B>, dims: &StackDims, quick_gelu: bool, init: BlockInit) -> Self {
+    pub fn new(
+        f: &ParamFactory<'_, B>,
+        dims: &StackDims,
+        quick_gelu: bool,
+        init: BlockInit,
+    ) -> Self {
         let w = dims.width;
         let m = dims.mlp_width;
         let (attn_in, attn_out, mlp_fc, mlp_proj) = match init {
             BlockInit::TorchDefault => (
                 // xavier_uniform_ on the packed [3w, w] weight; bias zero
-                Dense::new(&f.child("attn_in"), w, 3 * w, Init::Uniform { bound: (6.0 / (4.0 * w as f64)).sqrt() }, Some(Init::Zeros)),
+                Dense::new(
+                    &f.child("attn_in"),
+                    w,
+                    3 * w,
+                    Init::Uniform {
+                        bound: (6.0 / (4.0 * w as f64)).sqrt(),
+                    },
+                    Some(Init::Zeros),
+                ),
                 // out_proj: Linear default weight, bias zeroed by nn.MultiheadAttention
-                Dense::new(&f.child("attn_out"), w, w, Init::Uniform { bound: 1.0 / (w as f64).sqrt() }, Some(Init::Zeros)),
+                Dense::new(
+                    &f.child("attn_out"),
+                    w,
+                    w,
+                    Init::Uniform {
+                        bound: 1.0 / (w as f64).sqrt(),
+                    },
+                    Some(Init::Zeros),
+                ),
                 Dense::torch_default(&f.child("mlp_fc"), w, m),
                 Dense::torch_default(&f.child("mlp_proj"), m, w),
             ),
@@ -60,11 +81,39 @@ impl<B: Backend> ResidualAttentionBlock<B> {
                 let proj_std = attn_std * ((2 * dims.layers) as f64).powf(-0.5);
                 let fc_std = (2.0 * w as f64).powf(-0.5);
                 (
-                    Dense::new(&f.child("attn_in"), w, 3 * w, Init::Normal { std: attn_std }, Some(Init::Zeros)),
-                    Dense::new(&f.child("attn_out"), w, w, Init::Normal { std: proj_std }, Some(Init::Zeros)),
+                    Dense::new(
+                        &f.child("attn_in"),
+                        w,
+                        3 * w,
+                        Init::Normal { std: attn_std },
+                        Some(Init::Zeros),
+                    ),
+                    Dense::new(
+                        &f.child("attn_out"),
+                        w,
+                        w,
+                        Init::Normal { std: proj_std },
+                        Some(Init::Zeros),
+                    ),
                     // biases keep nn.Linear's default
-                    Dense::new(&f.child("mlp_fc"), w, m, Init::Normal { std: fc_std }, Some(Init::Uniform { bound: 1.0 / (w as f64).sqrt() })),
-                    Dense::new(&f.child("mlp_proj"), m, w, Init::Normal { std: proj_std }, Some(Init::Uniform { bound: 1.0 / (m as f64).sqrt() })),
+                    Dense::new(
+                        &f.child("mlp_fc"),
+                        w,
+                        m,
+                        Init::Normal { std: fc_std },
+                        Some(Init::Uniform {
+                            bound: 1.0 / (w as f64).sqrt(),
+                        }),
+                    ),
+                    Dense::new(
+                        &f.child("mlp_proj"),
+                        m,
+                        w,
+                        Init::Normal { std: proj_std },
+                        Some(Init::Uniform {
+                            bound: 1.0 / (m as f64).sqrt(),
+                        }),
+                    ),
                 )
             }
         };
@@ -81,14 +130,30 @@ impl<B: Backend> ResidualAttentionBlock<B> {
     }
 
     /// x: [batch * tokens, width]; mask: additive [1, 1, tokens, tokens] (0 or -inf).
-    pub fn forward(&self, x: Tensor<B, 2>, batch: usize, tokens: usize, mask: Option<Tensor<B, 4>>) -> Tensor<B, 2> {
+    pub fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        batch: usize,
+        tokens: usize,
+        mask: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 2> {
         let x = x.clone() + self.attention(self.ln_1.forward(x), batch, tokens, mask);
         let h = self.mlp_fc.forward(self.ln_2.forward(x.clone())); // [batch * tokens, mlp]
-        let h = if self.quick_gelu { h.clone() * sigmoid(h * 1.702) } else { gelu(h) };
+        let h = if self.quick_gelu {
+            h.clone() * sigmoid(h * 1.702)
+        } else {
+            gelu(h)
+        };
         x + self.mlp_proj.forward(h)
     }
 
-    fn attention(&self, x: Tensor<B, 2>, batch: usize, tokens: usize, mask: Option<Tensor<B, 4>>) -> Tensor<B, 2> {
+    fn attention(
+        &self,
+        x: Tensor<B, 2>,
+        batch: usize,
+        tokens: usize,
+        mask: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 2> {
         let [_, width] = x.dims();
         let head_dim = width / self.heads;
         let qkv = self.attn_in.forward(x); // [batch * tokens, 3 * width]
@@ -119,15 +184,33 @@ pub struct Transformer<B: Backend> {
 }
 
 impl<B: Backend> Transformer<B> {
-    pub fn new(f: &ParamFactory<'_, B>, dims: &StackDims, quick_gelu: bool, init: BlockInit) -> Self {
+    pub fn new(
+        f: &ParamFactory<'_, B>,
+        dims: &StackDims,
+        quick_gelu: bool,
+        init: BlockInit,
+    ) -> Self {
         let blocks = (0..dims.layers)
-            .map(|i| ResidualAttentionBlock::new(&f.child(&format!("blocks.{i}")), dims, quick_gelu, init))
+            .map(|i| {
+                ResidualAttentionBlock::new(
+                    &f.child(&format!("blocks.{i}")),
+                    dims,
+                    quick_gelu,
+                    init,
+                )
+            })
             .collect();
         Self { blocks }
     }
 
     /// x: [batch * tokens, width] -> same shape.
-    pub fn forward(&self, mut x: Tensor<B, 2>, batch: usize, tokens: usize, mask: Option<Tensor<B, 4>>) -> Tensor<B, 2> {
+    pub fn forward(
+        &self,
+        mut x: Tensor<B, 2>,
+        batch: usize,
+        tokens: usize,
+        mask: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 2> {
         for block in &self.blocks {
             x = block.forward(x, batch, tokens, mask.clone());
         }
@@ -143,5 +226,6 @@ pub fn causal_mask<B: Backend>(tokens: usize, device: &B::Device) -> Tensor<B, 4
             data[i * tokens + j] = f32::NEG_INFINITY;
         }
     }
-    Tensor::<B, 2>::from_data(TensorData::new(data, [tokens, tokens]), device).reshape([1, 1, tokens, tokens])
+    Tensor::<B, 2>::from_data(TensorData::new(data, [tokens, tokens]), device)
+        .reshape([1, 1, tokens, tokens])
 }

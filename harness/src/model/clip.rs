@@ -76,7 +76,11 @@ impl<B: Backend> Clip<B> {
     }
 
     /// [batch, tokens], [batch] -> [batch, embed_dim], unit norm
-    pub fn encode_text(&self, tokens: Tensor<B, 2, Int>, eot_pos: Tensor<B, 1, Int>) -> Tensor<B, 2> {
+    pub fn encode_text(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        eot_pos: Tensor<B, 1, Int>,
+    ) -> Tensor<B, 2> {
         l2_normalize(self.text.forward(tokens, eot_pos))
     }
 
@@ -98,7 +102,11 @@ impl<B: Backend> Clip<B> {
 /// Symmetric cross-entropy over the in-batch similarity matrix: the mean of the image-to-text
 /// and text-to-image losses, with the i-th image and i-th caption as the positive pair.
 /// image, text: [batch, d] unit norm; scale: [1]. -> [1]
-pub fn contrastive_loss<B: Backend>(image: Tensor<B, 2>, text: Tensor<B, 2>, scale: Tensor<B, 1>) -> Tensor<B, 1> {
+pub fn contrastive_loss<B: Backend>(
+    image: Tensor<B, 2>,
+    text: Tensor<B, 2>,
+    scale: Tensor<B, 1>,
+) -> Tensor<B, 1> {
     let [batch, _] = image.dims();
     let device = image.device();
     let logits = image.matmul(text.transpose()) * scale.unsqueeze::<2>(); // [batch, batch]

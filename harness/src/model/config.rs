@@ -129,7 +129,11 @@ impl ClipConfig {
             reason: reason.to_string(),
         };
         if self.name.trim().is_empty() {
-            return Err(err("name", format!("{:?}", self.name), "a model needs a name"));
+            return Err(err(
+                "name",
+                format!("{:?}", self.name),
+                "a model needs a name",
+            ));
         }
         if self.embed_dim == 0 {
             return Err(err("embed_dim", "0".into(), "must be at least 1"));
@@ -147,7 +151,11 @@ impl ClipConfig {
             }
         }
         if v.layers == 0 {
-            return Err(err("vision.layers", "0".into(), "a tower needs at least one layer"));
+            return Err(err(
+                "vision.layers",
+                "0".into(),
+                "a tower needs at least one layer",
+            ));
         }
         if v.image_size % v.patch_size != 0 {
             return Err(err(
@@ -164,17 +172,26 @@ impl ClipConfig {
             ));
         }
         if !(v.mlp_ratio.is_finite() && v.mlp_width() >= 1) {
-            return Err(err("vision.mlp_ratio", v.mlp_ratio.to_string(), "must give an MLP width of at least 1"));
+            return Err(err(
+                "vision.mlp_ratio",
+                v.mlp_ratio.to_string(),
+                "must give an MLP width of at least 1",
+            ));
         }
         let t = &self.text;
-        let positive: [(&'static str, usize); 2] = [("text.width", t.width), ("text.heads", t.heads)];
+        let positive: [(&'static str, usize); 2] =
+            [("text.width", t.width), ("text.heads", t.heads)];
         for (field, value) in positive {
             if value == 0 {
                 return Err(err(field, "0".into(), "must be at least 1"));
             }
         }
         if t.layers == 0 {
-            return Err(err("text.layers", "0".into(), "a tower needs at least one layer"));
+            return Err(err(
+                "text.layers",
+                "0".into(),
+                "a tower needs at least one layer",
+            ));
         }
         if t.context_length < 2 {
             return Err(err(
@@ -184,7 +201,11 @@ impl ClipConfig {
             ));
         }
         if t.vocab_size < 4 {
-            return Err(err("text.vocab_size", t.vocab_size.to_string(), "must be at least 4 (padding, start, end, unknown)"));
+            return Err(err(
+                "text.vocab_size",
+                t.vocab_size.to_string(),
+                "must be at least 4 (padding, start, end, unknown)",
+            ));
         }
         if t.width % t.heads != 0 {
             return Err(err(
@@ -194,7 +215,11 @@ impl ClipConfig {
             ));
         }
         if !(t.mlp_ratio.is_finite() && t.mlp_width() >= 1) {
-            return Err(err("text.mlp_ratio", t.mlp_ratio.to_string(), "must give an MLP width of at least 1"));
+            return Err(err(
+                "text.mlp_ratio",
+                t.mlp_ratio.to_string(),
+                "must give an MLP width of at least 1",
+            ));
         }
         Ok(())
     }

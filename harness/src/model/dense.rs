@@ -17,7 +17,13 @@ pub struct Dense<B: Backend> {
 }
 
 impl<B: Backend> Dense<B> {
-    pub fn new(f: &ParamFactory<'_, B>, d_in: usize, d_out: usize, weight: Init, bias: Option<Init>) -> Self {
+    pub fn new(
+        f: &ParamFactory<'_, B>,
+        d_in: usize,
+        d_out: usize,
+        weight: Init,
+        bias: Option<Init>,
+    ) -> Self {
         Self {
             weight: f.param("weight", [d_in, d_out], weight),
             bias: bias.map(|b| f.param("bias", [d_out], b)),
@@ -27,7 +33,13 @@ impl<B: Backend> Dense<B> {
     /// PyTorch's `nn.Linear` default: weight and bias uniform in +-1/sqrt(d_in).
     pub fn torch_default(f: &ParamFactory<'_, B>, d_in: usize, d_out: usize) -> Self {
         let bound = 1.0 / (d_in as f64).sqrt();
-        Self::new(f, d_in, d_out, Init::Uniform { bound }, Some(Init::Uniform { bound }))
+        Self::new(
+            f,
+            d_in,
+            d_out,
+            Init::Uniform { bound },
+            Some(Init::Uniform { bound }),
+        )
     }
 
     /// x: [rows, d_in] -> [rows, d_out]

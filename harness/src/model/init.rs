@@ -60,10 +60,14 @@ pub enum Init {
     Zeros,
     Ones,
     Constant(f64),
-    Normal { std: f64 },
+    Normal {
+        std: f64,
+    },
     /// Uniform in [-bound, bound]; PyTorch's default for Linear and Conv weights and biases
     /// is bound = 1 / sqrt(fan_in).
-    Uniform { bound: f64 },
+    Uniform {
+        bound: f64,
+    },
 }
 
 /// Builds parameters from a seed and a path prefix.
@@ -76,13 +80,25 @@ pub struct ParamFactory<'a, B: Backend> {
 
 impl<'a, B: Backend> ParamFactory<'a, B> {
     pub fn new(seed: u64, device: &'a B::Device) -> Self {
-        Self { seed, prefix: String::new(), device }
+        Self {
+            seed,
+            prefix: String::new(),
+            device,
+        }
     }
 
     /// The factory for a sub-module.
     pub fn child(&self, name: &str) -> Self {
-        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
-        Self { seed: self.seed, prefix, device: self.device }
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        Self {
+            seed: self.seed,
+            prefix,
+            device: self.device,
+        }
     }
 
     pub fn values(&self, name: &str, len: usize, init: Init) -> Vec<f32> {
@@ -98,7 +114,12 @@ impl<'a, B: Backend> ParamFactory<'a, B> {
             .collect()
     }
 
-    pub fn param<const D: usize>(&self, name: &str, shape: [usize; D], init: Init) -> Param<Tensor<B, D>> {
+    pub fn param<const D: usize>(
+        &self,
+        name: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Param<Tensor<B, D>> {
         let len = shape.iter().product();
         let data = TensorData::new(self.values(name, len, init), shape);
         Param::from_tensor(Tensor::from_data(data, self.device))

@@ -14,7 +14,10 @@ pub const BUILTIN_MODELS_TOML: &str = include_str!("../../../sweeps/models.toml"
 #[derive(Debug, Error)]
 pub enum LadderError {
     #[error("cannot read model file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("model file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("model file {path}: {source}")]
@@ -41,7 +44,8 @@ pub struct ModelLadder {
 impl ModelLadder {
     /// The ladder compiled into the binary.
     pub fn builtin() -> Self {
-        Self::parse(BUILTIN_MODELS_TOML, "sweeps/models.toml (built in)").expect("the built-in sweeps/models.toml is checked by tests")
+        Self::parse(BUILTIN_MODELS_TOML, "sweeps/models.toml (built in)")
+            .expect("the built-in sweeps/models.toml is checked by tests")
     }
 
     /// The built-in ladder, or the file given.
@@ -53,21 +57,35 @@ impl ModelLadder {
     }
 
     pub fn load(path: &Path) -> Result<Self, LadderError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LadderError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| LadderError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     pub fn parse(text: &str, source: &str) -> Result<Self, LadderError> {
-        let file: LadderFile =
-            toml::from_str(text).map_err(|e| LadderError::Parse { path: source.to_string(), message: e.to_string() })?;
+        let file: LadderFile = toml::from_str(text).map_err(|e| LadderError::Parse {
+            path: source.to_string(),
+            message: e.to_string(),
+        })?;
         let mut seen = std::collections::HashSet::new();
         for m in &file.model {
-            m.validate().map_err(|e| LadderError::Invalid { path: source.to_string(), source: e })?;
+            m.validate().map_err(|e| LadderError::Invalid {
+                path: source.to_string(),
+                source: e,
+            })?;
             if !seen.insert(m.name.clone()) {
-                return Err(LadderError::Duplicate { path: source.to_string(), name: m.name.clone() });
+                return Err(LadderError::Duplicate {
+                    path: source.to_string(),
+                    name: m.name.clone(),
+                });
             }
         }
-        Ok(Self { source: source.to_string(), models: file.model })
+        Ok(Self {
+            source: source.to_string(),
+            models: file.model,
+        })
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -78,6 +96,9 @@ impl ModelLadder {
         self.models
             .iter()
             .find(|m| m.name == name)
-            .ok_or_else(|| LadderError::Unknown { name: name.to_string(), known: self.names() })
+            .ok_or_else(|| LadderError::Unknown {
+                name: name.to_string(),
+                known: self.names(),
+            })
     }
 }

@@ -29,11 +29,30 @@ impl<B: Backend> TextTower<B> {
         let t = &cfg.text;
         let w = t.width;
         Self {
-            token_embedding: f.param("token_embedding", [t.vocab_size, w], Init::Normal { std: 0.02 }),
-            positional_embedding: f.param("positional_embedding", [t.context_length, w], Init::Normal { std: 0.01 }),
-            transformer: Transformer::new(&f.child("transformer"), &t.stack(), cfg.quick_gelu, BlockInit::OpenClipText),
+            token_embedding: f.param(
+                "token_embedding",
+                [t.vocab_size, w],
+                Init::Normal { std: 0.02 },
+            ),
+            positional_embedding: f.param(
+                "positional_embedding",
+                [t.context_length, w],
+                Init::Normal { std: 0.01 },
+            ),
+            transformer: Transformer::new(
+                &f.child("transformer"),
+                &t.stack(),
+                cfg.quick_gelu,
+                BlockInit::OpenClipText,
+            ),
             ln_final: layer_norm(w, f.device),
-            text_projection: f.param("text_projection", [w, cfg.embed_dim], Init::Normal { std: (w as f64).powf(-0.5) }),
+            text_projection: f.param(
+                "text_projection",
+                [w, cfg.embed_dim],
+                Init::Normal {
+                    std: (w as f64).powf(-0.5),
+                },
+            ),
         }
     }
 
@@ -45,7 +64,12 @@ impl<B: Backend> TextTower<B> {
         let [_, width] = self.positional_embedding.dims();
         let pos = self.positional_embedding.val().narrow(0, 0, len);
         let x = embedding(self.token_embedding.val(), tokens) + pos.unsqueeze::<3>(); // [batch, len, width]
-        self.transformer.forward(x.reshape([batch * len, width]), batch, len, Some(causal_mask(len, &device)))
+        self.transformer.forward(
+            x.reshape([batch * len, width]),
+            batch,
+            len,
+            Some(causal_mask(len, &device)),
+        )
     }
 
     /// tokens: [batch, len] (len <= context_length); eot_pos: [batch], the position of each
@@ -57,6 +81,8 @@ impl<B: Backend> TextTower<B> {
         // row of each caption's end token in the flattened [batch * len, width] stream
         let rows = Tensor::<B, 1, Int>::arange(0..batch as i64, &device) * (len as i64) + eot_pos;
         let pooled = x.select(0, rows); // [batch, width]
-        self.ln_final.forward(pooled).matmul(self.text_projection.val())
+        self.ln_final
+            .forward(pooled)
+            .matmul(self.text_projection.val())
     }
 }

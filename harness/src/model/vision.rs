@@ -37,11 +37,26 @@ impl<B: Backend> VisionTower<B> {
         let scale = (w as f64).powf(-0.5);
         Self {
             // nn.Conv2d default: uniform in +-1/sqrt(fan_in), fan_in = 3 * p * p
-            conv1: f.param("conv1", [w, 3, p, p], Init::Uniform { bound: 1.0 / ((3 * p * p) as f64).sqrt() }),
+            conv1: f.param(
+                "conv1",
+                [w, 3, p, p],
+                Init::Uniform {
+                    bound: 1.0 / ((3 * p * p) as f64).sqrt(),
+                },
+            ),
             class_embedding: f.param("class_embedding", [w], Init::Normal { std: scale }),
-            positional_embedding: f.param("positional_embedding", [v.tokens(), w], Init::Normal { std: scale }),
+            positional_embedding: f.param(
+                "positional_embedding",
+                [v.tokens(), w],
+                Init::Normal { std: scale },
+            ),
             ln_pre: layer_norm(w, f.device),
-            transformer: Transformer::new(&f.child("transformer"), &v.stack(), cfg.quick_gelu, BlockInit::TorchDefault),
+            transformer: Transformer::new(
+                &f.child("transformer"),
+                &v.stack(),
+                cfg.quick_gelu,
+                BlockInit::TorchDefault,
+            ),
             ln_post: layer_norm(w, f.device),
             proj: f.param("proj", [w, cfg.embed_dim], Init::Normal { std: scale }),
             patch: p,
@@ -61,12 +76,19 @@ impl<B: Backend> VisionTower<B> {
             .reshape([batch * g * g, 3 * p * p]);
         let kernel = self.conv1.val().reshape([width, 3 * p * p]).transpose(); // [3 p p, width]
         let x = patches.matmul(kernel).reshape([batch, g * g, width]);
-        let cls = self.class_embedding.val().reshape([1, 1, width]).expand([batch, 1, width]);
+        let cls = self
+            .class_embedding
+            .val()
+            .reshape([1, 1, width])
+            .expand([batch, 1, width]);
         let x = Tensor::cat(vec![cls, x], 1) + self.positional_embedding.val().unsqueeze::<3>(); // [batch, tokens, width]
         let tokens = g * g + 1;
         let x = self.ln_pre.forward(x.reshape([batch * tokens, width]));
         let x = self.transformer.forward(x, batch, tokens, None); // [batch * tokens, width]
-        let cls_out = x.reshape([batch, tokens, width]).narrow(1, 0, 1).reshape([batch, width]);
+        let cls_out = x
+            .reshape([batch, tokens, width])
+            .narrow(1, 0, 1)
+            .reshape([batch, width]);
         self.ln_post.forward(cls_out).matmul(self.proj.val())
     }
 }

@@ -33,8 +33,14 @@ pub enum RunOneError {
     Device(#[from] DeviceError),
     #[error(transparent)]
     Train(#[from] TrainError),
-    #[error("{dir}: spec.json belongs to trial {found}, not {expected}; refusing to mix two trials in one folder")]
-    Mismatch { dir: String, found: String, expected: String },
+    #[error(
+        "{dir}: spec.json belongs to trial {found}, not {expected}; refusing to mix two trials in one folder"
+    )]
+    Mismatch {
+        dir: String,
+        found: String,
+        expected: String,
+    },
 }
 
 #[derive(Debug)]
@@ -68,7 +74,10 @@ impl Heartbeat {
             }
             drop(lock);
         });
-        Self { stop, handle: Some(handle) }
+        Self {
+            stop,
+            handle: Some(handle),
+        }
     }
 }
 
@@ -81,9 +90,16 @@ impl Drop for Heartbeat {
     }
 }
 
-pub fn run_one(spec: TrialSpec, results: &Path, device: DeviceSpec, progress: bool) -> Result<RunOneOutcome, RunOneError> {
+pub fn run_one(
+    spec: TrialSpec,
+    results: &Path,
+    device: DeviceSpec,
+    progress: bool,
+) -> Result<RunOneOutcome, RunOneError> {
     let dir = trial_dir(results, &spec);
-    let lock = match TrialLock::acquire(&dir).map_err(|e| RunOneError::Io(format!("{}: {e}", dir.display())))? {
+    let lock = match TrialLock::acquire(&dir)
+        .map_err(|e| RunOneError::Io(format!("{}: {e}", dir.display())))?
+    {
         Ok(l) => l,
         Err(owner) => return Ok(RunOneOutcome::Locked(owner)),
     };
@@ -93,17 +109,30 @@ pub fn run_one(spec: TrialSpec, results: &Path, device: DeviceSpec, progress: bo
         TrialState::Diverged(f) => return Ok(RunOneOutcome::AlreadyDiverged(f)),
         TrialState::Failed(_) => {
             // a failed attempt resumes from its newest checkpoint
-            std::fs::remove_file(dir.join(FINAL_FILE)).map_err(|e| RunOneError::Io(format!("{}: {e}", dir.display())))?;
+            std::fs::remove_file(dir.join(FINAL_FILE))
+                .map_err(|e| RunOneError::Io(format!("{}: {e}", dir.display())))?;
         }
         _ => {}
     }
     if let Ok(text) = std::fs::read_to_string(dir.join(SPEC_FILE)) {
-        let found = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["trial_id"].as_str().map(String::from)).unwrap_or_default();
+        let found = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["trial_id"].as_str().map(String::from))
+            .unwrap_or_default();
         if found != spec.head.trial_id {
-            return Err(RunOneError::Mismatch { dir: dir.display().to_string(), found, expected: spec.head.trial_id.clone() });
+            return Err(RunOneError::Mismatch {
+                dir: dir.display().to_string(),
+                found,
+                expected: spec.head.trial_id.clone(),
+            });
         }
     }
-    let task = TrainTask { spec, trial_dir: dir, resume: true, progress };
+    let task = TrainTask {
+        spec,
+        trial_dir: dir,
+        resume: true,
+        progress,
+    };
     let fin = dispatch(device, task)??;
     Ok(RunOneOutcome::Finished(fin))
 }

@@ -32,7 +32,9 @@ pub struct TrialLock {
 pub fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists() && {
         // a zombie is not alive
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z')).unwrap_or(false)
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+            .unwrap_or(false)
     }
 }
 
@@ -40,7 +42,11 @@ pub fn pid_alive(pid: u32) -> bool {
 pub fn holder(trial_dir: &Path) -> Option<LockInfo> {
     let text = std::fs::read_to_string(trial_dir.join(LOCK_FILE)).ok()?;
     let info: LockInfo = serde_json::from_str(&text).ok()?;
-    let stale = if info.host == host_name() { !pid_alive(info.pid) } else { now_unix_s() - info.heartbeat_unix_s > STALE_AFTER_S };
+    let stale = if info.host == host_name() {
+        !pid_alive(info.pid)
+    } else {
+        now_unix_s() - info.heartbeat_unix_s > STALE_AFTER_S
+    };
     (!stale).then_some(info)
 }
 
@@ -51,10 +57,23 @@ impl TrialLock {
         let path = trial_dir.join(LOCK_FILE);
         for _ in 0..3 {
             let now = now_unix_s();
-            let info = LockInfo { host: host_name(), pid: std::process::id(), acquired_unix_s: now, heartbeat_unix_s: now };
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            let info = LockInfo {
+                host: host_name(),
+                pid: std::process::id(),
+                acquired_unix_s: now,
+                heartbeat_unix_s: now,
+            };
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut f) => {
-                    f.write_all(serde_json::to_string(&info).expect("plain struct").as_bytes())?;
+                    f.write_all(
+                        serde_json::to_string(&info)
+                            .expect("plain struct")
+                            .as_bytes(),
+                    )?;
                     f.sync_all()?;
                     return Ok(Ok(Self { path, info }));
                 }
@@ -68,14 +87,22 @@ impl TrialLock {
                 Err(e) => return Err(e),
             }
         }
-        Err(std::io::Error::other(format!("could not take the lock {}", path.display())))
+        Err(std::io::Error::other(format!(
+            "could not take the lock {}",
+            path.display()
+        )))
     }
 
     /// Refreshes the heartbeat (atomically: write a temporary file, then rename).
     pub fn heartbeat(&mut self) {
         self.info.heartbeat_unix_s = now_unix_s();
         let tmp = self.path.with_extension("json.tmp");
-        if std::fs::write(&tmp, serde_json::to_string(&self.info).expect("plain struct")).is_ok() {
+        if std::fs::write(
+            &tmp,
+            serde_json::to_string(&self.info).expect("plain struct"),
+        )
+        .is_ok()
+        {
             let _ = std::fs::rename(&tmp, &self.path);
         }
     }

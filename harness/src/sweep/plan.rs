@@ -9,7 +9,9 @@ use std::time::Instant;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 
-use clipscale_analysis::records::{FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord, TrialStatus, read_jsonl};
+use clipscale_analysis::records::{
+    FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord, TrialStatus, read_jsonl,
+};
 
 use crate::backend::{BackendInfo, BackendTask};
 use crate::batch::HostBatch;
@@ -25,7 +27,9 @@ use super::lock::{LockInfo, holder};
 pub enum TrialState {
     Pending,
     /// Started before and stopped; resumes from a checkpoint at this many samples (0: none).
-    Interrupted { samples_seen: u64 },
+    Interrupted {
+        samples_seen: u64,
+    },
     Running(LockInfo),
     Done(FinalRecord),
     Failed(FinalRecord),
@@ -53,7 +57,10 @@ pub fn state(dir: &Path) -> TrialState {
     if let Some(owner) = holder(dir) {
         return TrialState::Running(owner);
     }
-    if let Some(f) = std::fs::read_to_string(dir.join(FINAL_FILE)).ok().and_then(|t| serde_json::from_str::<FinalRecord>(&t).ok()) {
+    if let Some(f) = std::fs::read_to_string(dir.join(FINAL_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<FinalRecord>(&t).ok())
+    {
         return match f.status {
             TrialStatus::Done => TrialState::Done(f),
             TrialStatus::Failed => TrialState::Failed(f),
@@ -76,17 +83,40 @@ pub fn measured_throughput(results: &Path) -> HashMap<(String, usize), f64> {
     let mut by: HashMap<(String, usize), Vec<f64>> = HashMap::new();
     let sweeps = std::fs::read_dir(results).into_iter().flatten().flatten();
     for sweep in sweeps {
-        for trial in std::fs::read_dir(sweep.path()).into_iter().flatten().flatten() {
-            let Some(spec) = std::fs::read_to_string(trial.path().join("spec.json")).ok().and_then(|t| serde_json::from_str::<TrialSpec>(&t).ok()) else { continue };
-            let Ok(m) = read_jsonl::<MetricsRecord>(&trial.path().join(METRICS_FILE)) else { continue };
-            let mut v: Vec<f64> = m.records.iter().map(|(_, r)| r.samples_per_s).filter(|x| x.is_finite() && *x > 0.0).collect();
+        for trial in std::fs::read_dir(sweep.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Some(spec) = std::fs::read_to_string(trial.path().join("spec.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<TrialSpec>(&t).ok())
+            else {
+                continue;
+            };
+            let Ok(m) = read_jsonl::<MetricsRecord>(&trial.path().join(METRICS_FILE)) else {
+                continue;
+            };
+            let mut v: Vec<f64> = m
+                .records
+                .iter()
+                .map(|(_, r)| r.samples_per_s)
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .collect();
             if v.len() >= 3 {
                 v.sort_by(f64::total_cmp);
-                by.entry((spec.model.name.clone(), spec.head.batch_size)).or_default().push(v[v.len() / 2]);
+                by.entry((spec.model.name.clone(), spec.head.batch_size))
+                    .or_default()
+                    .push(v[v.len() / 2]);
             }
         }
     }
-    by.into_iter().map(|(k, mut v)| { v.sort_by(f64::total_cmp); (k, v[v.len() / 2]) }).collect()
+    by.into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (k, v[v.len() / 2])
+        })
+        .collect()
 }
 
 /// Samples/s of full training steps (forward, backward, AdamW) on random data.
@@ -99,7 +129,10 @@ pub struct Calibrate {
 impl BackendTask for Calibrate {
     type Output = Result<f64, String>;
     fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
-        let mut model = self.model.init::<B>(0, &device).map_err(|e| e.to_string())?;
+        let mut model = self
+            .model
+            .init::<B>(0, &device)
+            .map_err(|e| e.to_string())?;
         let mut optim = optimizer::<B>(AdamWSpec::default());
         let host = HostBatch::random(&self.model, self.batch, 0);
         let mut times = Vec::new();

@@ -13,10 +13,16 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum SlurmError {
-    #[error("`{program}` was not found; install a Slurm client (Debian: apt-get install slurm-client) or run on a cluster login node: {message}")]
+    #[error(
+        "`{program}` was not found; install a Slurm client (Debian: apt-get install slurm-client) or run on a cluster login node: {message}"
+    )]
     Missing { program: String, message: String },
     #[error("`{command}` failed (exit {code:?}): {stderr}")]
-    Failed { command: String, code: Option<i32>, stderr: String },
+    Failed {
+        command: String,
+        code: Option<i32>,
+        stderr: String,
+    },
     #[error("could not read `squeue --json` output: {0}")]
     Parse(String),
     #[error("{path}: {message}")]
@@ -45,11 +51,24 @@ fn quote(s: &str) -> String {
 }
 
 /// The batch script of a job array over `n` trials listed in `manifest`.
-pub fn batch_script(exe: &Path, sweep_file: &Path, results: &Path, models: Option<&Path>, manifest: &Path, log_dir: &Path, n: usize, o: &SlurmOptions) -> String {
+pub fn batch_script(
+    exe: &Path,
+    sweep_file: &Path,
+    results: &Path,
+    models: Option<&Path>,
+    manifest: &Path,
+    log_dir: &Path,
+    n: usize,
+    o: &SlurmOptions,
+) -> String {
     let mut h = vec![
         "#!/bin/bash".to_string(),
         format!("#SBATCH --job-name={}", o.job_name),
-        format!("#SBATCH --array=0-{}{}", n.saturating_sub(1), o.parallelism.map(|p| format!("%{p}")).unwrap_or_default()),
+        format!(
+            "#SBATCH --array=0-{}{}",
+            n.saturating_sub(1),
+            o.parallelism.map(|p| format!("%{p}")).unwrap_or_default()
+        ),
         format!("#SBATCH --output={}/%A_%a.out", log_dir.display()),
         "#SBATCH --open-mode=append".into(),
         "#SBATCH --requeue".into(),
@@ -69,8 +88,17 @@ pub fn batch_script(exe: &Path, sweep_file: &Path, results: &Path, models: Optio
         h.push(format!("#SBATCH {e}"));
     }
     let device = if o.gpus_per_task > 0 { "cuda:0" } else { "cpu" };
-    let models_arg = models.map(|m| format!(" --models {}", quote(&m.display().to_string()))).unwrap_or_default();
-    let threads = if o.gpus_per_task > 0 { String::new() } else { format!("export RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-{}}}\n", o.cpus_per_task) };
+    let models_arg = models
+        .map(|m| format!(" --models {}", quote(&m.display().to_string())))
+        .unwrap_or_default();
+    let threads = if o.gpus_per_task > 0 {
+        String::new()
+    } else {
+        format!(
+            "export RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-{}}}\n",
+            o.cpus_per_task
+        )
+    };
     format!(
         r#"{header}
 
@@ -107,7 +135,13 @@ exit "$rc"
 }
 
 fn run(program: &str, args: &[&str]) -> Result<String, SlurmError> {
-    let out = Command::new(program).args(args).output().map_err(|e| SlurmError::Missing { program: program.into(), message: e.to_string() })?;
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| SlurmError::Missing {
+            program: program.into(),
+            message: e.to_string(),
+        })?;
     if !out.status.success() {
         return Err(SlurmError::Failed {
             command: format!("{program} {}", args.join(" ")),
@@ -123,7 +157,9 @@ pub fn submit(script: &Path) -> Result<String, SlurmError> {
     let out = run("sbatch", &["--parsable", &script.display().to_string()])?;
     let id = out.trim().split(';').next().unwrap_or("").to_string();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(SlurmError::Parse(format!("sbatch printed {out:?}, not a job id")));
+        return Err(SlurmError::Parse(format!(
+            "sbatch printed {out:?}, not a job id"
+        )));
     }
     Ok(id)
 }
@@ -160,22 +196,33 @@ struct SqueueJob {
 
 /// A number that newer Slurm versions wrap as {"set": true, "number": N}.
 fn number(v: &serde_json::Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.get("number").and_then(|n| n.as_u64()).filter(|_| v.get("set").and_then(|s| s.as_bool()).unwrap_or(true)))
+    v.as_u64().or_else(|| {
+        v.get("number")
+            .and_then(|n| n.as_u64())
+            .filter(|_| v.get("set").and_then(|s| s.as_bool()).unwrap_or(true))
+    })
 }
 
 /// A state that newer Slurm versions give as a list (["RUNNING"]).
 fn state_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
         _ => String::new(),
     }
 }
 
 /// Parses `squeue --json` output, keeping the tasks of `array_job_id`.
 pub fn parse_squeue(json: &str, array_job_id: &str) -> Result<Vec<TaskState>, SlurmError> {
-    let doc: SqueueDoc = serde_json::from_str(json).map_err(|e| SlurmError::Parse(e.to_string()))?;
-    let want: u64 = array_job_id.parse().map_err(|_| SlurmError::Parse(format!("job id {array_job_id:?}")))?;
+    let doc: SqueueDoc =
+        serde_json::from_str(json).map_err(|e| SlurmError::Parse(e.to_string()))?;
+    let want: u64 = array_job_id
+        .parse()
+        .map_err(|_| SlurmError::Parse(format!("job id {array_job_id:?}")))?;
     Ok(doc
         .jobs
         .into_iter()
@@ -183,7 +230,11 @@ pub fn parse_squeue(json: &str, array_job_id: &str) -> Result<Vec<TaskState>, Sl
         .map(|j| {
             let task = number(&j.array_task_id).map(|t| t as usize);
             TaskState {
-                pending_range: if task.is_none() { j.array_task_string.clone() } else { None },
+                pending_range: if task.is_none() {
+                    j.array_task_string.clone()
+                } else {
+                    None
+                },
                 task,
                 state: state_text(&j.job_state),
                 reason: j.state_reason.unwrap_or_default(),
@@ -200,8 +251,20 @@ pub fn query(array_job_id: &str) -> Result<Vec<TaskState>, SlurmError> {
 
 /// States in which a task will not run again by itself.
 pub fn is_final(state: &str) -> bool {
-    !matches!(state, "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "RESIZING" | "SUSPENDED" | "SIGNALING" | "STAGE_OUT")
-        && !state.contains("PENDING")
+    !matches!(
+        state,
+        "PENDING"
+            | "RUNNING"
+            | "CONFIGURING"
+            | "COMPLETING"
+            | "REQUEUED"
+            | "REQUEUE_HOLD"
+            | "REQUEUE_FED"
+            | "RESIZING"
+            | "SUSPENDED"
+            | "SIGNALING"
+            | "STAGE_OUT"
+    ) && !state.contains("PENDING")
         && !state.contains("RUNNING")
         && !state.contains("COMPLETING")
 }
@@ -223,21 +286,65 @@ mod tests {
             {"job_id":99,"array_job_id":98,"array_task_id":0,"job_state":"RUNNING"}]}"#;
         let t = parse_squeue(old, "10").unwrap();
         assert_eq!(t.len(), 2);
-        assert_eq!(t[0], TaskState { task: Some(2), pending_range: None, state: "RUNNING".into(), reason: "None".into() });
+        assert_eq!(
+            t[0],
+            TaskState {
+                task: Some(2),
+                pending_range: None,
+                state: "RUNNING".into(),
+                reason: "None".into()
+            }
+        );
         assert_eq!(t[1].task, None);
         assert_eq!(t[1].pending_range.as_deref(), Some("3-5"));
         let new = r#"{"jobs":[{"array_job_id":{"set":true,"number":10},"array_task_id":{"set":true,"number":1},"job_state":["COMPLETED"]}]}"#;
         let t = parse_squeue(new, "10").unwrap();
         assert_eq!((t[0].task, t[0].state.as_str()), (Some(1), "COMPLETED"));
-        assert!(is_final("COMPLETED") && is_final("FAILED") && !is_final("PENDING") && !is_final("RUNNING"));
+        assert!(
+            is_final("COMPLETED")
+                && is_final("FAILED")
+                && !is_final("PENDING")
+                && !is_final("RUNNING")
+        );
         assert!(parse_squeue("not json", "1").is_err());
     }
 
     #[test]
     fn the_batch_script_runs_one_trial_per_task_and_requeues_on_the_warning() {
-        let o = SlurmOptions { partition: Some("gpu".into()), gpus_per_task: 1, cpus_per_task: 8, time: Some("04:00:00".into()), parallelism: Some(3), signal_grace_s: 120, extra: vec!["--account=x".into()], job_name: "clipscale-s".into() };
-        let s = batch_script(Path::new("/bin/clipscale"), Path::new("/s/sweep.toml"), Path::new("/r"), None, Path::new("/r/m.txt"), Path::new("/r/logs"), 5, &o);
-        for needle in ["#SBATCH --array=0-4%3", "--partition=gpu", "--gpus-per-task=1", "--time=04:00:00", "--signal=B:USR1@120", "--requeue", "--account=x", "--index \"$SLURM_ARRAY_TASK_ID\"", "--manifest '/r/m.txt'", "--device cuda:0", "scontrol requeue", "trap requeue USR1 TERM"] {
+        let o = SlurmOptions {
+            partition: Some("gpu".into()),
+            gpus_per_task: 1,
+            cpus_per_task: 8,
+            time: Some("04:00:00".into()),
+            parallelism: Some(3),
+            signal_grace_s: 120,
+            extra: vec!["--account=x".into()],
+            job_name: "clipscale-s".into(),
+        };
+        let s = batch_script(
+            Path::new("/bin/clipscale"),
+            Path::new("/s/sweep.toml"),
+            Path::new("/r"),
+            None,
+            Path::new("/r/m.txt"),
+            Path::new("/r/logs"),
+            5,
+            &o,
+        );
+        for needle in [
+            "#SBATCH --array=0-4%3",
+            "--partition=gpu",
+            "--gpus-per-task=1",
+            "--time=04:00:00",
+            "--signal=B:USR1@120",
+            "--requeue",
+            "--account=x",
+            "--index \"$SLURM_ARRAY_TASK_ID\"",
+            "--manifest '/r/m.txt'",
+            "--device cuda:0",
+            "scontrol requeue",
+            "trap requeue USR1 TERM",
+        ] {
             assert!(s.contains(needle), "missing {needle}:\n{s}");
         }
     }

@@ -108,15 +108,34 @@ pub struct Sweep {
 type Setter = Box<dyn Fn(&mut Settings)>;
 
 /// The (key, setters) of every non-empty axis present, in a fixed key order.
-fn axis_columns(axes: &Axes, path: &Path, what: &str) -> Result<Vec<(&'static str, Vec<Setter>)>, SweepError> {
+fn axis_columns(
+    axes: &Axes,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<(&'static str, Vec<Setter>)>, SweepError> {
     let mut cols: Vec<(&'static str, Vec<Setter>)> = Vec::new();
     macro_rules! col {
         ($key:ident) => {
             if let Some(values) = &axes.$key {
                 if values.is_empty() {
-                    return Err(SweepError::Invalid { path: path.into(), message: format!("{what}.{} is an empty list; give at least one value or remove the key", stringify!($key)) });
+                    return Err(SweepError::Invalid {
+                        path: path.into(),
+                        message: format!(
+                            "{what}.{} is an empty list; give at least one value or remove the key",
+                            stringify!($key)
+                        ),
+                    });
                 }
-                cols.push((stringify!($key), values.iter().cloned().map(|v| Box::new(move |s: &mut Settings| s.$key = Some(v.clone())) as Setter).collect()));
+                cols.push((
+                    stringify!($key),
+                    values
+                        .iter()
+                        .cloned()
+                        .map(|v| {
+                            Box::new(move |s: &mut Settings| s.$key = Some(v.clone())) as Setter
+                        })
+                        .collect(),
+                ));
             }
         };
     }
@@ -134,31 +153,72 @@ fn axis_columns(axes: &Axes, path: &Path, what: &str) -> Result<Vec<(&'static st
 
 impl Sweep {
     pub fn load(path: &Path) -> Result<Self, SweepError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SweepError::Io { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| SweepError::Io {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         Self::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self, SweepError> {
-        let invalid = |message: String| SweepError::Invalid { path: path.into(), message };
-        let file: SweepFile = toml::from_str(text).map_err(|e| invalid(e.to_string().trim().to_string()))?;
-        if file.name.trim().is_empty() || !file.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(invalid(format!("name = {:?}: use letters, digits, '-', '_' or '.' (it names the results folder)", file.name)));
+        let invalid = |message: String| SweepError::Invalid {
+            path: path.into(),
+            message,
+        };
+        let file: SweepFile =
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim().to_string()))?;
+        if file.name.trim().is_empty()
+            || !file
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(format!(
+                "name = {:?}: use letters, digits, '-', '_' or '.' (it names the results folder)",
+                file.name
+            )));
         }
         // grid product of the axes
         let mut trials = vec![file.base.clone()];
         for (_, setters) in axis_columns(&file.axes, path, "axes")? {
-            trials = trials.iter().flat_map(|t| setters.iter().map(move |set| { let mut t = t.clone(); set(&mut t); t })).collect();
+            trials = trials
+                .iter()
+                .flat_map(|t| {
+                    setters.iter().map(move |set| {
+                        let mut t = t.clone();
+                        set(&mut t);
+                        t
+                    })
+                })
+                .collect();
         }
         // each zip group varies its lists together
         for (g, group) in file.zip.iter().enumerate() {
             let cols = axis_columns(group, path, &format!("zip[{g}]"))?;
-            let len = cols.first().map(|c| c.1.len()).ok_or_else(|| invalid(format!("zip[{g}] has no keys")))?;
+            let len = cols
+                .first()
+                .map(|c| c.1.len())
+                .ok_or_else(|| invalid(format!("zip[{g}] has no keys")))?;
             if let Some((key, c)) = cols.iter().find(|c| c.1.len() != len) {
-                return Err(invalid(format!("zip[{g}]: all lists must have the same length; {} has {len} values but {key} has {}", cols[0].0, c.len())));
+                return Err(invalid(format!(
+                    "zip[{g}]: all lists must have the same length; {} has {len} values but {key} has {}",
+                    cols[0].0,
+                    c.len()
+                )));
             }
             trials = trials
                 .iter()
-                .flat_map(|t| (0..len).map(|i| { let mut t = t.clone(); for (_, c) in &cols { c[i](&mut t); } t }).collect::<Vec<_>>())
+                .flat_map(|t| {
+                    (0..len)
+                        .map(|i| {
+                            let mut t = t.clone();
+                            for (_, c) in &cols {
+                                c[i](&mut t);
+                            }
+                            t
+                        })
+                        .collect::<Vec<_>>()
+                })
                 .collect();
         }
         if file.axes == Axes::default() && file.zip.is_empty() && !file.trial.is_empty() {
@@ -167,21 +227,57 @@ impl Sweep {
         for extra in &file.trial {
             let mut t = file.base.clone();
             macro_rules! over { ($($k:ident),*) => { $( if extra.$k.is_some() { t.$k = extra.$k.clone(); } )* }; }
-            over!(model, samples, train_flops, batch, lr, warmup_samples, warmup_fraction, weight_decay, grad_clip_norm, seed, dataset, eval_samples, eval_batch, log_every, eval_every, checkpoint_every, keep_checkpoints);
+            over!(
+                model,
+                samples,
+                train_flops,
+                batch,
+                lr,
+                warmup_samples,
+                warmup_fraction,
+                weight_decay,
+                grad_clip_norm,
+                seed,
+                dataset,
+                eval_samples,
+                eval_batch,
+                log_every,
+                eval_every,
+                checkpoint_every,
+                keep_checkpoints
+            );
             trials.push(t);
         }
-        Ok(Self { path: path.into(), file, trials })
+        Ok(Self {
+            path: path.into(),
+            file,
+            trials,
+        })
     }
 
     /// Resolves every trial against the ladder: all derived numbers filled in and checked.
-    pub fn resolve(&self, ladder: &ModelLadder, provenance: &Provenance) -> Result<Vec<TrialSpec>, SweepError> {
+    pub fn resolve(
+        &self,
+        ladder: &ModelLadder,
+        provenance: &Provenance,
+    ) -> Result<Vec<TrialSpec>, SweepError> {
         let mut out = Vec::with_capacity(self.trials.len());
         let mut seen = std::collections::HashMap::new();
         for (i, t) in self.trials.iter().enumerate() {
-            let spec = resolve_settings(&self.file.name, t, ladder, provenance)
-                .map_err(|m| SweepError::Invalid { path: self.path.clone(), message: format!("trial {i}: {m}") })?;
+            let spec = resolve_settings(&self.file.name, t, ladder, provenance).map_err(|m| {
+                SweepError::Invalid {
+                    path: self.path.clone(),
+                    message: format!("trial {i}: {m}"),
+                }
+            })?;
             if let Some(j) = seen.insert(spec.head.trial_id.clone(), i) {
-                return Err(SweepError::Invalid { path: self.path.clone(), message: format!("trials {j} and {i} are the same trial ({}); remove the duplicate", spec.head.trial_id) });
+                return Err(SweepError::Invalid {
+                    path: self.path.clone(),
+                    message: format!(
+                        "trials {j} and {i} are the same trial ({}); remove the duplicate",
+                        spec.head.trial_id
+                    ),
+                });
             }
             out.push(spec);
         }
@@ -190,12 +286,22 @@ impl Sweep {
 }
 
 /// One trial's settings into a resolved spec (the same rules as `clipscale train`).
-pub fn resolve_settings(sweep: &str, t: &Settings, ladder: &ModelLadder, provenance: &Provenance) -> Result<TrialSpec, String> {
-    let name = t.model.as_deref().ok_or("no model: set base.model, axes.model or trial.model")?;
+pub fn resolve_settings(
+    sweep: &str,
+    t: &Settings,
+    ladder: &ModelLadder,
+    provenance: &Provenance,
+) -> Result<TrialSpec, String> {
+    let name = t
+        .model
+        .as_deref()
+        .ok_or("no model: set base.model, axes.model or trial.model")?;
     let model = ladder.get(name).map_err(|e| format!("model: {e}"))?.clone();
     let dataset = t.dataset.clone().unwrap_or_else(|| "synthetic".into());
     if dataset != "synthetic" {
-        return Err(format!("dataset = {dataset:?}: unknown data set; available: synthetic"));
+        return Err(format!(
+            "dataset = {dataset:?}: unknown data set; available: synthetic"
+        ));
     }
     let samples = match (t.samples, t.train_flops) {
         (Some(s), None) => s,
@@ -205,7 +311,9 @@ pub fn resolve_settings(sweep: &str, t: &Settings, ladder: &ModelLadder, provena
             }
             counts(&model).samples_for_flops(f)
         }
-        (Some(_), Some(_)) => return Err("both samples and train_flops are set; a trial takes one of them".into()),
+        (Some(_), Some(_)) => {
+            return Err("both samples and train_flops are set; a trial takes one of them".into());
+        }
         (None, None) => return Err("neither samples nor train_flops is set".into()),
     };
     let batch = t.batch.unwrap_or(64);
@@ -215,19 +323,29 @@ pub fn resolve_settings(sweep: &str, t: &Settings, ladder: &ModelLadder, provena
         (None, Some(f)) => return Err(format!("warmup_fraction = {f}: must be in [0, 1]")),
         (None, None) => samples / 20,
     };
-    let every = |given: Option<u64>, parts: u64| given.unwrap_or_else(|| (samples / parts).max(batch as u64));
+    let every = |given: Option<u64>, parts: u64| {
+        given.unwrap_or_else(|| (samples / parts).max(batch as u64))
+    };
     let tokenizer = WordTokenizer::for_synthetic();
     let req = TrialRequest {
         sweep: sweep.to_string(),
         model,
-        data: DataSpec { name: dataset, seed: t.seed.unwrap_or(0), tokenizer: "word-synthetic".into(), vocab_size: clipscale_data::Tokenizer::vocab_size(&tokenizer) },
+        data: DataSpec {
+            name: dataset,
+            seed: t.seed.unwrap_or(0),
+            tokenizer: "word-synthetic".into(),
+            vocab_size: clipscale_data::Tokenizer::vocab_size(&tokenizer),
+        },
         samples,
         batch_size: batch,
         seed: t.seed.unwrap_or(0),
         optim: OptimSpec {
             lr: t.lr.unwrap_or(1e-3),
             warmup_samples: warmup,
-            adamw: AdamWSpec { weight_decay: t.weight_decay.unwrap_or(0.2), ..AdamWSpec::default() },
+            adamw: AdamWSpec {
+                weight_decay: t.weight_decay.unwrap_or(0.2),
+                ..AdamWSpec::default()
+            },
             grad_clip_norm: t.grad_clip_norm,
         },
         intervals: Intervals {

@@ -29,7 +29,10 @@ pub enum CheckpointError {
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::Io { path: path.to_path_buf(), message: e.to_string() }
+    CheckpointError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Where the loop stood when the checkpoint was taken.
@@ -51,7 +54,13 @@ fn step_dir(trial: &Path, step: u64) -> PathBuf {
 }
 
 /// Writes a checkpoint for `state.step` and prunes all but the newest `keep`.
-pub fn save<B: AutodiffBackend>(trial: &Path, model: &Clip<B>, optim: &ClipOptimizer<B>, state: LoopState, keep: usize) -> Result<PathBuf, CheckpointError> {
+pub fn save<B: AutodiffBackend>(
+    trial: &Path,
+    model: &Clip<B>,
+    optim: &ClipOptimizer<B>,
+    state: LoopState,
+    keep: usize,
+) -> Result<PathBuf, CheckpointError> {
     let root = trial.join(CHECKPOINT_DIR);
     std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
     let final_dir = step_dir(trial, state.step);
@@ -60,10 +69,18 @@ pub fn save<B: AutodiffBackend>(trial: &Path, model: &Clip<B>, optim: &ClipOptim
         std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
-    model.clone().save_file(tmp.join("model"), &recorder()).map_err(|e| io_err(&tmp, e))?;
-    Recorder::<B>::record(&recorder(), optim.to_record(), tmp.join("optim")).map_err(|e| io_err(&tmp, e))?;
+    model
+        .clone()
+        .save_file(tmp.join("model"), &recorder())
+        .map_err(|e| io_err(&tmp, e))?;
+    Recorder::<B>::record(&recorder(), optim.to_record(), tmp.join("optim"))
+        .map_err(|e| io_err(&tmp, e))?;
     let state_path = tmp.join(STATE_FILE);
-    std::fs::write(&state_path, serde_json::to_vec_pretty(&state).expect("plain struct")).map_err(|e| io_err(&state_path, e))?;
+    std::fs::write(
+        &state_path,
+        serde_json::to_vec_pretty(&state).expect("plain struct"),
+    )
+    .map_err(|e| io_err(&state_path, e))?;
     for f in ["model.mpk", "optim.mpk", STATE_FILE] {
         if let Ok(file) = std::fs::File::open(tmp.join(f)) {
             file.sync_all().map_err(|e| io_err(&tmp.join(f), e))?;
@@ -90,7 +107,10 @@ pub fn list(trial: &Path) -> Vec<(u64, PathBuf)> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
             let step = name.strip_prefix("step-")?.parse::<u64>().ok()?;
-            e.path().join(STATE_FILE).is_file().then(|| (step, e.path()))
+            e.path()
+                .join(STATE_FILE)
+                .is_file()
+                .then(|| (step, e.path()))
         })
         .collect();
     out.sort();
@@ -114,12 +134,17 @@ pub fn load_latest<B: AutodiffBackend>(
     optim: ClipOptimizer<B>,
     device: &B::Device,
 ) -> Result<Option<(LoopState, Clip<B>, ClipOptimizer<B>)>, CheckpointError> {
-    let Some((_, dir)) = list(trial).pop() else { return Ok(None) };
+    let Some((_, dir)) = list(trial).pop() else {
+        return Ok(None);
+    };
     let state_path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
     let state: LoopState = serde_json::from_str(&text).map_err(|e| io_err(&state_path, e))?;
-    let model = model.load_file(dir.join("model"), &recorder(), device).map_err(|e| io_err(&dir, e))?;
-    let record = Recorder::<B>::load(&recorder(), dir.join("optim"), device).map_err(|e| io_err(&dir, e))?;
+    let model = model
+        .load_file(dir.join("model"), &recorder(), device)
+        .map_err(|e| io_err(&dir, e))?;
+    let record =
+        Recorder::<B>::load(&recorder(), dir.join("optim"), device).map_err(|e| io_err(&dir, e))?;
     let optim = optim.load_record(record);
     Ok(Some((state, model, optim)))
 }

@@ -26,7 +26,11 @@ pub struct SyntheticSource {
 }
 
 impl SyntheticSource {
-    pub fn new(seed: u64, image_size: usize, context_length: usize) -> Result<Self, clipscale_data::DataError> {
+    pub fn new(
+        seed: u64,
+        image_size: usize,
+        context_length: usize,
+    ) -> Result<Self, clipscale_data::DataError> {
         Ok(Self {
             generator: Synthetic::new(SyntheticConfig { seed, image_size })?,
             tokenizer: WordTokenizer::for_synthetic(),
@@ -36,9 +40,20 @@ impl SyntheticSource {
     }
 
     /// Tokenises captions into a host batch with the given images.
-    pub fn host_batch(&self, images: Vec<f32>, captions: &[String]) -> Result<HostBatch, DataError> {
+    pub fn host_batch(
+        &self,
+        images: Vec<f32>,
+        captions: &[String],
+    ) -> Result<HostBatch, DataError> {
         let (tokens, eot_pos) = self.tokenizer.encode_batch(captions, self.context_length)?;
-        Ok(HostBatch { batch: captions.len(), image_size: self.image_size, context_length: self.context_length, images, tokens, eot_pos })
+        Ok(HostBatch {
+            batch: captions.len(),
+            image_size: self.image_size,
+            context_length: self.context_length,
+            images,
+            tokens,
+            eot_pos,
+        })
     }
 }
 
@@ -46,7 +61,8 @@ impl PairSource for SyntheticSource {
     fn train_batch(&self, start: u64, batch: usize) -> Result<HostBatch, DataError> {
         let mut images = Vec::with_capacity(batch * 3 * self.image_size * self.image_size);
         let mut captions = Vec::with_capacity(batch);
-        self.generator.fill_batch(start, batch, &mut images, &mut captions);
+        self.generator
+            .fill_batch(start, batch, &mut images, &mut captions);
         self.host_batch(images, &captions)
     }
 
@@ -62,19 +78,31 @@ pub struct Prefetcher {
 }
 
 impl Prefetcher {
-    pub fn start(source: Arc<dyn PairSource>, start: u64, batch: usize, batches: u64, depth: usize) -> Self {
+    pub fn start(
+        source: Arc<dyn PairSource>,
+        start: u64,
+        batch: usize,
+        batches: u64,
+        depth: usize,
+    ) -> Self {
         let (tx, rx) = sync_channel(depth.max(1));
         let handle = std::thread::Builder::new()
             .name("clipscale-data".into())
             .spawn(move || {
                 for k in 0..batches {
-                    if tx.send(source.train_batch(start + k * batch as u64, batch)).is_err() {
+                    if tx
+                        .send(source.train_batch(start + k * batch as u64, batch))
+                        .is_err()
+                    {
                         return; // the trainer stopped
                     }
                 }
             })
             .expect("spawn the data thread");
-        Self { rx, handle: Some(handle) }
+        Self {
+            rx,
+            handle: Some(handle),
+        }
     }
 
     /// The next batch, or None when the planned batches are done or the thread died.

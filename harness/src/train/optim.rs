@@ -33,7 +33,12 @@ pub struct AdamWSpec {
 
 impl Default for AdamWSpec {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.2 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.98,
+            eps: 1e-6,
+            weight_decay: 0.2,
+        }
     }
 }
 
@@ -54,7 +59,13 @@ pub struct ClipAdamWState<B: Backend, const D: usize> {
 impl<B: Backend> SimpleOptimizer<B> for ClipAdamW {
     type State<const D: usize> = ClipAdamWState<B, D>;
 
-    fn step<const D: usize>(&self, lr: LearningRate, tensor: Tensor<B, D>, grad: Tensor<B, D>, state: Option<Self::State<D>>) -> (Tensor<B, D>, Option<Self::State<D>>) {
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let s = &self.spec;
         let (m, v, steps) = match state {
             Some(st) => (
@@ -62,14 +73,29 @@ impl<B: Backend> SimpleOptimizer<B> for ClipAdamW {
                 st.moment_2 * s.beta2 + grad.square() * (1.0 - s.beta2),
                 st.steps + 1,
             ),
-            None => (grad.clone() * (1.0 - s.beta1), grad.square() * (1.0 - s.beta2), 1),
+            None => (
+                grad.clone() * (1.0 - s.beta1),
+                grad.square() * (1.0 - s.beta2),
+                1,
+            ),
         };
-        let decayed = if D >= 2 && s.weight_decay != 0.0 { tensor * (1.0 - lr * s.weight_decay) } else { tensor };
+        let decayed = if D >= 2 && s.weight_decay != 0.0 {
+            tensor * (1.0 - lr * s.weight_decay)
+        } else {
+            tensor
+        };
         let bias_1 = 1.0 - s.beta1.powi(steps as i32);
         let bias_2 = 1.0 - s.beta2.powi(steps as i32);
         let denom = v.clone().sqrt() / bias_2.sqrt() + s.eps;
         let updated = decayed - m.clone() / denom * (lr / bias_1);
-        (updated, Some(ClipAdamWState { moment_1: m, moment_2: v, steps }))
+        (
+            updated,
+            Some(ClipAdamWState {
+                moment_1: m,
+                moment_2: v,
+                steps,
+            }),
+        )
     }
 
     fn to_device<const D: usize>(mut state: Self::State<D>, device: &B::Device) -> Self::State<D> {
@@ -120,7 +146,10 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
 }
 
 /// The global L2 norm of all gradients. -> [1]
-pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &GradientsParams) -> Option<Tensor<B::InnerBackend, 1>> {
+pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &GradientsParams,
+) -> Option<Tensor<B::InnerBackend, 1>> {
     let mut v = SquaredNorm::<B> { grads, total: None };
     model.visit(&mut v);
     v.total.map(|t| t.sqrt())
@@ -129,7 +158,11 @@ pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, gra
 /// Scales all gradients together so that their global norm is at most `max_norm`, as
 /// `torch.nn.utils.clip_grad_norm_` (factor max_norm / (norm + 1e-6), capped at 1).
 /// Returns the norm before clipping. -> [1]
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> Option<Tensor<B::InnerBackend, 1>> {
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+) -> Option<Tensor<B::InnerBackend, 1>> {
     let norm = global_grad_norm::<B, M>(model, grads)?;
     let factor = (norm.clone().add_scalar(1e-6).recip() * max_norm).clamp_max(1.0);
     let mut s = Scale::<B> { grads, factor };
@@ -140,6 +173,8 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, gra
 /// After each step: logit scale into [0, ln 100].
 /// Done on the inner (non-autodiff) tensor, so the parameter stays a leaf of the next graph.
 pub fn clamp_logit_scale<B: AutodiffBackend>(mut model: Clip<B>) -> Clip<B> {
-    model.logit_scale = model.logit_scale.map(|t| Tensor::from_inner(t.inner().clamp(0.0, max_logit_scale())).require_grad());
+    model.logit_scale = model
+        .logit_scale
+        .map(|t| Tensor::from_inner(t.inner().clamp(0.0, max_logit_scale())).require_grad());
     model
 }

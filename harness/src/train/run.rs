@@ -14,7 +14,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use thiserror::Error;
 
 use clipscale_analysis::records::{
-    self, EVALS_FILE, EvalRecord, FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord, SCHEMA_VERSION, SPEC_FILE, TrialStatus,
+    self, EVALS_FILE, EvalRecord, FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord,
+    SCHEMA_VERSION, SPEC_FILE, TrialStatus,
 };
 
 use crate::backend::{BackendInfo, BackendTask, to_vec};
@@ -38,8 +39,17 @@ pub const CRASH_TRIAL_ENV: &str = "CLIPSCALE_TEST_CRASH_TRIAL";
 pub const CRASH_MARKER_ENV: &str = "CLIPSCALE_TEST_CRASH_MARKER";
 
 fn injected_crash(trial_id: &str, step: u64) -> bool {
-    let Some(at) = std::env::var(CRASH_AT_STEP_ENV).ok().and_then(|v| v.parse::<u64>().ok()) else { return false };
-    if at != step || !std::env::var(CRASH_TRIAL_ENV).map(|f| trial_id.contains(&f)).unwrap_or(true) {
+    let Some(at) = std::env::var(CRASH_AT_STEP_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    if at != step
+        || !std::env::var(CRASH_TRIAL_ENV)
+            .map(|f| trial_id.contains(&f))
+            .unwrap_or(true)
+    {
         return false;
     }
     match std::env::var(CRASH_MARKER_ENV) {
@@ -61,12 +71,21 @@ pub enum TrainError {
     Data(#[from] clipscale_data::DataError),
     #[error("{0}")]
     Spec(String),
-    #[error("stopped by signal {signal} at step {step} ({samples_seen} samples seen); checkpoint written, the trial resumes from it")]
-    Interrupted { signal: i32, step: u64, samples_seen: u64 },
+    #[error(
+        "stopped by signal {signal} at step {step} ({samples_seen} samples seen); checkpoint written, the trial resumes from it"
+    )]
+    Interrupted {
+        signal: i32,
+        step: u64,
+        samples_seen: u64,
+    },
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io { path: path.to_path_buf(), message: e.to_string() }
+    TrainError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// One trial to train on whichever backend [`crate::backend::dispatch`] picks.
@@ -87,14 +106,21 @@ struct EvalSet {
     prompts: Vec<(Vec<i64>, Vec<i64>)>,
 }
 
-fn synthetic_eval_set(source: &SyntheticSource, samples: usize, batch: usize) -> Result<EvalSet, clipscale_data::DataError> {
+fn synthetic_eval_set(
+    source: &SyntheticSource,
+    samples: usize,
+    batch: usize,
+) -> Result<EvalSet, clipscale_data::DataError> {
     let heldout = source.generator.heldout_classes();
     let names = source.generator.class_names();
     let templates = clipscale_data::Synthetic::templates();
     let prompts = heldout
         .iter()
         .map(|&c| {
-            let texts: Vec<String> = templates.iter().map(|t| t.replace("{c}", &names[c])).collect();
+            let texts: Vec<String> = templates
+                .iter()
+                .map(|t| t.replace("{c}", &names[c]))
+                .collect();
             source.tokenizer.encode_batch(&texts, source.context_length)
         })
         .collect::<Result<_, _>>()?;
@@ -109,13 +135,22 @@ fn synthetic_eval_set(source: &SyntheticSource, samples: usize, batch: usize) ->
             let s = source.generator.heldout_sample((k * batch + i) as u64);
             images.extend_from_slice(&s.image);
             captions.push(s.caption);
-            labels.push(heldout.iter().position(|&c| c == s.class_index).expect("held-out samples have held-out classes"));
+            labels.push(
+                heldout
+                    .iter()
+                    .position(|&c| c == s.class_index)
+                    .expect("held-out samples have held-out classes"),
+            );
         }
         let hb = source.host_batch(images, &captions)?;
         labelled.push((hb.clone(), labels));
         loss_batches.push(hb);
     }
-    Ok(EvalSet { loss_batches, labelled, prompts })
+    Ok(EvalSet {
+        loss_batches,
+        labelled,
+        prompts,
+    })
 }
 
 fn crossed(before: u64, after: u64, every: u64) -> bool {
@@ -140,12 +175,22 @@ impl TrialFiles {
 fn truncate_records(dir: &Path, state: &LoopState) -> Result<(), TrainError> {
     let metrics = dir.join(METRICS_FILE);
     if metrics.exists() {
-        let kept: Vec<MetricsRecord> = records::read_jsonl::<MetricsRecord>(&metrics)?.records.into_iter().map(|(_, r)| r).filter(|r| r.step <= state.step).collect();
+        let kept: Vec<MetricsRecord> = records::read_jsonl::<MetricsRecord>(&metrics)?
+            .records
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.step <= state.step)
+            .collect();
         rewrite_jsonl(&metrics, &kept)?;
     }
     let evals = dir.join(EVALS_FILE);
     if evals.exists() {
-        let kept: Vec<EvalRecord> = records::read_jsonl::<EvalRecord>(&evals)?.records.into_iter().map(|(_, r)| r).filter(|r| r.samples_seen <= state.samples_seen).collect();
+        let kept: Vec<EvalRecord> = records::read_jsonl::<EvalRecord>(&evals)?
+            .records
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.samples_seen <= state.samples_seen)
+            .collect();
         rewrite_jsonl(&evals, &kept)?;
     }
     Ok(())
@@ -174,25 +219,56 @@ impl BackendTask for TrainTask {
         if !spec_path.exists() {
             records::write_json_atomic(&spec_path, &spec)?;
         }
-        let log = OpenOptions::new().create(true).append(true).open(dir.join("train.log")).map_err(|e| io(&dir.join("train.log"), e))?;
-        let mut files = TrialFiles { dir: dir.clone(), log };
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("train.log"))
+            .map_err(|e| io(&dir.join("train.log"), e))?;
+        let mut files = TrialFiles {
+            dir: dir.clone(),
+            log,
+        };
 
         if spec.data.name != "synthetic" {
-            return Err(TrainError::Spec(format!("unknown data set `{}`; available: synthetic", spec.data.name)));
+            return Err(TrainError::Spec(format!(
+                "unknown data set `{}`; available: synthetic",
+                spec.data.name
+            )));
         }
-        let source = Arc::new(SyntheticSource::new(spec.data.seed, spec.model.vision.image_size, spec.model.text.context_length)?);
-        let eval_set = synthetic_eval_set(&source, spec.intervals.eval_samples, spec.intervals.eval_batch_size)?;
+        let source = Arc::new(SyntheticSource::new(
+            spec.data.seed,
+            spec.model.vision.image_size,
+            spec.model.text.context_length,
+        )?);
+        let eval_set = synthetic_eval_set(
+            &source,
+            spec.intervals.eval_samples,
+            spec.intervals.eval_batch_size,
+        )?;
 
         let batch = spec.head.batch_size;
         let total = spec.head.samples;
         let macs = spec.head.model_summary.fwd_macs_per_pair;
-        let schedule = Schedule { peak_lr: spec.optim.lr, warmup_samples: spec.optim.warmup_samples, total_samples: total };
-        let model = spec.model.init::<B>(spec.head.seed, &device).map_err(|e| TrainError::Spec(e.to_string()))?;
+        let schedule = Schedule {
+            peak_lr: spec.optim.lr,
+            warmup_samples: spec.optim.warmup_samples,
+            total_samples: total,
+        };
+        let model = spec
+            .model
+            .init::<B>(spec.head.seed, &device)
+            .map_err(|e| TrainError::Spec(e.to_string()))?;
         let optim = optimizer::<B>(spec.optim.adamw);
-        let (mut model, mut optim, mut state) = match self.resume.then(|| checkpoint::load_latest(&dir, model.clone(), optim, &device)) {
+        let (mut model, mut optim, mut state) = match self
+            .resume
+            .then(|| checkpoint::load_latest(&dir, model.clone(), optim, &device))
+        {
             Some(Ok(Some((state, m, o)))) => {
                 truncate_records(&dir, &state)?;
-                files.log(&format!("resumed from step {} ({} samples seen)", state.step, state.samples_seen));
+                files.log(&format!(
+                    "resumed from step {} ({} samples seen)",
+                    state.step, state.samples_seen
+                ));
                 (m, o, state)
             }
             Some(Err(e)) => return Err(e.into()),
@@ -201,8 +277,20 @@ impl BackendTask for TrainTask {
                 for f in [METRICS_FILE, EVALS_FILE] {
                     let _ = std::fs::remove_file(dir.join(f));
                 }
-                files.log(&format!("training {id}: {} on {} samples, batch {batch}", spec.model.name, total));
-                (model, optimizer::<B>(spec.optim.adamw), LoopState { schema_version: SCHEMA_VERSION, step: 0, samples_seen: 0, wall_s: 0.0 })
+                files.log(&format!(
+                    "training {id}: {} on {} samples, batch {batch}",
+                    spec.model.name, total
+                ));
+                (
+                    model,
+                    optimizer::<B>(spec.optim.adamw),
+                    LoopState {
+                        schema_version: SCHEMA_VERSION,
+                        step: 0,
+                        samples_seen: 0,
+                        wall_s: 0.0,
+                    },
+                )
             }
         };
 
@@ -211,16 +299,26 @@ impl BackendTask for TrainTask {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} samples {per_sec} eta {eta} {msg}")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} samples {per_sec} eta {eta} {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(spec.model.name.clone());
         bar.set_position(state.samples_seen);
 
-        let nan_at: Option<u64> = std::env::var(NAN_AT_STEP_ENV).ok().and_then(|v| v.parse().ok());
+        let nan_at: Option<u64> = std::env::var(NAN_AT_STEP_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok());
         let remaining = (total - state.samples_seen) / batch as u64;
-        let feed = Prefetcher::start(source.clone() as Arc<dyn PairSource>, state.samples_seen, batch, remaining, 3);
+        let feed = Prefetcher::start(
+            source.clone() as Arc<dyn PairSource>,
+            state.samples_seen,
+            batch,
+            remaining,
+            3,
+        );
         let started = Instant::now();
         let wall_before = state.wall_s;
         let mut since_log = (0u32, 0f64, 0f64);
@@ -228,16 +326,38 @@ impl BackendTask for TrainTask {
         let mut status = TrialStatus::Done;
         let mut message = None;
 
-        let evaluate = |model: &crate::model::Clip<B>, samples_seen: u64, files: &mut TrialFiles| -> Result<(), TrainError> {
+        let evaluate = |model: &crate::model::Clip<B>,
+                        samples_seen: u64,
+                        files: &mut TrialFiles|
+         -> Result<(), TrainError> {
             let m = model.valid();
             let inner_device = device.clone();
             let val = validation_loss(&m, &eval_set.loss_batches, &inner_device);
-            let zs = ZeroShotClassifier::new(&m, &eval_set.prompts, spec.model.text.context_length, &inner_device).evaluate(&m, &eval_set.labelled, &inner_device);
+            let zs = ZeroShotClassifier::new(
+                &m,
+                &eval_set.prompts,
+                spec.model.text.context_length,
+                &inner_device,
+            )
+            .evaluate(&m, &eval_set.labelled, &inner_device);
             let flops = records::train_flops(macs, samples_seen);
-            for (metric, value) in [("val_loss", val), ("acc1", zs.acc1), ("acc5", zs.acc5), ("mean_per_class_recall", zs.mean_per_class_recall)] {
+            for (metric, value) in [
+                ("val_loss", val),
+                ("acc1", zs.acc1),
+                ("acc5", zs.acc5),
+                ("mean_per_class_recall", zs.mean_per_class_recall),
+            ] {
                 records::append_jsonl(
                     &files.path(EVALS_FILE),
-                    &EvalRecord { schema_version: SCHEMA_VERSION, trial_id: id.clone(), samples_seen, train_flops: flops, dataset: "synthetic-heldout".into(), metric: metric.into(), value },
+                    &EvalRecord {
+                        schema_version: SCHEMA_VERSION,
+                        trial_id: id.clone(),
+                        samples_seen,
+                        train_flops: flops,
+                        dataset: "synthetic-heldout".into(),
+                        metric: metric.into(),
+                        value,
+                    },
                 )?;
             }
             files.log(&format!("eval at {samples_seen} samples: val_loss {val:.4} (batch {}), zero-shot top-1 {:.3} over {} held-out classes", spec.intervals.eval_batch_size, zs.acc1, eval_set.prompts.len()));
@@ -255,9 +375,16 @@ impl BackendTask for TrainTask {
                     checkpoint::save(&dir, &model, &optim, state, spec.intervals.keep_checkpoints)?;
                 }
                 let signal = crate::signals::stop_signal();
-                files.log(&format!("stopped by signal {signal} at step {} ({} samples); checkpoint written", state.step, state.samples_seen));
+                files.log(&format!(
+                    "stopped by signal {signal} at step {} ({} samples); checkpoint written",
+                    state.step, state.samples_seen
+                ));
                 bar.finish_and_clear();
-                return Err(TrainError::Interrupted { signal, step: state.step, samples_seen: state.samples_seen });
+                return Err(TrainError::Interrupted {
+                    signal,
+                    step: state.step,
+                    samples_seen: state.samples_seen,
+                });
             }
             let t_data = Instant::now();
             let host = match feed.next() {
@@ -275,7 +402,10 @@ impl BackendTask for TrainTask {
             };
             let data_s = t_data.elapsed().as_secs_f64();
             if injected_crash(&id, state.step) {
-                eprintln!("{CRASH_AT_STEP_ENV}: aborting at step {} as asked", state.step);
+                eprintln!(
+                    "{CRASH_AT_STEP_ENV}: aborting at step {} as asked",
+                    state.step
+                );
                 std::process::abort();
             }
             let t_step = Instant::now();
@@ -287,7 +417,10 @@ impl BackendTask for TrainTask {
             let value = to_vec(loss.clone().inner())[0] as f64;
             if !value.is_finite() {
                 status = TrialStatus::Diverged;
-                message = Some(format!("loss became {value} at step {} ({} samples seen)", state.step, state.samples_seen));
+                message = Some(format!(
+                    "loss became {value} at step {} ({} samples seen)",
+                    state.step, state.samples_seen
+                ));
                 last_loss = value;
                 break;
             }
@@ -321,14 +454,27 @@ impl BackendTask for TrainTask {
                     samples_per_s: batch as f64 / (step_mean + dt / n as f64),
                 };
                 records::append_jsonl(&files.path(METRICS_FILE), &rec)?;
-                bar.set_message(format!("loss {value:.4} lr {lr:.2e} scale {:.1}", logit_scale.exp().min(max_logit_scale().exp())));
+                bar.set_message(format!(
+                    "loss {value:.4} lr {lr:.2e} scale {:.1}",
+                    logit_scale.exp().min(max_logit_scale().exp())
+                ));
                 files.log(&format!("step {} samples {} loss {value:.5} lr {lr:.3e} logit_scale {logit_scale:.4} {:.1} samples/s", state.step, state.samples_seen, rec.samples_per_s));
                 since_log = (0, 0.0, 0.0);
             }
-            if crossed(before, state.samples_seen, spec.intervals.eval_every_samples) || done {
+            if crossed(
+                before,
+                state.samples_seen,
+                spec.intervals.eval_every_samples,
+            ) || done
+            {
                 evaluate(&model, state.samples_seen, &mut files)?;
             }
-            if crossed(before, state.samples_seen, spec.intervals.checkpoint_every_samples) || done {
+            if crossed(
+                before,
+                state.samples_seen,
+                spec.intervals.checkpoint_every_samples,
+            ) || done
+            {
                 state.wall_s = wall_before + started.elapsed().as_secs_f64();
                 checkpoint::save(&dir, &model, &optim, state, spec.intervals.keep_checkpoints)?;
                 last_checkpoint_step = state.step;
@@ -344,13 +490,22 @@ impl BackendTask for TrainTask {
             steps: state.step,
             samples_seen: state.samples_seen,
             train_flops: records::train_flops(macs, state.samples_seen),
-            unique_samples: Some(source.unique_pairs().map_or(state.samples_seen, |u| u.min(state.samples_seen))),
+            unique_samples: Some(
+                source
+                    .unique_pairs()
+                    .map_or(state.samples_seen, |u| u.min(state.samples_seen)),
+            ),
             final_loss: Some(last_loss),
             wall_s,
             message: message.clone(),
         };
         records::write_json_atomic(&files.path(FINAL_FILE), &final_record)?;
-        files.log(&format!("{status}: {} steps, {} samples, final loss {last_loss:.5}, {wall_s:.1} s{}", state.step, state.samples_seen, message.map(|m| format!(" ({m})")).unwrap_or_default()));
+        files.log(&format!(
+            "{status}: {} steps, {} samples, final loss {last_loss:.5}, {wall_s:.1} s{}",
+            state.step,
+            state.samples_seen,
+            message.map(|m| format!(" ({m})")).unwrap_or_default()
+        ));
         Ok(final_record)
     }
 }

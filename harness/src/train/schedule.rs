@@ -21,7 +21,10 @@ impl Schedule {
         if done <= self.warmup_samples {
             return self.peak_lr * done as f64 / self.warmup_samples as f64;
         }
-        let decay = self.total_samples.saturating_sub(self.warmup_samples).max(1) as f64;
+        let decay = self
+            .total_samples
+            .saturating_sub(self.warmup_samples)
+            .max(1) as f64;
         let progress = ((samples_seen.saturating_sub(self.warmup_samples)) as f64 / decay).min(1.0);
         0.5 * self.peak_lr * (1.0 + (std::f64::consts::PI * progress).cos())
     }
@@ -33,7 +36,11 @@ mod tests {
 
     #[test]
     fn warms_up_linearly_then_decays_by_cosine_to_zero() {
-        let s = Schedule { peak_lr: 1e-3, warmup_samples: 1000, total_samples: 11_000 };
+        let s = Schedule {
+            peak_lr: 1e-3,
+            warmup_samples: 1000,
+            total_samples: 11_000,
+        };
         assert!((s.lr(0, 100) - 1e-4).abs() < 1e-12);
         assert!((s.lr(400, 100) - 5e-4).abs() < 1e-12);
         assert!((s.lr(900, 100) - 1e-3).abs() < 1e-12);
@@ -52,7 +59,11 @@ mod tests {
 
     #[test]
     fn batch_size_does_not_change_the_curve_in_samples() {
-        let s = Schedule { peak_lr: 5e-4, warmup_samples: 2048, total_samples: 65_536 };
+        let s = Schedule {
+            peak_lr: 5e-4,
+            warmup_samples: 2048,
+            total_samples: 65_536,
+        };
         for seen in [4096u64, 10_000, 30_000, 60_000] {
             assert!((s.lr(seen, 64) - s.lr(seen, 256)).abs() < 1e-15);
         }
@@ -60,7 +71,11 @@ mod tests {
 
     #[test]
     fn zero_warmup_starts_at_the_peak() {
-        let s = Schedule { peak_lr: 2e-3, warmup_samples: 0, total_samples: 1000 };
+        let s = Schedule {
+            peak_lr: 2e-3,
+            warmup_samples: 0,
+            total_samples: 1000,
+        };
         assert!((s.lr(0, 10) - 2e-3).abs() < 1e-15);
     }
 }

@@ -13,13 +13,21 @@ use crate::train::optim::AdamWSpec;
 #[derive(Debug, Error)]
 pub enum SpecError {
     #[error("{field} = {value} is invalid: {reason}")]
-    Invalid { field: &'static str, value: String, reason: String },
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error(transparent)]
     Model(#[from] ConfigError),
 }
 
 fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> SpecError {
-    SpecError::Invalid { field, value: value.to_string(), reason: reason.into() }
+    SpecError::Invalid {
+        field,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// The training data.
@@ -106,20 +114,32 @@ fn short_count(n: u64) -> String {
 /// samples rounded down to whole batches, parameter and MAC counts, the trial id.
 pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, SpecError> {
     if req.batch_size < 2 {
-        return Err(invalid("batch_size", req.batch_size, "the contrastive loss needs at least 2 pairs per batch"));
+        return Err(invalid(
+            "batch_size",
+            req.batch_size,
+            "the contrastive loss needs at least 2 pairs per batch",
+        ));
     }
     if req.samples == 0 {
         return Err(invalid("samples", 0, "must be at least one batch"));
     }
     if req.samples < req.batch_size as u64 {
-        return Err(invalid("samples", req.samples, format!("must be at least one batch ({})", req.batch_size)));
+        return Err(invalid(
+            "samples",
+            req.samples,
+            format!("must be at least one batch ({})", req.batch_size),
+        ));
     }
     let lr = req.optim.lr;
     if !(lr > 0.0 && lr <= 1.0) {
         return Err(invalid("lr", lr, "must be in (0, 1]"));
     }
     if req.optim.warmup_samples > req.samples {
-        return Err(invalid("warmup_samples", req.optim.warmup_samples, format!("must not exceed samples ({})", req.samples)));
+        return Err(invalid(
+            "warmup_samples",
+            req.optim.warmup_samples,
+            format!("must not exceed samples ({})", req.samples),
+        ));
     }
     if let Some(c) = req.optim.grad_clip_norm {
         if !(c > 0.0 && c.is_finite()) {
@@ -128,17 +148,33 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
     }
     let a = &req.optim.adamw;
     if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {
-        return Err(invalid("adamw.beta", format!("({}, {})", a.beta1, a.beta2), "betas must be in [0, 1)"));
+        return Err(invalid(
+            "adamw.beta",
+            format!("({}, {})", a.beta1, a.beta2),
+            "betas must be in [0, 1)",
+        ));
     }
     if !(a.eps > 0.0) || !(a.weight_decay >= 0.0) {
-        return Err(invalid("adamw", format!("eps {}, weight_decay {}", a.eps, a.weight_decay), "eps must be > 0 and weight decay >= 0"));
+        return Err(invalid(
+            "adamw",
+            format!("eps {}, weight_decay {}", a.eps, a.weight_decay),
+            "eps must be > 0 and weight decay >= 0",
+        ));
     }
     let iv = &req.intervals;
     if iv.log_every_samples == 0 || iv.checkpoint_every_samples == 0 || iv.eval_every_samples == 0 {
-        return Err(invalid("intervals", format!("{iv:?}"), "log, eval and checkpoint intervals must be positive"));
+        return Err(invalid(
+            "intervals",
+            format!("{iv:?}"),
+            "log, eval and checkpoint intervals must be positive",
+        ));
     }
     if iv.keep_checkpoints == 0 {
-        return Err(invalid("keep_checkpoints", 0, "keep at least the last checkpoint"));
+        return Err(invalid(
+            "keep_checkpoints",
+            0,
+            "keep at least the last checkpoint",
+        ));
     }
     if iv.eval_batch_size < 2 || iv.eval_samples < iv.eval_batch_size {
         return Err(invalid(

@@ -6,25 +6,39 @@ use std::path::PathBuf;
 
 /// The repository's copy of the published anchor data (harness/analysis/anchors).
 pub fn anchor(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("analysis").join("anchors").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("analysis")
+        .join("anchors")
+        .join(name)
 }
 
 /// The rows of an anchor CSV whose `model` column is one of `models`, as column -> value maps.
 /// The first occurrence of each model wins (model_profile.csv lists some models twice).
 pub fn anchor_rows(name: &str, models: &[&str]) -> HashMap<String, HashMap<String, String>> {
     let path = anchor(name);
-    let mut reader = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader =
+        csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers = reader.headers().unwrap().clone();
     let mut out = HashMap::new();
     for rec in reader.records() {
         let rec = rec.unwrap();
-        let row: HashMap<String, String> = headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect();
+        let row: HashMap<String, String> = headers
+            .iter()
+            .zip(rec.iter())
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect();
         let model = row["model"].clone();
         if models.contains(&model.as_str()) && !out.contains_key(&model) {
             out.insert(model, row);
         }
     }
-    assert_eq!(out.len(), models.len(), "{}: expected rows for {models:?}, found {:?}", path.display(), out.keys().collect::<Vec<_>>());
+    assert_eq!(
+        out.len(),
+        models.len(),
+        "{}: expected rows for {models:?}, found {:?}",
+        path.display(),
+        out.keys().collect::<Vec<_>>()
+    );
     out
 }
 
