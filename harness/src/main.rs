@@ -62,6 +62,11 @@ fn main() {
             .map(|_| ())
             .map_err(Into::into),
         Command::Bench(b) => commands::bench::bench(b),
+        Command::Eval(a) => commands::eval::eval(a),
+        Command::Plot(a) => clipscale_analysis::cli::run_plot(a)
+            .map(|_| ())
+            .map_err(Into::into),
+        Command::Data(d) => commands::data::data(d),
         Command::Sweep(s) => commands::sweep::sweep(s),
     };
     if let Err(e) = result {

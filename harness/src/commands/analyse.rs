@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use clap::Parser;
 use clipscale_analysis::cli::{
     CollectArgs, FitArgs, FrontierArg, LawArg, XArg, YArg, run_collect, run_fit,
 };
@@ -131,4 +132,13 @@ pub fn analyse_sweep(results: &Path, sweep: &str, wall_s: f64, record: bool) -> 
         println!("recorded in {}", path.display());
     }
     Ok(())
+}
+
+/// Plot arguments parsed the way the command line would, so the sweep's plots use exactly the
+/// options a user can type.
+#[derive(Parser)]
+#[command(name = "plot")]
+struct PlotCli {
+    #[command(flatten)]
+    plot: clipscale_analysis::cli::PlotArgs,
 }

@@ -49,6 +49,8 @@ fn bench_run(a: &BenchRunArgs) -> Result<()> {
         grad_clip_norm: None,
         seed: 0,
         dataset: "synthetic".into(),
+        data_dir: None,
+        tokenizer: None,
         device: a.device,
         out: out.clone(),
         sweep: "bench".into(),

@@ -3,7 +3,9 @@
 pub mod analyse;
 pub mod bench;
 pub mod bench_train;
+pub mod data;
 pub mod demo;
+pub mod eval;
 pub mod gpu_check;
 pub mod models;
 pub mod slurm;

@@ -9,9 +9,8 @@ use clipscale::cli::TrainArgs;
 use clipscale::model::ModelLadder;
 use clipscale::provenance;
 use clipscale::train::optim::AdamWSpec;
-use clipscale::train::{DataSpec, Intervals, OptimSpec, TrainTask, TrialRequest, resolve};
+use clipscale::train::{Intervals, OptimSpec, TrainTask, TrialRequest, resolve};
 use clipscale_analysis::records::{FINAL_FILE, FinalRecord, SPEC_FILE, TrialStatus};
-use clipscale_data::WordTokenizer;
 
 /// Exit code of a diverged run.
 pub const EXIT_DIVERGED: i32 = 3;
@@ -34,20 +33,18 @@ fn default_every(total: u64, parts: u64, batch: usize) -> u64 {
 pub fn train(args: &TrainArgs) -> Result<()> {
     let ladder = ModelLadder::load_or_builtin(args.ladder.models.as_deref())?;
     let model = ladder.get(&args.model)?.clone();
-    if args.dataset != "synthetic" {
-        bail!("unknown data set `{}`; available: synthetic", args.dataset);
-    }
-    let tokenizer = WordTokenizer::for_synthetic();
+    let data = clipscale::train::data::resolve_data(
+        &args.dataset,
+        args.data_dir.as_deref(),
+        args.tokenizer.as_deref(),
+        args.seed,
+    )
+    .map_err(anyhow::Error::msg)?;
     let info = BackendInfo::for_device(args.device);
     let req = TrialRequest {
         sweep: args.sweep.clone(),
         model,
-        data: DataSpec {
-            name: args.dataset.clone(),
-            seed: args.seed,
-            tokenizer: "word-synthetic".into(),
-            vocab_size: tokenizer.vocab_size(),
-        },
+        data,
         samples: args.samples,
         batch_size: args.batch,
         seed: args.seed,

@@ -23,12 +23,11 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use clipscale_analysis::records::Provenance;
-use clipscale_data::WordTokenizer;
 
 use crate::flops::counts;
 use crate::model::ModelLadder;
 use crate::train::optim::AdamWSpec;
-use crate::train::{DataSpec, Intervals, OptimSpec, TrialRequest, TrialSpec, resolve};
+use crate::train::{Intervals, OptimSpec, TrialRequest, TrialSpec, resolve};
 
 #[derive(Debug, Error)]
 pub enum SweepError {
@@ -55,6 +54,10 @@ pub struct Settings {
     pub grad_clip_norm: Option<f64>,
     pub seed: Option<u64>,
     pub dataset: Option<String>,
+    /// The prepared data set's folder (emoji) or a shard pattern (wds).
+    pub data_dir: Option<String>,
+    /// clip-bpe, bpe-N (trained on the training captions) or word-synthetic.
+    pub tokenizer: Option<String>,
     pub eval_samples: Option<usize>,
     pub eval_batch: Option<usize>,
     pub log_every: Option<u64>,
@@ -239,6 +242,8 @@ impl Sweep {
                 grad_clip_norm,
                 seed,
                 dataset,
+                data_dir,
+                tokenizer,
                 eval_samples,
                 eval_batch,
                 log_every,
@@ -298,11 +303,12 @@ pub fn resolve_settings(
         .ok_or("no model: set base.model, axes.model or trial.model")?;
     let model = ladder.get(name).map_err(|e| format!("model: {e}"))?.clone();
     let dataset = t.dataset.clone().unwrap_or_else(|| "synthetic".into());
-    if dataset != "synthetic" {
-        return Err(format!(
-            "dataset = {dataset:?}: unknown data set; available: synthetic"
-        ));
-    }
+    let data = crate::train::data::resolve_data(
+        &dataset,
+        t.data_dir.as_deref(),
+        t.tokenizer.as_deref(),
+        t.seed.unwrap_or(0),
+    )?;
     let samples = match (t.samples, t.train_flops) {
         (Some(s), None) => s,
         (None, Some(f)) => {
@@ -326,16 +332,10 @@ pub fn resolve_settings(
     let every = |given: Option<u64>, parts: u64| {
         given.unwrap_or_else(|| (samples / parts).max(batch as u64))
     };
-    let tokenizer = WordTokenizer::for_synthetic();
     let req = TrialRequest {
         sweep: sweep.to_string(),
         model,
-        data: DataSpec {
-            name: dataset,
-            seed: t.seed.unwrap_or(0),
-            tokenizer: "word-synthetic".into(),
-            vocab_size: clipscale_data::Tokenizer::vocab_size(&tokenizer),
-        },
+        data,
         samples,
         batch_size: batch,
         seed: t.seed.unwrap_or(0),

@@ -36,13 +36,16 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
 }
 
 /// Where the loop stood when the checkpoint was taken.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoopState {
     pub schema_version: u32,
     pub step: u64,
     pub samples_seen: u64,
     /// Training wall time before this checkpoint, so a resumed run reports the total.
     pub wall_s: f64,
+    /// Where the data stream stood (a sample index, or a shard stream's epoch and offset).
+    #[serde(default)]
+    pub data_position: serde_json::Value,
 }
 
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
@@ -58,7 +61,7 @@ pub fn save<B: AutodiffBackend>(
     trial: &Path,
     model: &Clip<B>,
     optim: &ClipOptimizer<B>,
-    state: LoopState,
+    state: &LoopState,
     keep: usize,
 ) -> Result<PathBuf, CheckpointError> {
     let root = trial.join(CHECKPOINT_DIR);
@@ -78,7 +81,7 @@ pub fn save<B: AutodiffBackend>(
     let state_path = tmp.join(STATE_FILE);
     std::fs::write(
         &state_path,
-        serde_json::to_vec_pretty(&state).expect("plain struct"),
+        serde_json::to_vec_pretty(state).expect("plain struct"),
     )
     .map_err(|e| io_err(&state_path, e))?;
     for f in ["model.mpk", "optim.mpk", STATE_FILE] {

@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod evalsets;
 pub mod optim;
 pub mod run;
 pub mod schedule;

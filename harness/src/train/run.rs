@@ -19,12 +19,12 @@ use clipscale_analysis::records::{
 };
 
 use crate::backend::{BackendInfo, BackendTask, to_vec};
-use crate::batch::HostBatch;
 use crate::eval::{ZeroShotClassifier, validation_loss};
 use crate::model::clip::max_logit_scale;
 use crate::provenance::now_unix_s;
 use crate::train::checkpoint::{self, LoopState};
-use crate::train::data::{PairSource, Prefetcher, SyntheticSource};
+use crate::train::data::{self, PairSource, Prefetcher, SyntheticHandle, SyntheticSource};
+use crate::train::evalsets::{self, EvalTask};
 use crate::train::optim::{clamp_logit_scale, clip_global_norm, optimizer};
 use crate::train::schedule::Schedule;
 use crate::train::spec::TrialSpec;
@@ -94,63 +94,6 @@ pub struct TrainTask {
     pub trial_dir: PathBuf,
     pub resume: bool,
     pub progress: bool,
-}
-
-/// The held-out evaluation data of a synthetic trial, built once.
-struct EvalSet {
-    /// Fixed-size batches of held-out pairs for the validation loss.
-    loss_batches: Vec<HostBatch>,
-    /// The same images with their class among the held-out classes.
-    labelled: Vec<(HostBatch, Vec<usize>)>,
-    /// Tokenised prompts per held-out class.
-    prompts: Vec<(Vec<i64>, Vec<i64>)>,
-}
-
-fn synthetic_eval_set(
-    source: &SyntheticSource,
-    samples: usize,
-    batch: usize,
-) -> Result<EvalSet, clipscale_data::DataError> {
-    let heldout = source.generator.heldout_classes();
-    let names = source.generator.class_names();
-    let templates = clipscale_data::Synthetic::templates();
-    let prompts = heldout
-        .iter()
-        .map(|&c| {
-            let texts: Vec<String> = templates
-                .iter()
-                .map(|t| t.replace("{c}", &names[c]))
-                .collect();
-            source.tokenizer.encode_batch(&texts, source.context_length)
-        })
-        .collect::<Result<_, _>>()?;
-    let mut loss_batches = Vec::new();
-    let mut labelled = Vec::new();
-    let n_batches = samples / batch;
-    for k in 0..n_batches {
-        let mut images = Vec::new();
-        let mut captions = Vec::new();
-        let mut labels = Vec::new();
-        for i in 0..batch {
-            let s = source.generator.heldout_sample((k * batch + i) as u64);
-            images.extend_from_slice(&s.image);
-            captions.push(s.caption);
-            labels.push(
-                heldout
-                    .iter()
-                    .position(|&c| c == s.class_index)
-                    .expect("held-out samples have held-out classes"),
-            );
-        }
-        let hb = source.host_batch(images, &captions)?;
-        labelled.push((hb.clone(), labels));
-        loss_batches.push(hb);
-    }
-    Ok(EvalSet {
-        loss_batches,
-        labelled,
-        prompts,
-    })
 }
 
 fn crossed(before: u64, after: u64, every: u64) -> bool {
@@ -229,22 +172,54 @@ impl BackendTask for TrainTask {
             log,
         };
 
-        if spec.data.name != "synthetic" {
-            return Err(TrainError::Spec(format!(
-                "unknown data set `{}`; available: synthetic",
-                spec.data.name
-            )));
-        }
-        let source = Arc::new(SyntheticSource::new(
-            spec.data.seed,
-            spec.model.vision.image_size,
-            spec.model.text.context_length,
-        )?);
-        let eval_set = synthetic_eval_set(
-            &source,
-            spec.intervals.eval_samples,
-            spec.intervals.eval_batch_size,
-        )?;
+        let (image_size, ctx) = (spec.model.vision.image_size, spec.model.text.context_length);
+        let (iv_n, iv_b) = (spec.intervals.eval_samples, spec.intervals.eval_batch_size);
+        let (source, eval_tasks): (Arc<dyn PairSource>, Vec<EvalTask>) = match (
+            spec.data.name.as_str(),
+            spec.data.path.as_deref(),
+        ) {
+            ("synthetic", _) => {
+                let s = Arc::new(SyntheticSource::new(spec.data.seed, image_size, ctx)?);
+                let tasks = evalsets::synthetic(&s, iv_n, iv_b)?;
+                (Arc::new(SyntheticHandle(s)), tasks)
+            }
+            ("emoji", Some(path)) => {
+                let root = Path::new(path);
+                let train = data::split_pattern(root, "train")?;
+                let tok = data::tokenizer_for(&spec.data.tokenizer, Some(&train), Some(root))
+                    .map_err(TrainError::Spec)?;
+                let tasks = evalsets::emoji(root, tok.as_ref(), image_size, ctx, iv_n, iv_b)?;
+                (
+                    Arc::new(data::open_shards(
+                        &train,
+                        spec.data.seed,
+                        image_size,
+                        ctx,
+                        tok,
+                    )?),
+                    tasks,
+                )
+            }
+            ("wds", Some(pattern)) => {
+                let tok = data::tokenizer_for(&spec.data.tokenizer, Some(pattern), None)
+                    .map_err(TrainError::Spec)?;
+                (
+                    Arc::new(data::open_shards(
+                        pattern,
+                        spec.data.seed,
+                        image_size,
+                        ctx,
+                        tok,
+                    )?),
+                    Vec::new(),
+                )
+            }
+            (name, _) => {
+                return Err(TrainError::Spec(format!(
+                    "data set `{name}` needs a path (emoji: a prepared folder; wds: a shard pattern); available: synthetic, emoji, wds"
+                )));
+            }
+        };
 
         let batch = spec.head.batch_size;
         let total = spec.head.samples;
@@ -289,6 +264,7 @@ impl BackendTask for TrainTask {
                         step: 0,
                         samples_seen: 0,
                         wall_s: 0.0,
+                        data_position: serde_json::Value::Null,
                     },
                 )
             }
@@ -313,12 +289,13 @@ impl BackendTask for TrainTask {
             .and_then(|v| v.parse().ok());
         let remaining = (total - state.samples_seen) / batch as u64;
         let feed = Prefetcher::start(
-            source.clone() as Arc<dyn PairSource>,
-            state.samples_seen,
+            source.clone(),
+            state.data_position.clone(),
             batch,
             remaining,
             3,
         );
+        let mut data_stats = serde_json::Value::Null;
         let started = Instant::now();
         let wall_before = state.wall_s;
         let mut since_log = (0u32, 0f64, 0f64);
@@ -332,35 +309,47 @@ impl BackendTask for TrainTask {
          -> Result<(), TrainError> {
             let m = model.valid();
             let inner_device = device.clone();
-            let val = validation_loss(&m, &eval_set.loss_batches, &inner_device);
-            let zs = ZeroShotClassifier::new(
-                &m,
-                &eval_set.prompts,
-                spec.model.text.context_length,
-                &inner_device,
-            )
-            .evaluate(&m, &eval_set.labelled, &inner_device);
             let flops = records::train_flops(macs, samples_seen);
-            for (metric, value) in [
-                ("val_loss", val),
-                ("acc1", zs.acc1),
-                ("acc5", zs.acc5),
-                ("mean_per_class_recall", zs.mean_per_class_recall),
-            ] {
-                records::append_jsonl(
-                    &files.path(EVALS_FILE),
-                    &EvalRecord {
-                        schema_version: SCHEMA_VERSION,
-                        trial_id: id.clone(),
-                        samples_seen,
-                        train_flops: flops,
-                        dataset: "synthetic-heldout".into(),
-                        metric: metric.into(),
-                        value,
-                    },
-                )?;
+            for task in &eval_tasks {
+                let mut results = Vec::new();
+                if !task.loss_batches.is_empty() {
+                    results.push((
+                        "val_loss",
+                        validation_loss(&m, &task.loss_batches, &inner_device),
+                    ));
+                }
+                if !task.prompts.is_empty() && !task.labelled.is_empty() {
+                    let zs = ZeroShotClassifier::new(&m, &task.prompts, ctx, &inner_device)
+                        .evaluate(&m, &task.labelled, &inner_device);
+                    results.extend([
+                        ("acc1", zs.acc1),
+                        ("acc5", zs.acc5),
+                        ("mean_per_class_recall", zs.mean_per_class_recall),
+                    ]);
+                }
+                for (metric, value) in &results {
+                    records::append_jsonl(
+                        &files.path(EVALS_FILE),
+                        &EvalRecord {
+                            schema_version: SCHEMA_VERSION,
+                            trial_id: id.clone(),
+                            samples_seen,
+                            train_flops: flops,
+                            dataset: task.name.clone(),
+                            metric: (*metric).into(),
+                            value: *value,
+                        },
+                    )?;
+                }
+                let show: Vec<String> =
+                    results.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+                files.log(&format!(
+                    "eval {} at {samples_seen} samples ({} classes, loss batch {iv_b}): {}",
+                    task.name,
+                    task.prompts.len(),
+                    show.join(", ")
+                ));
             }
-            files.log(&format!("eval at {samples_seen} samples: val_loss {val:.4} (batch {}), zero-shot top-1 {:.3} over {} held-out classes", spec.intervals.eval_batch_size, zs.acc1, eval_set.prompts.len()));
             Ok(())
         };
 
@@ -372,7 +361,13 @@ impl BackendTask for TrainTask {
             if crate::signals::stop_requested() {
                 if last_checkpoint_step != state.step {
                     state.wall_s = wall_before + started.elapsed().as_secs_f64();
-                    checkpoint::save(&dir, &model, &optim, state, spec.intervals.keep_checkpoints)?;
+                    checkpoint::save(
+                        &dir,
+                        &model,
+                        &optim,
+                        &state,
+                        spec.intervals.keep_checkpoints,
+                    )?;
                 }
                 let signal = crate::signals::stop_signal();
                 files.log(&format!(
@@ -388,7 +383,11 @@ impl BackendTask for TrainTask {
             }
             let t_data = Instant::now();
             let host = match feed.next() {
-                Some(Ok(h)) => h,
+                Some(Ok(fed)) => {
+                    state.data_position = fed.position;
+                    data_stats = fed.stats;
+                    fed.batch
+                }
                 Some(Err(e)) => {
                     status = TrialStatus::Failed;
                     message = Some(format!("data: {e}"));
@@ -476,12 +475,30 @@ impl BackendTask for TrainTask {
             ) || done
             {
                 state.wall_s = wall_before + started.elapsed().as_secs_f64();
-                checkpoint::save(&dir, &model, &optim, state, spec.intervals.keep_checkpoints)?;
+                checkpoint::save(
+                    &dir,
+                    &model,
+                    &optim,
+                    &state,
+                    spec.intervals.keep_checkpoints,
+                )?;
                 last_checkpoint_step = state.step;
             }
         }
         drop(feed);
         bar.finish_and_clear();
+        // data accounting: distinct pairs in the data, how many were seen, epochs, skipped samples
+        let data_record = serde_json::json!({
+            "schema_version": SCHEMA_VERSION,
+            "dataset": spec.data.name,
+            "unique_pairs": source.unique_pairs(),
+            "unique_seen": source.unique_seen(&state.data_position, state.samples_seen),
+            "samples_seen": state.samples_seen,
+            "epochs_seen": source.epochs_seen(&state.data_position),
+            "position": state.data_position,
+            "stream": data_stats,
+        });
+        records::write_json_atomic(&files.path("data.json"), &data_record)?;
         let wall_s = wall_before + started.elapsed().as_secs_f64();
         let final_record = FinalRecord {
             schema_version: SCHEMA_VERSION,
@@ -490,11 +507,7 @@ impl BackendTask for TrainTask {
             steps: state.step,
             samples_seen: state.samples_seen,
             train_flops: records::train_flops(macs, state.samples_seen),
-            unique_samples: Some(
-                source
-                    .unique_pairs()
-                    .map_or(state.samples_seen, |u| u.min(state.samples_seen)),
-            ),
+            unique_samples: Some(source.unique_seen(&state.data_position, state.samples_seen)),
             final_loss: Some(last_loss),
             wall_s,
             message: message.clone(),

@@ -34,8 +34,12 @@ fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>)
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// Data set name; "synthetic" is the embedded procedural scenes.
+    /// Data set name: "synthetic" (the embedded procedural scenes), "emoji" (a folder written by
+    /// `clipscale data prepare emoji`) or "wds" (any WebDataset shards).
     pub name: String,
+    /// The prepared data set's folder (emoji) or a shard pattern (wds); none for synthetic.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Seed of the data stream (and of its held-out split).
     pub seed: u64,
     /// Tokenizer name and its vocabulary size (which sets the model's).
