@@ -213,6 +213,18 @@ pub enum BenchCommand {
     /// Timed training steps on synthetic data: samples/s, step time, FLOP/s, MFU, peak memory,
     /// data wait; with --peer, open_clip (PyTorch) on the same config side by side.
     Train(BenchTrainArgs),
+    /// Images per second decoded and transformed (one thread and the threaded pipeline), at
+    /// 64 px and 224 px, from a temporary shard of JPEGs.
+    Data(BenchDataArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchDataArgs {
+    /// Decoding threads of the pipeline measurement (default: all cores, at most 8).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long)]
+    pub no_record: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -336,3 +336,94 @@ fn bad_input_is_refused_before_anything_is_written() {
     assert!(!o.status.success() && err.contains("a-file"), "{err}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// Writes a WebDataset shard of synthetic scenes (key.png + key.txt), as img2dataset would.
+fn write_shard(path: &Path, from: u64, n: u64) {
+    let generator = clipscale_data::Synthetic::new(clipscale_data::SyntheticConfig {
+        seed: 5,
+        image_size: 32,
+    })
+    .unwrap();
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for i in from..from + n {
+        let s = generator.train_sample(i);
+        let png = clipscale_data::png::encode_rgb(
+            32,
+            32,
+            &clipscale_data::to_rgb8(&s.image, 32).unwrap(),
+        )
+        .unwrap();
+        for (ext, bytes) in [("png", png), ("txt", s.caption.into_bytes())] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            builder
+                .append_data(&mut h, format!("{i:06}.{ext}"), bytes.as_slice())
+                .unwrap();
+        }
+    }
+    builder.finish().unwrap();
+}
+
+#[test]
+fn training_on_webdataset_shards_learns_and_accounts_for_its_data() {
+    let out = tmp("wds");
+    let shards = out.join("shards");
+    std::fs::create_dir_all(&shards).unwrap();
+    for k in 0..2u64 {
+        write_shard(&shards.join(format!("{k:05}.tar")), k * 1000, 1000);
+    }
+    let pattern = format!("{}/{{00000..00001}}.tar", shards.display());
+    let status = bin()
+        .args([
+            "train",
+            "--model",
+            "w32-d2",
+            "--batch",
+            "32",
+            "--samples",
+            "6400",
+            "--lr",
+            "2e-3",
+            "--quiet",
+        ])
+        .args([
+            "--dataset",
+            "wds",
+            "--data-dir",
+            &pattern,
+            "--tokenizer",
+            "bpe-600",
+            "--log-every",
+            "32",
+        ])
+        .arg("--out")
+        .arg(out.join("results"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = std::fs::read_dir(out.join("results").join("adhoc"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let m = metrics(&dir);
+    let first: f64 = m[..10].iter().map(|r| r.loss).sum::<f64>() / 10.0;
+    let last: f64 = m[m.len() - 10..].iter().map(|r| r.loss).sum::<f64>() / 10.0;
+    assert!(
+        last < first - 0.25,
+        "loss did not fall on shards: {first:.3} -> {last:.3}"
+    );
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
+    assert_eq!(data["unique_pairs"], 2000);
+    assert_eq!(data["unique_seen"], 2000, "{data}");
+    assert!(
+        (data["epochs_seen"].as_f64().unwrap() - 3.2).abs() < 1e-9,
+        "{data}"
+    );
+    assert_eq!(final_record(&dir).unique_samples, Some(2000));
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -30,6 +30,7 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             .map(|_| ())
             .map_err(Into::into),
         BenchCommand::Train(a) => super::bench_train::bench_train(a),
+        BenchCommand::Data(a) => bench_data(a),
     }
 }
 
@@ -134,5 +135,38 @@ fn bench_run(a: &BenchRunArgs) -> Result<()> {
         println!("recorded in {}", path.display());
     }
     std::fs::remove_dir_all(&out).ok();
+    Ok(())
+}
+
+fn bench_data(a: &clipscale::cli::BenchDataArgs) -> Result<()> {
+    let mut cfg = clipscale_data::BenchConfig::default();
+    if let Some(t) = a.threads {
+        cfg.threads = t.max(1);
+    }
+    let figures = clipscale_data::bench_decode(&cfg)?;
+    let mut rec: Vec<(String, String)> = vec![
+        ("source_jpeg_side".into(), cfg.source_side.to_string()),
+        ("images".into(), cfg.images.to_string()),
+    ];
+    for f in &figures {
+        println!(
+            "{:<10} {:>4} px, {} thread(s): {:>8.1} images/s ({:.1} per thread)",
+            f.mode, f.output_size, f.threads, f.images_per_sec, f.images_per_sec_per_thread
+        );
+        rec.push((
+            format!("{}_{}px_t{}_images_per_s", f.mode, f.output_size, f.threads),
+            format!("{:.1}", f.images_per_sec),
+        ));
+        rec.push((
+            format!("{}_{}px_images_per_s_per_thread", f.mode, f.output_size),
+            format!("{:.1}", f.images_per_sec_per_thread),
+        ));
+    }
+    if !a.no_record {
+        let r: Vec<(&str, String)> = rec.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let path =
+            clipscale_analysis::bench::record(&repo_root(), "data-decode", &invocation(), &r)?;
+        println!("recorded in {}", path.display());
+    }
     Ok(())
 }
