@@ -101,6 +101,8 @@ fn a_short_run_writes_every_record_and_learns() {
         "evals.jsonl",
         "final.json",
         "train.log",
+        "benchmark.json",
+        "data.json",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }

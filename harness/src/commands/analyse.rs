@@ -138,7 +138,10 @@ pub fn analyse_sweep(results: &Path, sweep: &str, wall_s: f64, record: bool) -> 
 /// Error against compute with the fitted law and its band, and metric against samples per
 /// model, for the validation loss and the zero-shot error, as PNG and SVG beside the table.
 fn plots(table: &Path, dir: &Path, sweep: &str) {
-    for (metric, what) in [("val_loss", "held-out validation loss (batch 256)"), ("acc1", "held-out zero-shot top-1 error")] {
+    for (metric, what) in [
+        ("val_loss", "held-out validation loss (batch 256)"),
+        ("acc1", "held-out zero-shot top-1 error"),
+    ] {
         let fit = dir.join(format!("fit-{metric}.json"));
         if !fit.exists() {
             continue;
@@ -147,13 +150,37 @@ fn plots(table: &Path, dir: &Path, sweep: &str) {
             let out = dir.join(format!("{kind}-{metric}.png"));
             let mut argv: Vec<String> = ["plot", kind, "--table"].map(String::from).to_vec();
             argv.push(table.display().to_string());
-            argv.extend(["--dataset", "synthetic-heldout", "--metric", metric, "--sweep", sweep].map(String::from));
-            argv.extend(["--out".to_string(), out.display().to_string(), "--out".into(), out.with_extension("svg").display().to_string()]);
+            argv.extend(
+                [
+                    "--dataset",
+                    "synthetic-heldout",
+                    "--metric",
+                    metric,
+                    "--sweep",
+                    sweep,
+                ]
+                .map(String::from),
+            );
+            argv.extend([
+                "--out".to_string(),
+                out.display().to_string(),
+                "--out".into(),
+                out.with_extension("svg").display().to_string(),
+            ]);
             argv.extend(["--title".to_string(), format!("{sweep}: {what}")]);
             if kind == "scaling" {
-                argv.extend(["--fit".to_string(), fit.display().to_string(), "--fit-label".into(), format!("{sweep}, Pareto frontier")]);
+                argv.extend([
+                    "--fit".to_string(),
+                    fit.display().to_string(),
+                    "--fit-label".into(),
+                    format!("{sweep}, Pareto frontier"),
+                ]);
             }
-            let result = PlotCli::try_parse_from(&argv).map_err(|e| e.to_string()).and_then(|p| clipscale_analysis::cli::run_plot(&p.plot).map_err(|e| e.to_string()));
+            let result = PlotCli::try_parse_from(&argv)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    clipscale_analysis::cli::run_plot(&p.plot).map_err(|e| e.to_string())
+                });
             match result {
                 Ok(_) => println!("plot: {}", out.display()),
                 Err(e) => println!("no {kind} plot of {metric}: {e}"),

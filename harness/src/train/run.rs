@@ -310,6 +310,7 @@ impl BackendTask for TrainTask {
             let m = model.valid();
             let inner_device = device.clone();
             let flops = records::train_flops(macs, samples_seen);
+            let mut benchmark = Vec::new();
             for task in &eval_tasks {
                 let mut results = Vec::new();
                 if !task.loss_batches.is_empty() {
@@ -341,6 +342,11 @@ impl BackendTask for TrainTask {
                         },
                     )?;
                 }
+                benchmark.push(serde_json::json!({
+                    "dataset": task.name, "model": spec.model.name, "pretrained": id, "task": "zeroshot_classification",
+                    "metrics": results.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "samples_seen": samples_seen,
+                }));
                 let show: Vec<String> =
                     results.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
                 files.log(&format!(
@@ -349,6 +355,10 @@ impl BackendTask for TrainTask {
                     task.prompts.len(),
                     show.join(", ")
                 ));
+            }
+            if samples_seen == total && !benchmark.is_empty() {
+                // the final results, also as CLIP_benchmark-style JSON
+                records::write_json_atomic(&files.path("benchmark.json"), &benchmark)?;
             }
             Ok(())
         };
