@@ -138,9 +138,17 @@ pub fn analyse_sweep(results: &Path, sweep: &str, wall_s: f64, record: bool) -> 
 /// Error against compute with the fitted law and its band, and metric against samples per
 /// model, for the validation loss and the zero-shot error, as PNG and SVG beside the table.
 fn plots(table: &Path, dir: &Path, sweep: &str) {
-    for (metric, what) in [
-        ("val_loss", "held-out validation loss (batch 256)"),
-        ("acc1", "held-out zero-shot top-1 error"),
+    for (metric, what, over_samples) in [
+        (
+            "val_loss",
+            "held-out validation loss (batch 256)",
+            "held-out validation loss (batch 256)",
+        ),
+        (
+            "acc1",
+            "held-out zero-shot top-1 error",
+            "held-out zero-shot top-1 accuracy",
+        ),
     ] {
         let fit = dir.join(format!("fit-{metric}.json"));
         if !fit.exists() {
@@ -167,7 +175,12 @@ fn plots(table: &Path, dir: &Path, sweep: &str) {
                 "--out".into(),
                 out.with_extension("svg").display().to_string(),
             ]);
-            argv.extend(["--title".to_string(), format!("{sweep}: {what}")]);
+            let title = if kind == "samples" {
+                over_samples
+            } else {
+                what
+            };
+            argv.extend(["--title".to_string(), format!("{sweep}: {title}")]);
             if kind == "scaling" {
                 argv.extend([
                     "--fit".to_string(),
