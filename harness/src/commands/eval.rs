@@ -159,7 +159,7 @@ fn jobs(a: &EvalArgs, spec: &TrialSpec, tok: &SharedTokenizer) -> Result<Vec<Job
             }
             "emoji-heldout-style" | "emoji-heldout-concept" => {
                 let dir = PathBuf::from(arg.unwrap_or(&trial_data));
-                let tasks = evalsets::emoji(&dir, tok.as_ref(), size, ctx, n, b)?;
+                let tasks = evalsets::emoji(&dir, &[name], tok.as_ref(), size, ctx, n, b)?;
                 out.extend(
                     tasks
                         .into_iter()

@@ -108,9 +108,63 @@ fn read_split(
     Ok(out)
 }
 
-/// Held-out styles and held-out concepts of a prepared emoji data set.
+/// Tokenised prompts for each class name: every template with `{c}` replaced.
+fn class_prompts<'a>(
+    names: impl Iterator<Item = &'a str>,
+    templates: &[String],
+    tokenizer: &dyn Tokenizer,
+    context_length: usize,
+) -> Result<Vec<(Vec<i64>, Vec<i64>)>, DataError> {
+    names
+        .map(|c| {
+            let texts: Vec<String> = templates.iter().map(|t| t.replace("{c}", c)).collect();
+            tokenizer.encode_batch(&texts, context_length)
+        })
+        .collect()
+}
+
+/// Batches of (image, caption, class) triples: every batch labelled for classification, the
+/// full-size ones also for the fixed-batch validation loss. `label` maps a class to its row.
+fn batches(
+    pairs: &[(Vec<f32>, String, usize)],
+    label: impl Fn(usize) -> usize,
+    tokenizer: &dyn Tokenizer,
+    image_size: usize,
+    context_length: usize,
+    batch: usize,
+) -> Result<(Vec<HostBatch>, Vec<(HostBatch, Vec<usize>)>), DataError> {
+    let mut loss_batches = Vec::new();
+    let mut labelled = Vec::new();
+    for chunk in pairs.chunks(batch) {
+        let images: Vec<f32> = chunk.iter().flat_map(|p| p.0.iter().copied()).collect();
+        let captions: Vec<String> = chunk.iter().map(|p| p.1.clone()).collect();
+        let (tokens, eot_pos) = tokenizer.encode_batch(&captions, context_length)?;
+        let hb = HostBatch {
+            batch: chunk.len(),
+            image_size,
+            context_length,
+            images,
+            tokens,
+            eot_pos,
+        };
+        labelled.push((hb.clone(), chunk.iter().map(|p| label(p.2)).collect()));
+        if chunk.len() == batch {
+            loss_batches.push(hb);
+        }
+    }
+    Ok((loss_batches, labelled))
+}
+
+/// The emoji evaluation sets: `emoji-heldout-style` and `emoji-heldout-concept`.
+pub const EMOJI_SETS: [(&str, &str); 2] = [
+    ("heldout_style", "emoji-heldout-style"),
+    ("heldout_concept", "emoji-heldout-concept"),
+];
+
+/// Held-out styles and held-out concepts of a prepared emoji data set (those of `names` only).
 pub fn emoji(
     dir: &Path,
+    names: &[&str],
     tokenizer: &dyn Tokenizer,
     image_size: usize,
     context_length: usize,
@@ -120,10 +174,7 @@ pub fn emoji(
     let classnames = read_lines(&dir.join("classnames.txt"))?;
     let templates = read_lines(&dir.join("templates.txt"))?;
     let mut tasks = Vec::new();
-    for (split, name) in [
-        ("heldout_style", "emoji-heldout-style"),
-        ("heldout_concept", "emoji-heldout-concept"),
-    ] {
+    for (split, name) in EMOJI_SETS.into_iter().filter(|(_, n)| names.contains(n)) {
         let pairs = read_split(&split_pattern(dir, split)?, image_size, samples)?;
         // held-out concepts are classified among the held-out concepts; held-out styles among all
         let classes: Vec<usize> = if split == "heldout_concept" {
@@ -136,35 +187,22 @@ pub fn emoji(
         };
         let index_of: std::collections::HashMap<usize, usize> =
             classes.iter().enumerate().map(|(i, &c)| (c, i)).collect();
-        let prompts = classes
-            .iter()
-            .map(|&c| {
-                let texts: Vec<String> = templates
-                    .iter()
-                    .map(|t| t.replace("{c}", classnames.get(c).map(String::as_str).unwrap_or("?")))
-                    .collect();
-                tokenizer.encode_batch(&texts, context_length)
-            })
-            .collect::<Result<_, _>>()?;
-        let mut loss_batches = Vec::new();
-        let mut labelled = Vec::new();
-        for chunk in pairs.chunks(batch) {
-            let images: Vec<f32> = chunk.iter().flat_map(|p| p.0.iter().copied()).collect();
-            let captions: Vec<String> = chunk.iter().map(|p| p.1.clone()).collect();
-            let (tokens, eot_pos) = tokenizer.encode_batch(&captions, context_length)?;
-            let hb = HostBatch {
-                batch: chunk.len(),
-                image_size,
-                context_length,
-                images,
-                tokens,
-                eot_pos,
-            };
-            labelled.push((hb.clone(), chunk.iter().map(|p| index_of[&p.2]).collect()));
-            if chunk.len() == batch {
-                loss_batches.push(hb);
-            }
-        }
+        let prompts = class_prompts(
+            classes
+                .iter()
+                .map(|&c| classnames.get(c).map(String::as_str).unwrap_or("?")),
+            &templates,
+            tokenizer,
+            context_length,
+        )?;
+        let (loss_batches, labelled) = batches(
+            &pairs,
+            |c| index_of[&c],
+            tokenizer,
+            image_size,
+            context_length,
+            batch,
+        )?;
         tasks.push(EvalTask {
             name: name.into(),
             loss_batches,
@@ -177,6 +215,7 @@ pub fn emoji(
 
 /// Zero-shot classification on a prepared folder with `classnames.txt`, `templates.txt`,
 /// `manifest.json` and shards whose key.json holds the `class` (Fashion-MNIST, emoji splits).
+#[allow(clippy::too_many_arguments)]
 pub fn classification(
     name: &str,
     dir: &Path,
@@ -190,32 +229,14 @@ pub fn classification(
     let classnames = read_lines(&dir.join("classnames.txt"))?;
     let templates = read_lines(&dir.join("templates.txt"))?;
     let pairs = read_split(&split_pattern(dir, split)?, image_size, samples)?;
-    let prompts = classnames
-        .iter()
-        .map(|c| {
-            let texts: Vec<String> = templates.iter().map(|t| t.replace("{c}", c)).collect();
-            tokenizer.encode_batch(&texts, context_length)
-        })
-        .collect::<Result<_, _>>()?;
-    let mut labelled = Vec::new();
-    let mut loss_batches = Vec::new();
-    for chunk in pairs.chunks(batch) {
-        let images: Vec<f32> = chunk.iter().flat_map(|p| p.0.iter().copied()).collect();
-        let captions: Vec<String> = chunk.iter().map(|p| p.1.clone()).collect();
-        let (tokens, eot_pos) = tokenizer.encode_batch(&captions, context_length)?;
-        let hb = HostBatch {
-            batch: chunk.len(),
-            image_size,
-            context_length,
-            images,
-            tokens,
-            eot_pos,
-        };
-        labelled.push((hb.clone(), chunk.iter().map(|p| p.2).collect()));
-        if chunk.len() == batch {
-            loss_batches.push(hb);
-        }
-    }
+    let prompts = class_prompts(
+        classnames.iter().map(String::as_str),
+        &templates,
+        tokenizer,
+        context_length,
+    )?;
+    let (loss_batches, labelled) =
+        batches(&pairs, |c| c, tokenizer, image_size, context_length, batch)?;
     Ok(EvalTask {
         name: name.into(),
         loss_batches,

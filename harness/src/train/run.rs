@@ -188,7 +188,15 @@ impl BackendTask for TrainTask {
                 let train = data::split_pattern(root, "train")?;
                 let tok = data::tokenizer_for(&spec.data.tokenizer, Some(&train), Some(root))
                     .map_err(TrainError::Spec)?;
-                let tasks = evalsets::emoji(root, tok.as_ref(), image_size, ctx, iv_n, iv_b)?;
+                let tasks = evalsets::emoji(
+                    root,
+                    &evalsets::EMOJI_SETS.map(|(_, n)| n),
+                    tok.as_ref(),
+                    image_size,
+                    ctx,
+                    iv_n,
+                    iv_b,
+                )?;
                 (
                     Arc::new(data::open_shards(
                         &train,
