@@ -7,10 +7,11 @@
 
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid, softmax};
+use burn::tensor::activation::sigmoid;
 
 use super::config::StackDims;
 use super::dense::Dense;
+use super::fused;
 use super::init::{Init, ParamFactory};
 
 /// How a block's weights are initialised.
@@ -24,7 +25,9 @@ pub enum BlockInit {
 
 /// LayerNorm with open_clip's epsilon.
 pub fn layer_norm<B: Backend>(width: usize, device: &B::Device) -> LayerNorm<B> {
-    LayerNormConfig::new(width).with_epsilon(1e-5).init(device)
+    LayerNormConfig::new(width)
+        .with_epsilon(fused::LAYER_NORM_EPS as f64)
+        .init(device)
 }
 
 #[derive(Module, Debug)]
@@ -129,22 +132,62 @@ impl<B: Backend> ResidualAttentionBlock<B> {
         }
     }
 
-    /// x: [batch * tokens, width]; mask: additive [1, 1, tokens, tokens] (0 or -inf).
+    /// x: [batch * tokens, width]; `causal`: each token attends only to itself and earlier ones.
     pub fn forward(
         &self,
         x: Tensor<B, 2>,
         batch: usize,
         tokens: usize,
-        mask: Option<Tensor<B, 4>>,
+        causal: bool,
     ) -> Tensor<B, 2> {
-        let x = x.clone() + self.attention(self.ln_1.forward(x), batch, tokens, mask);
-        let h = self.mlp_fc.forward(self.ln_2.forward(x.clone())); // [batch * tokens, mlp]
+        let x = x.clone() + self.attention(fused::layer_norm(&self.ln_1, x), batch, tokens, causal);
+        let h = self
+            .mlp_fc
+            .forward(fused::layer_norm(&self.ln_2, x.clone())); // [batch * tokens, mlp]
         let h = if self.quick_gelu {
             h.clone() * sigmoid(h * 1.702)
         } else {
-            gelu(h)
+            fused::gelu(h)
         };
         x + self.mlp_proj.forward(h)
+    }
+
+    /// One of the packed projections (0 = query, 1 = key, 2 = value) as [batch, heads, tokens,
+    /// head_dim]. Slicing the WEIGHT rather than the packed [rows, 3 * width] output keeps the
+    /// backward pass from building three zero-filled [rows, 3 * width] gradients, and the query's
+    /// 1/sqrt(head_dim) is folded into its weight and bias (a [width, width] multiply instead of
+    /// one over every activation).
+    fn head_projection(
+        &self,
+        x: Tensor<B, 2>,
+        which: usize,
+        batch: usize,
+        tokens: usize,
+    ) -> Tensor<B, 4> {
+        let [_, width] = x.dims();
+        let head_dim = width / self.heads;
+        let mut w = self.attn_in.weight.val().narrow(1, which * width, width);
+        let mut b = self
+            .attn_in
+            .bias
+            .as_ref()
+            .map(|b| b.val().narrow(0, which * width, width));
+        if which == 0 {
+            let scale = (head_dim as f64).powf(-0.5);
+            w = w * scale;
+            b = b.map(|b| b * scale);
+        }
+        let y = x.matmul(w);
+        let y = match b {
+            Some(b) => y + b.unsqueeze::<2>(),
+            None => y,
+        };
+        if self.heads == 1 {
+            y.reshape([batch, 1, tokens, head_dim])
+        } else {
+            y.reshape([batch, tokens, self.heads, head_dim])
+                .swap_dims(1, 2)
+        }
     }
 
     fn attention(
@@ -152,28 +195,14 @@ impl<B: Backend> ResidualAttentionBlock<B> {
         x: Tensor<B, 2>,
         batch: usize,
         tokens: usize,
-        mask: Option<Tensor<B, 4>>,
+        causal: bool,
     ) -> Tensor<B, 2> {
-        let [_, width] = x.dims();
-        let head_dim = width / self.heads;
-        let qkv = self.attn_in.forward(x); // [batch * tokens, 3 * width]
-        let split = |i: usize| {
-            qkv.clone()
-                .narrow(1, i * width, width)
-                .reshape([batch, tokens, self.heads, head_dim])
-                .swap_dims(1, 2) // [batch, heads, tokens, head_dim]
-        };
-        let q = split(0) * (head_dim as f64).powf(-0.5);
-        let k = split(1);
-        let v = split(2);
+        let q = self.head_projection(x.clone(), 0, batch, tokens);
+        let k = self.head_projection(x.clone(), 1, batch, tokens);
+        let v = self.head_projection(x, 2, batch, tokens);
         let scores = q.matmul(k.swap_dims(2, 3)); // [batch, heads, tokens, tokens]
-        let scores = match mask {
-            Some(m) => scores + m,
-            None => scores,
-        };
-        let out = softmax(scores, 3).matmul(v); // [batch, heads, tokens, head_dim]
-        let out = out.swap_dims(1, 2).reshape([batch * tokens, width]);
-        self.attn_out.forward(out)
+        let out = fused::softmax_last(scores, causal).matmul(v); // [batch, heads, tokens, head_dim]
+        self.attn_out.forward(fused::merge_heads(out))
     }
 }
 
@@ -209,23 +238,11 @@ impl<B: Backend> Transformer<B> {
         mut x: Tensor<B, 2>,
         batch: usize,
         tokens: usize,
-        mask: Option<Tensor<B, 4>>,
+        causal: bool,
     ) -> Tensor<B, 2> {
         for block in &self.blocks {
-            x = block.forward(x, batch, tokens, mask.clone());
+            x = block.forward(x, batch, tokens, causal);
         }
         x
     }
-}
-
-/// Additive causal mask: 0 on and below the diagonal, -inf above. [1, 1, tokens, tokens]
-pub fn causal_mask<B: Backend>(tokens: usize, device: &B::Device) -> Tensor<B, 4> {
-    let mut data = vec![0f32; tokens * tokens];
-    for i in 0..tokens {
-        for j in (i + 1)..tokens {
-            data[i * tokens + j] = f32::NEG_INFINITY;
-        }
-    }
-    Tensor::<B, 2>::from_data(TensorData::new(data, [tokens, tokens]), device)
-        .reshape([1, 1, tokens, tokens])
 }

@@ -5,6 +5,7 @@ pub mod block;
 pub mod clip;
 pub mod config;
 pub mod dense;
+pub mod fused;
 pub mod init;
 pub mod ladder;
 pub mod text;

@@ -8,8 +8,9 @@ use burn::nn::LayerNorm;
 use burn::prelude::*;
 use burn::tensor::module::embedding;
 
-use super::block::{BlockInit, Transformer, causal_mask, layer_norm};
+use super::block::{BlockInit, Transformer, layer_norm};
 use super::config::ClipConfig;
+use super::fused;
 use super::init::{Init, ParamFactory};
 
 #[derive(Module, Debug)]
@@ -60,16 +61,11 @@ impl<B: Backend> TextTower<B> {
     /// tokens: [batch, len] (len <= context_length) -> [batch * len, width]
     pub fn hidden(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         let [batch, len] = tokens.dims();
-        let device = tokens.device();
         let [_, width] = self.positional_embedding.dims();
         let pos = self.positional_embedding.val().narrow(0, 0, len);
         let x = embedding(self.token_embedding.val(), tokens) + pos.unsqueeze::<3>(); // [batch, len, width]
-        self.transformer.forward(
-            x.reshape([batch * len, width]),
-            batch,
-            len,
-            Some(causal_mask(len, &device)),
-        )
+        self.transformer
+            .forward(x.reshape([batch * len, width]), batch, len, true)
     }
 
     /// tokens: [batch, len] (len <= context_length); eot_pos: [batch], the position of each
@@ -81,8 +77,6 @@ impl<B: Backend> TextTower<B> {
         // row of each caption's end token in the flattened [batch * len, width] stream
         let rows = Tensor::<B, 1, Int>::arange(0..batch as i64, &device) * (len as i64) + eot_pos;
         let pooled = x.select(0, rows); // [batch, width]
-        self.ln_final
-            .forward(pooled)
-            .matmul(self.text_projection.val())
+        fused::layer_norm(&self.ln_final, pooled).matmul(self.text_projection.val())
     }
 }

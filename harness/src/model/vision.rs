@@ -8,6 +8,7 @@ use burn::prelude::*;
 
 use super::block::{BlockInit, Transformer, layer_norm};
 use super::config::ClipConfig;
+use super::fused;
 use super::init::{Init, ParamFactory};
 
 #[derive(Module, Debug)]
@@ -69,26 +70,39 @@ impl<B: Backend> VisionTower<B> {
         let [batch, _, _, _] = images.dims();
         let (p, g) = (self.patch, self.grid);
         let [width, _, _, _] = self.conv1.dims();
-        // A convolution whose stride equals its kernel is a matrix product over patches.
+        // A convolution whose stride equals its kernel is a matrix product over patches. Each
+        // image gets an all-zero "patch" in front, whose product is zero: adding the class
+        // embedding to that row (with the positional embedding) gives the token sequence already
+        // flattened to [batch * tokens, width], with no concatenation of activations (whose
+        // backward pass would copy the gradient through a strided view).
+        let tokens = g * g + 1;
         let patches = images
             .reshape([batch, 3, g, p, g, p])
             .permute([0, 2, 4, 1, 3, 5]) // [batch, g, g, 3, p, p]
-            .reshape([batch * g * g, 3 * p * p]);
+            .reshape([batch, g * g, 3 * p * p]);
+        let device = patches.device();
+        let patches = Tensor::cat(
+            vec![Tensor::zeros([batch, 1, 3 * p * p], &device), patches],
+            1,
+        )
+        .reshape([batch * tokens, 3 * p * p]);
         let kernel = self.conv1.val().reshape([width, 3 * p * p]).transpose(); // [3 p p, width]
-        let x = patches.matmul(kernel).reshape([batch, g * g, width]);
-        let cls = self
-            .class_embedding
-            .val()
-            .reshape([1, 1, width])
-            .expand([batch, 1, width]);
-        let x = Tensor::cat(vec![cls, x], 1) + self.positional_embedding.val().unsqueeze::<3>(); // [batch, tokens, width]
-        let tokens = g * g + 1;
-        let x = self.ln_pre.forward(x.reshape([batch * tokens, width]));
-        let x = self.transformer.forward(x, batch, tokens, None); // [batch * tokens, width]
+        let per_token = Tensor::cat(
+            vec![
+                self.class_embedding.val().reshape([1, width]),
+                Tensor::zeros([g * g, width], &device),
+            ],
+            0,
+        ) + self.positional_embedding.val(); // [tokens, width]
+        let x = (patches.matmul(kernel).reshape([batch, tokens, width])
+            + per_token.unsqueeze::<3>())
+        .reshape([batch * tokens, width]);
+        let x = fused::layer_norm(&self.ln_pre, x.reshape([batch * tokens, width]));
+        let x = self.transformer.forward(x, batch, tokens, false); // [batch * tokens, width]
         let cls_out = x
             .reshape([batch, tokens, width])
             .narrow(1, 0, 1)
             .reshape([batch, width]);
-        self.ln_post.forward(cls_out).matmul(self.proj.val())
+        fused::layer_norm(&self.ln_post, cls_out).matmul(self.proj.val())
     }
 }
