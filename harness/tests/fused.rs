@@ -149,3 +149,43 @@ fn head_split_and_merge_match_reshape_and_swap() {
     assert_close("merge(split)", y, y_ref, 0.0);
     assert_close("merge(split) grad", dx, dx_ref, 0.0);
 }
+
+#[test]
+fn dense_matches_matmul_plus_bias_with_all_gradients() {
+    // a weight slice of a packed matrix (strided view), as the attention's q/k/v use, and a
+    // whole contiguous one
+    let (rows, d_in, d_out) = (37, 24, 20);
+    let packed = input([d_in, 3 * d_out], 0.3, 10);
+    let bias = input([d_out], 0.3, 11);
+    let x = input([rows, d_in], 1.0, 12);
+    for sliced in [false, true] {
+        let run = |fused_path: bool| {
+            let xg = x.clone().detach().require_grad();
+            let pg = packed.clone().detach().require_grad();
+            let bg = bias.clone().detach().require_grad();
+            let w = if sliced {
+                pg.clone().narrow(1, d_out, d_out)
+            } else {
+                pg.clone().narrow(1, 0, d_out) * 1.0 // contiguous copy
+            };
+            let y = if fused_path {
+                fused::dense(xg.clone(), w, bg.clone())
+            } else {
+                xg.clone().matmul(w) + bg.clone().unsqueeze::<2>()
+            };
+            let grads = (y.clone() * input(y.dims(), 1.0, 13)).sum().backward();
+            (
+                y.inner(),
+                xg.grad(&grads).unwrap(),
+                pg.grad(&grads).unwrap(),
+                bg.grad(&grads).unwrap(),
+            )
+        };
+        let (y, dx, dw, db) = run(true);
+        let (y_ref, dx_ref, dw_ref, db_ref) = run(false);
+        assert_close(&format!("dense sliced={sliced}"), y, y_ref, 1e-5);
+        assert_close("dense dx", dx, dx_ref, 1e-5);
+        assert_close("dense dW", dw, dw_ref, 1e-4);
+        assert_close("dense db", db, db_ref, 1e-4);
+    }
+}

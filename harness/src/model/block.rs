@@ -177,17 +177,11 @@ impl<B: Backend> ResidualAttentionBlock<B> {
             w = w * scale;
             b = b.map(|b| b * scale);
         }
-        let y = x.matmul(w);
         let y = match b {
-            Some(b) => y + b.unsqueeze::<2>(),
-            None => y,
+            Some(b) => fused::dense(x, w, b),
+            None => x.matmul(w),
         };
-        if self.heads == 1 {
-            y.reshape([batch, 1, tokens, head_dim])
-        } else {
-            y.reshape([batch, tokens, self.heads, head_dim])
-                .swap_dims(1, 2)
-        }
+        fused::split_heads(y, batch, tokens, self.heads)
     }
 
     fn attention(

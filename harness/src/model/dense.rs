@@ -6,6 +6,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 
+use super::fused;
 use super::init::{Init, ParamFactory};
 
 #[derive(Module, Debug)]
@@ -44,10 +45,9 @@ impl<B: Backend> Dense<B> {
 
     /// x: [rows, d_in] -> [rows, d_out]
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let y = x.matmul(self.weight.val());
         match &self.bias {
-            Some(b) => y + b.val().unsqueeze::<2>(),
-            None => y,
+            Some(b) => fused::dense(x, self.weight.val(), b.val()),
+            None => x.matmul(self.weight.val()),
         }
     }
 }

@@ -779,3 +779,229 @@ pub fn layer_norm<B: Backend, const D: usize>(
         Err(x) => ln.forward(x),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Linear layer: y = x W + b
+
+/// A 2-D f32 matrix in a Flex tensor's storage: base pointer (start offset applied), row stride
+/// and column stride, so a narrowed or transposed weight is used in place.
+struct MatRef<'a> {
+    data: &'a [f32],
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+}
+
+impl<'a> MatRef<'a> {
+    fn of(t: &'a FlexTensor) -> Self {
+        let shape = t.shape();
+        let strides = t.layout().strides();
+        assert!(
+            shape.num_dims() == 2 && strides.len() == 2,
+            "MatRef: not a matrix"
+        );
+        assert!(
+            strides[0] >= 0 && strides[1] >= 0,
+            "MatRef: negative strides"
+        );
+        Self {
+            data: t.storage::<f32>(),
+            offset: t.layout().start_offset(),
+            rows: shape[0],
+            cols: shape[1],
+            rs: strides[0],
+            cs: strides[1],
+        }
+    }
+
+    fn transposed(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    fn ptr(&self) -> *const f32 {
+        // the last element touched is within the storage
+        let last = self.offset as isize
+            + (self.rows as isize - 1).max(0) * self.rs
+            + (self.cols as isize - 1).max(0) * self.cs;
+        assert!(
+            self.rows == 0 || self.cols == 0 || (last as usize) < self.data.len(),
+            "MatRef: view outside its storage"
+        );
+        self.data[self.offset..].as_ptr()
+    }
+}
+
+/// out = [out +] a b, out row-major [a.rows, b.cols]; `accumulate` reads what `out` holds.
+fn gemm_into(out: *mut f32, a: &MatRef, b: &MatRef, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "gemm: inner dimensions differ");
+    let parallelism = if m * n * k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `out` has m * n writable f32 (the callers allocate it); a and b are checked views
+    // into live storage; gemm writes every element of out when `accumulate` is false.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out,
+            1,
+            n as isize,
+            accumulate,
+            a.ptr(),
+            a.cs,
+            a.rs,
+            b.ptr(),
+            b.cs,
+            b.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// A fresh [rows, cols] result written entirely by gemm (no zero fill, no copy).
+fn gemm_new(a: &MatRef, b: &MatRef) -> FlexTensor {
+    let len = a.rows * b.cols;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    gemm_into(out.spare_capacity_mut().as_mut_ptr().cast(), a, b, false);
+    // SAFETY: gemm wrote all `len` elements.
+    unsafe { out.set_len(len) };
+    flex_from(out, [a.rows, b.cols].into())
+}
+
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.is_contiguous() && t.layout().start_offset() == 0 {
+        t.clone()
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn dense_flex(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let x = contiguous(x);
+    let (xm, wm) = (MatRef::of(&x), MatRef::of(w));
+    let bias = f32_data(b);
+    assert_eq!(
+        bias.len(),
+        wm.cols,
+        "dense: bias length differs from the output width"
+    );
+    // start from the bias in every row, then accumulate x W onto it
+    let mut out: Vec<f32> = Vec::with_capacity(xm.rows * wm.cols);
+    for _ in 0..xm.rows {
+        out.extend_from_slice(&bias);
+    }
+    gemm_into(out.as_mut_ptr(), &xm, &wm, true);
+    flex_from(out, [xm.rows, wm.cols].into())
+}
+
+/// Column sums of a row-major [rows, cols] matrix.
+fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
+    let step = rows_per_task(cols);
+    let partials: Vec<Vec<f32>> = g
+        .par_chunks(step * cols)
+        .map(|c| {
+            let mut acc = vec![0f32; cols];
+            for row in c.chunks_exact(cols) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0f32; cols];
+    for p in partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
+#[derive(Debug)]
+struct DenseOp;
+
+impl Backward<Flex, 3> for DenseOp {
+    /// (x contiguous, weight as given)
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pw, pb] = ops.parents;
+        let g = contiguous(&grads.consume::<Flex>(&ops.node));
+        let (x, w) = ops.state;
+        let gm = MatRef::of(&g);
+        if let Some(node) = px {
+            // dx = g W^T
+            grads.register::<Flex>(node.id, gemm_new(&gm, &MatRef::of(&w).transposed()));
+        }
+        if let Some(node) = pw {
+            // dW = x^T g
+            grads.register::<Flex>(node.id, gemm_new(&MatRef::of(&x).transposed(), &gm));
+        }
+        if let Some(node) = pb {
+            let cols = gm.cols;
+            let sums = column_sums(g.as_slice::<f32>().expect("contiguous"), cols);
+            grads.register::<Flex>(node.id, flex_from(sums, [cols].into()));
+        }
+    }
+}
+
+/// x [rows, in] W [in, out] + b [out] as one operation on the CPU: gemm writes onto the
+/// broadcast bias (no separate add, and none of the zero-fill and realignment copy that burn
+/// 0.21's Flex matmul does for every output); the backward pass is two gemms and a column sum.
+pub fn dense<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, b: Tensor<B, 1>) -> Tensor<B, 2> {
+    if x.dtype() != DType::F32 || w.dtype() != DType::F32 || b.dtype() != DType::F32 {
+        return x.matmul(w) + b.unsqueeze::<2>();
+    }
+    let x = match cast::<Tensor<B, 2>, Tensor<AdFlex, 2>>(x) {
+        Ok(t) => {
+            let t = t.into_primitive().tensor();
+            let w = back::<_, Tensor<AdFlex, 2>>(w).into_primitive().tensor();
+            let b = back::<_, Tensor<AdFlex, 1>>(b).into_primitive().tensor();
+            let out = match DenseOp
+                .prepare::<NoCheckpointing>([t.node.clone(), w.node.clone(), b.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let xc = contiguous(&t.primitive);
+                    let y = dense_flex(&xc, &w.primitive, &b.primitive);
+                    prep.finish((xc, w.primitive), y)
+                }
+                OpsKind::UnTracked(prep) => {
+                    prep.finish(dense_flex(&t.primitive, &w.primitive, &b.primitive))
+                }
+            };
+            return back(Tensor::<AdFlex, 2>::from_primitive(TensorPrimitive::Float(
+                out,
+            )));
+        }
+        Err(x) => x,
+    };
+    match cast::<Tensor<B, 2>, Tensor<Flex, 2>>(x) {
+        Ok(t) => {
+            let w = back::<_, Tensor<Flex, 2>>(w).into_primitive().tensor();
+            let b = back::<_, Tensor<Flex, 1>>(b).into_primitive().tensor();
+            let y = dense_flex(&t.into_primitive().tensor(), &w, &b);
+            back(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(y)))
+        }
+        Err(x) => x.matmul(w) + b.unsqueeze::<2>(),
+    }
+}
