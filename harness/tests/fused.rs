@@ -189,3 +189,42 @@ fn dense_matches_matmul_plus_bias_with_all_gradients() {
         assert_close("dense db", db, db_ref, 1e-4);
     }
 }
+
+#[test]
+fn attention_matches_matmul_softmax_matmul_with_all_gradients() {
+    let shape = [3, 2, 9, 8];
+    let (q, k, v) = (
+        input(shape, 1.0, 20),
+        input(shape, 1.0, 21),
+        input(shape, 1.0, 22),
+    );
+    for causal in [false, true] {
+        let run = |fused_path: bool| {
+            let (qg, kg, vg) = (
+                q.clone().detach().require_grad(),
+                k.clone().detach().require_grad(),
+                v.clone().detach().require_grad(),
+            );
+            let y = if fused_path {
+                fused::attention(qg.clone(), kg.clone(), vg.clone(), causal)
+            } else {
+                fused::softmax_composite(qg.clone().matmul(kg.clone().swap_dims(2, 3)), causal)
+                    .matmul(vg.clone())
+            };
+            let grads = (y.clone() * input(y.dims(), 1.0, 23)).sum().backward();
+            (
+                y.inner(),
+                qg.grad(&grads).unwrap(),
+                kg.grad(&grads).unwrap(),
+                vg.grad(&grads).unwrap(),
+            )
+        };
+        let (y, dq, dk, dv) = run(true);
+        let (y_ref, dq_ref, dk_ref, dv_ref) = run(false);
+        let what = format!("attention causal={causal}");
+        assert_close(&what, y, y_ref, 1e-5);
+        assert_close(&format!("{what} dq"), dq, dq_ref, 1e-5);
+        assert_close(&format!("{what} dk"), dk, dk_ref, 1e-5);
+        assert_close(&format!("{what} dv"), dv, dv_ref, 1e-5);
+    }
+}

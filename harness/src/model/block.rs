@@ -194,8 +194,7 @@ impl<B: Backend> ResidualAttentionBlock<B> {
         let q = self.head_projection(x.clone(), 0, batch, tokens);
         let k = self.head_projection(x.clone(), 1, batch, tokens);
         let v = self.head_projection(x, 2, batch, tokens);
-        let scores = q.matmul(k.swap_dims(2, 3)); // [batch, heads, tokens, tokens]
-        let out = fused::softmax_last(scores, causal).matmul(v); // [batch, heads, tokens, head_dim]
+        let out = fused::attention(q, k, v, causal); // [batch, heads, tokens, head_dim]
         self.attn_out.forward(fused::merge_heads(out))
     }
 }

@@ -1005,3 +1005,196 @@ pub fn dense<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, b: Tensor<B, 1>) -> T
         Err(x) => x.matmul(w) + b.unsqueeze::<2>(),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attention core: softmax(q k^T [+ causal mask]) v per (batch, head)
+
+impl<'a> MatRef<'a> {
+    /// A row-major [rows, cols] block of a slice.
+    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "MatRef: slice too short");
+        Self {
+            data,
+            offset: 0,
+            rows,
+            cols,
+            rs: cols as isize,
+            cs: 1,
+        }
+    }
+}
+
+fn gemm_slice(out: &mut [f32], a: &MatRef, b: &MatRef) {
+    assert!(out.len() >= a.rows * b.cols, "gemm: output too short");
+    gemm_into(out.as_mut_ptr(), a, b, false);
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AttnDims {
+    slices: usize,
+    tokens: usize,
+    head_dim: usize,
+    causal: bool,
+}
+
+/// -> (output [slices, t, d], probabilities [slices, t, t])
+fn attention_flex(q: &[f32], k: &[f32], v: &[f32], a: AttnDims) -> (Vec<f32>, Vec<f32>) {
+    let (t, d) = (a.tokens, a.head_dim);
+    let mut out = vec![0f32; a.slices * t * d];
+    let mut probs = vec![0f32; a.slices * t * t];
+    out.par_chunks_mut(t * d)
+        .zip(probs.par_chunks_mut(t * t))
+        .enumerate()
+        .for_each(|(s, (o, p))| {
+            let qs = MatRef::rows(&q[s * t * d..], t, d);
+            let ks = MatRef::rows(&k[s * t * d..], t, d);
+            let vs = MatRef::rows(&v[s * t * d..], t, d);
+            gemm_slice(p, &qs, &ks.transposed()); // scores
+            softmax_rows(p, t, 0, a.causal);
+            gemm_slice(o, &MatRef::rows(p, t, t), &vs);
+        });
+    (out, probs)
+}
+
+/// -> (dq, dk, dv)
+fn attention_backward_flex(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    probs: &[f32],
+    g: &[f32],
+    a: AttnDims,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (t, d) = (a.tokens, a.head_dim);
+    let n = a.slices * t * d;
+    let (mut dq, mut dk, mut dv) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+    dq.par_chunks_mut(t * d)
+        .zip(dk.par_chunks_mut(t * d))
+        .zip(dv.par_chunks_mut(t * d))
+        .enumerate()
+        .for_each(|(s, ((dqs, dks), dvs))| {
+            let off = s * t * d;
+            let ps = MatRef::rows(&probs[s * t * t..], t, t);
+            let gs = MatRef::rows(&g[off..], t, d);
+            // dV = P^T dO
+            gemm_slice(dvs, &ps.transposed(), &gs);
+            // dP = dO V^T, then dS = P * (dP - rowsum(dP * P))
+            let mut dp = vec![0f32; t * t];
+            gemm_slice(&mut dp, &gs, &MatRef::rows(&v[off..], t, d).transposed());
+            let mut ds = vec![0f32; t * t];
+            softmax_backward_rows(&probs[s * t * t..(s + 1) * t * t], &dp, &mut ds, t);
+            let dsm = MatRef::rows(&ds, t, t);
+            // dQ = dS K, dK = dS^T Q
+            gemm_slice(dqs, &dsm, &MatRef::rows(&k[off..], t, d));
+            gemm_slice(dks, &dsm.transposed(), &MatRef::rows(&q[off..], t, d));
+        });
+    (dq, dk, dv)
+}
+
+#[derive(Debug, Clone)]
+struct AttnState {
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    probs: Vec<f32>,
+    dims: AttnDims,
+}
+
+#[derive(Debug)]
+struct AttentionOp;
+
+impl Backward<Flex, 3> for AttentionOp {
+    type State = AttnState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [pq, pk, pv] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let shape = s.q.shape();
+        let (dq, dk, dv) = attention_backward_flex(
+            &f32_data(&s.q),
+            &f32_data(&s.k),
+            &f32_data(&s.v),
+            &s.probs,
+            &f32_data(&g),
+            s.dims,
+        );
+        for (parent, grad) in [(pq, dq), (pk, dk), (pv, dv)] {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, flex_from(grad, shape.clone()));
+            }
+        }
+    }
+}
+
+/// softmax(q k^T) v over [batch, heads, tokens, head_dim] (the query already scaled), with the
+/// causal mask when asked: on the CPU one operation per (batch, head) whose scores never leave
+/// the cache, and whose backward recomputes nothing but keeps the probabilities.
+pub fn attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    causal: bool,
+) -> Tensor<B, 4> {
+    let composite = |q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>| {
+        softmax_last(q.matmul(k.swap_dims(2, 3)), causal).matmul(v)
+    };
+    if q.dtype() != DType::F32 || k.dtype() != DType::F32 || v.dtype() != DType::F32 {
+        return composite(q, k, v);
+    }
+    let [batch, heads, tokens, head_dim] = q.dims();
+    let dims = AttnDims {
+        slices: batch * heads,
+        tokens,
+        head_dim,
+        causal,
+    };
+    let shape: burn::tensor::Shape = [batch, heads, tokens, head_dim].into();
+    let q = match cast::<Tensor<B, 4>, Tensor<AdFlex, 4>>(q) {
+        Ok(qt) => {
+            let qt = qt.into_primitive().tensor();
+            let kt = back::<_, Tensor<AdFlex, 4>>(k).into_primitive().tensor();
+            let vt = back::<_, Tensor<AdFlex, 4>>(v).into_primitive().tensor();
+            let (qc, kc, vc) = (
+                contiguous(&qt.primitive),
+                contiguous(&kt.primitive),
+                contiguous(&vt.primitive),
+            );
+            let (out, probs) = attention_flex(&f32_data(&qc), &f32_data(&kc), &f32_data(&vc), dims);
+            let out_t = flex_from(out, shape);
+            let out = match AttentionOp
+                .prepare::<NoCheckpointing>([qt.node.clone(), kt.node.clone(), vt.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(
+                    AttnState {
+                        q: qc,
+                        k: kc,
+                        v: vc,
+                        probs,
+                        dims,
+                    },
+                    out_t,
+                ),
+                OpsKind::UnTracked(prep) => prep.finish(out_t),
+            };
+            return back(Tensor::<AdFlex, 4>::from_primitive(TensorPrimitive::Float(
+                out,
+            )));
+        }
+        Err(q) => q,
+    };
+    match cast::<Tensor<B, 4>, Tensor<Flex, 4>>(q) {
+        Ok(qt) => {
+            let qc = contiguous(&qt.into_primitive().tensor());
+            let kc = contiguous(&back::<_, Tensor<Flex, 4>>(k).into_primitive().tensor());
+            let vc = contiguous(&back::<_, Tensor<Flex, 4>>(v).into_primitive().tensor());
+            let (out, _) = attention_flex(&f32_data(&qc), &f32_data(&kc), &f32_data(&vc), dims);
+            back(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(
+                flex_from(out, shape),
+            )))
+        }
+        Err(q) => composite(q, k, v),
+    }
+}
