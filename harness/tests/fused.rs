@@ -228,3 +228,33 @@ fn attention_matches_matmul_softmax_matmul_with_all_gradients() {
         assert_close(&format!("{what} dv"), dv, dv_ref, 1e-5);
     }
 }
+
+#[test]
+fn add_per_token_matches_broadcast_add_with_gradients() {
+    let (batch, tokens, width) = (4, 7, 10);
+    let x = input([batch * tokens, width], 1.0, 30);
+    let p = input([tokens, width], 1.0, 31);
+    let run = |fused_path: bool| {
+        let (xg, pg) = (
+            x.clone().detach().require_grad(),
+            p.clone().detach().require_grad(),
+        );
+        let y = if fused_path {
+            fused::add_per_token(xg.clone(), pg.clone())
+        } else {
+            (xg.clone().reshape([batch, tokens, width]) + pg.clone().unsqueeze::<3>())
+                .reshape([batch * tokens, width])
+        };
+        let grads = (y.clone() * input(y.dims(), 1.0, 32)).sum().backward();
+        (
+            y.inner(),
+            xg.grad(&grads).unwrap(),
+            pg.grad(&grads).unwrap(),
+        )
+    };
+    let (y, dx, dp) = run(true);
+    let (y_ref, dx_ref, dp_ref) = run(false);
+    assert_close("add_per_token", y, y_ref, 0.0);
+    assert_close("add_per_token dx", dx, dx_ref, 0.0);
+    assert_close("add_per_token dp", dp, dp_ref, 1e-5);
+}

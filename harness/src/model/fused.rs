@@ -18,6 +18,7 @@
 //! gradients.
 
 use std::any::Any;
+use std::mem::MaybeUninit;
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -66,23 +67,24 @@ fn flex_from(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// Applies `f` to (input chunk, output chunk) pairs in parallel.
-fn map_chunks(x: &[f32], f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
-    y.par_chunks_mut(CHUNK)
+/// Applies `f` to (input chunk, output chunk) pairs in parallel; `f` writes every output.
+fn map_chunks(x: &[f32], f: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let mut y: Vec<f32> = Vec::with_capacity(x.len());
+    y.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(yc, xc)| f(xc, yc));
+    // SAFETY: every chunk of the first x.len() elements was written by `f`.
+    unsafe { y.set_len(x.len()) };
     y
 }
 
-/// Applies `f` to (a chunk, b chunk, output chunk) triples in parallel.
-fn zip_chunks(a: &[f32], b: &[f32], f: impl Fn(&[f32], &[f32], &mut [f32]) + Sync) -> Vec<f32> {
-    assert_eq!(a.len(), b.len(), "fused kernel operands differ in length");
-    let mut y = vec![0f32; a.len()];
-    y.par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-        .for_each(|(yc, (ac, bc))| f(ac, bc, yc));
-    y
+/// A gradient's values, owned and contiguous, to be overwritten in place (copied only when the
+/// buffer is shared or strided).
+fn owned_f32(t: FlexTensor) -> (Vec<f32>, burn::tensor::Shape) {
+    let shape = t.shape();
+    let values = t.into_data().into_vec::<f32>().expect("f32 tensor");
+    (values, shape)
 }
 
 /// Compiles a slice kernel for AVX-512 and AVX2+FMA as well as the baseline, and picks the best
@@ -158,19 +160,20 @@ fn normal_cdf_and_density(x: f32) -> (f32, f32) {
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 multiversion! {
-    fn gelu_slice(x: &[f32], y: &mut [f32]) {
+    fn gelu_slice(x: &[f32], y: &mut [MaybeUninit<f32>]) {
         for (yi, &xi) in y.iter_mut().zip(x) {
             let (cdf, _) = normal_cdf_and_density(xi);
-            *yi = xi * cdf;
+            yi.write(xi * cdf);
         }
     }
 }
 
 multiversion! {
-    fn gelu_backward_slice(x: &[f32], g: &[f32], dx: &mut [f32]) {
-        for ((d, &xi), &gi) in dx.iter_mut().zip(x).zip(g) {
+    /// g <- g * gelu'(x), in place.
+    fn gelu_backward_slice(x: &[f32], g: &mut [f32]) {
+        for (gi, &xi) in g.iter_mut().zip(x) {
             let (cdf, e) = normal_cdf_and_density(xi);
-            *d = gi * (cdf + xi * e * INV_SQRT_2PI);
+            *gi *= cdf + xi * e * INV_SQRT_2PI;
         }
     }
 }
@@ -225,10 +228,14 @@ fn gelu_flex(x: &FlexTensor) -> FlexTensor {
     flex_from(map_chunks(&data, gelu_slice), x.shape())
 }
 
-fn gelu_backward_flex(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+fn gelu_backward_flex(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
     let xd = f32_data(x);
-    let gd = f32_data(grad);
-    flex_from(zip_chunks(&xd, &gd, gelu_backward_slice), x.shape())
+    let (mut g, shape) = owned_f32(grad);
+    assert_eq!(g.len(), xd.len(), "gelu backward: gradient size differs");
+    g.par_chunks_mut(CHUNK)
+        .zip(xd.par_chunks(CHUNK))
+        .for_each(|(gc, xc)| gelu_backward_slice(xc, gc));
+    flex_from(g, shape)
 }
 
 #[derive(Debug)]
@@ -240,7 +247,7 @@ impl Backward<Flex, 1> for GeluOp {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let x = ops.state;
         burn::backend::autodiff::ops::unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
-            gelu_backward_flex(&x, &g)
+            gelu_backward_flex(&x, g)
         });
     }
 }
@@ -1024,9 +1031,20 @@ impl<'a> MatRef<'a> {
     }
 }
 
-fn gemm_slice(out: &mut [f32], a: &MatRef, b: &MatRef) {
+fn gemm_slice<T>(out: &mut [T], a: &MatRef, b: &MatRef) {
+    // T is f32 or MaybeUninit<f32> (gemm writes without reading)
+    assert!(std::mem::size_of::<T>() == 4, "gemm: f32 output");
     assert!(out.len() >= a.rows * b.cols, "gemm: output too short");
-    gemm_into(out.as_mut_ptr(), a, b, false);
+    gemm_into(out.as_mut_ptr().cast(), a, b, false);
+}
+
+/// A Vec of `len` f32 whose every element `fill` writes.
+fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote all `len` elements (its callers write every chunk).
+    unsafe { v.set_len(len) };
+    v
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -1040,20 +1058,32 @@ struct AttnDims {
 /// -> (output [slices, t, d], probabilities [slices, t, t])
 fn attention_flex(q: &[f32], k: &[f32], v: &[f32], a: AttnDims) -> (Vec<f32>, Vec<f32>) {
     let (t, d) = (a.tokens, a.head_dim);
-    let mut out = vec![0f32; a.slices * t * d];
-    let mut probs = vec![0f32; a.slices * t * t];
-    out.par_chunks_mut(t * d)
-        .zip(probs.par_chunks_mut(t * t))
-        .enumerate()
-        .for_each(|(s, (o, p))| {
-            let qs = MatRef::rows(&q[s * t * d..], t, d);
-            let ks = MatRef::rows(&k[s * t * d..], t, d);
-            let vs = MatRef::rows(&v[s * t * d..], t, d);
-            gemm_slice(p, &qs, &ks.transposed()); // scores
-            softmax_rows(p, t, 0, a.causal);
-            gemm_slice(o, &MatRef::rows(p, t, t), &vs);
+    let mut probs = Vec::new();
+    let out = written(a.slices * t * d, |out| {
+        probs = written(a.slices * t * t, |probs| {
+            out.par_chunks_mut(t * d)
+                .zip(probs.par_chunks_mut(t * t))
+                .enumerate()
+                .for_each(|(s, (o, p))| {
+                    let qs = MatRef::rows(&q[s * t * d..], t, d);
+                    let ks = MatRef::rows(&k[s * t * d..], t, d);
+                    let vs = MatRef::rows(&v[s * t * d..], t, d);
+                    gemm_slice(p, &qs, &ks.transposed()); // scores
+                    // SAFETY: gemm wrote all t * t scores.
+                    let p = unsafe { assume_init(p) };
+                    softmax_rows(p, t, 0, a.causal);
+                    gemm_slice(o, &MatRef::rows(p, t, t), &vs);
+                });
         });
+    });
     (out, probs)
+}
+
+/// # Safety
+/// Every element of `s` must have been written.
+unsafe fn assume_init(s: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: MaybeUninit<f32> has f32's layout; the caller guarantees initialisation.
+    unsafe { &mut *(s as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// -> (dq, dk, dv)
@@ -1067,27 +1097,33 @@ fn attention_backward_flex(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (t, d) = (a.tokens, a.head_dim);
     let n = a.slices * t * d;
-    let (mut dq, mut dk, mut dv) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-    dq.par_chunks_mut(t * d)
-        .zip(dk.par_chunks_mut(t * d))
-        .zip(dv.par_chunks_mut(t * d))
-        .enumerate()
-        .for_each(|(s, ((dqs, dks), dvs))| {
-            let off = s * t * d;
-            let ps = MatRef::rows(&probs[s * t * t..], t, t);
-            let gs = MatRef::rows(&g[off..], t, d);
-            // dV = P^T dO
-            gemm_slice(dvs, &ps.transposed(), &gs);
-            // dP = dO V^T, then dS = P * (dP - rowsum(dP * P))
-            let mut dp = vec![0f32; t * t];
-            gemm_slice(&mut dp, &gs, &MatRef::rows(&v[off..], t, d).transposed());
-            let mut ds = vec![0f32; t * t];
-            softmax_backward_rows(&probs[s * t * t..(s + 1) * t * t], &dp, &mut ds, t);
-            let dsm = MatRef::rows(&ds, t, t);
-            // dQ = dS K, dK = dS^T Q
-            gemm_slice(dqs, &dsm, &MatRef::rows(&k[off..], t, d));
-            gemm_slice(dks, &dsm.transposed(), &MatRef::rows(&q[off..], t, d));
+    let (mut dk, mut dv) = (Vec::new(), Vec::new());
+    let dq = written(n, |dq| {
+        dk = written(n, |dk| {
+            dv = written(n, |dv| {
+                dq.par_chunks_mut(t * d)
+                    .zip(dk.par_chunks_mut(t * d))
+                    .zip(dv.par_chunks_mut(t * d))
+                    .enumerate()
+                    .for_each(|(s, ((dqs, dks), dvs))| {
+                        let off = s * t * d;
+                        let ps = MatRef::rows(&probs[s * t * t..], t, t);
+                        let gs = MatRef::rows(&g[off..], t, d);
+                        // dV = P^T dO
+                        gemm_slice(dvs, &ps.transposed(), &gs);
+                        // dP = dO V^T, then dS = P * (dP - rowsum(dP * P))
+                        let mut dp = vec![0f32; t * t];
+                        gemm_slice(&mut dp, &gs, &MatRef::rows(&v[off..], t, d).transposed());
+                        let mut ds = vec![0f32; t * t];
+                        softmax_backward_rows(&probs[s * t * t..(s + 1) * t * t], &dp, &mut ds, t);
+                        let dsm = MatRef::rows(&ds, t, t);
+                        // dQ = dS K, dK = dS^T Q
+                        gemm_slice(dqs, &dsm, &MatRef::rows(&k[off..], t, d));
+                        gemm_slice(dks, &dsm.transposed(), &MatRef::rows(&q[off..], t, d));
+                    });
+            });
         });
+    });
     (dq, dk, dv)
 }
 
@@ -1196,5 +1232,89 @@ pub fn attention<B: Backend>(
             )))
         }
         Err(q) => composite(q, k, v),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-token addition: x [batch * tokens, width] + p [tokens, width] (positional embeddings)
+
+fn add_per_token_flex(x: &FlexTensor, p: &FlexTensor) -> FlexTensor {
+    let xd = f32_data(x);
+    let pd = f32_data(p);
+    let block = pd.len();
+    assert!(
+        block > 0 && xd.len() % block == 0,
+        "add_per_token: sizes do not divide"
+    );
+    let y = written(xd.len(), |y| {
+        y.par_chunks_mut(block)
+            .zip(xd.par_chunks(block))
+            .for_each(|(yc, xc)| {
+                for ((o, &a), &b) in yc.iter_mut().zip(xc).zip(pd.iter()) {
+                    o.write(a + b);
+                }
+            })
+    });
+    flex_from(y, x.shape())
+}
+
+#[derive(Debug)]
+struct AddPerTokenOp;
+
+impl Backward<Flex, 2> for AddPerTokenOp {
+    /// the shape of p
+    type State = burn::tensor::Shape;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pp] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = pp {
+            let block = ops.state.num_elements();
+            let sums = column_sums(&f32_data(&g), block);
+            grads.register::<Flex>(node.id, flex_from(sums, ops.state.clone()));
+        }
+        if let Some(node) = px {
+            grads.register::<Flex>(node.id, g);
+        }
+    }
+}
+
+/// x [batch * tokens, width] + p [tokens, width], p repeated for every sample: one pass where
+/// burn's broadcast add walks a strided iterator element by element.
+pub fn add_per_token<B: Backend>(x: Tensor<B, 2>, p: Tensor<B, 2>) -> Tensor<B, 2> {
+    let composite = |x: Tensor<B, 2>, p: Tensor<B, 2>| {
+        let [rows, width] = x.dims();
+        let [tokens, _] = p.dims();
+        (x.reshape([rows / tokens, tokens, width]) + p.unsqueeze::<3>()).reshape([rows, width])
+    };
+    if x.dtype() != DType::F32 || p.dtype() != DType::F32 {
+        return composite(x, p);
+    }
+    let x = match cast::<Tensor<B, 2>, Tensor<AdFlex, 2>>(x) {
+        Ok(t) => {
+            let t = t.into_primitive().tensor();
+            let p = back::<_, Tensor<AdFlex, 2>>(p).into_primitive().tensor();
+            let y = add_per_token_flex(&t.primitive, &p.primitive);
+            let out = match AddPerTokenOp
+                .prepare::<NoCheckpointing>([t.node.clone(), p.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(p.primitive.shape(), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            return back(Tensor::<AdFlex, 2>::from_primitive(TensorPrimitive::Float(
+                out,
+            )));
+        }
+        Err(x) => x,
+    };
+    match cast::<Tensor<B, 2>, Tensor<Flex, 2>>(x) {
+        Ok(t) => {
+            let p = back::<_, Tensor<Flex, 2>>(p).into_primitive().tensor();
+            let y = add_per_token_flex(&t.into_primitive().tensor(), &p);
+            back(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(y)))
+        }
+        Err(x) => composite(x, p),
     }
 }

@@ -63,9 +63,9 @@ impl<B: Backend> TextTower<B> {
         let [batch, len] = tokens.dims();
         let [_, width] = self.positional_embedding.dims();
         let pos = self.positional_embedding.val().narrow(0, 0, len);
-        let x = embedding(self.token_embedding.val(), tokens) + pos.unsqueeze::<3>(); // [batch, len, width]
-        self.transformer
-            .forward(x.reshape([batch * len, width]), batch, len, true)
+        let x = embedding(self.token_embedding.val(), tokens).reshape([batch * len, width]);
+        let x = fused::add_per_token(x, pos); // [batch * len, width]
+        self.transformer.forward(x, batch, len, true)
     }
 
     /// tokens: [batch, len] (len <= context_length); eot_pos: [batch], the position of each

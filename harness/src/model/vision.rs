@@ -94,10 +94,8 @@ impl<B: Backend> VisionTower<B> {
             ],
             0,
         ) + self.positional_embedding.val(); // [tokens, width]
-        let x = (patches.matmul(kernel).reshape([batch, tokens, width])
-            + per_token.unsqueeze::<3>())
-        .reshape([batch * tokens, width]);
-        let x = fused::layer_norm(&self.ln_pre, x.reshape([batch * tokens, width]));
+        let x = fused::add_per_token(patches.matmul(kernel), per_token); // [batch * tokens, width]
+        let x = fused::layer_norm(&self.ln_pre, x);
         let x = self.transformer.forward(x, batch, tokens, false); // [batch * tokens, width]
         let cls_out = x
             .reshape([batch, tokens, width])
