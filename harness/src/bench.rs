@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::backend::{BackendInfo, BackendTask, to_vec};
 use crate::flops::counts;
-use crate::model::ClipConfig;
+use crate::model::{ClipConfig, Precision, autocast};
 use crate::train::data::{PairSource, Prefetcher, SyntheticHandle, SyntheticSource};
 use crate::train::optim::{AdamWSpec, clamp_logit_scale, optimizer};
 
@@ -70,6 +70,8 @@ pub struct StepTiming {
     pub train_flop_per_s: f64,
     pub data_wait_share: f64,
     pub peak_rss_mib: Option<f64>,
+    /// Compute precision of the step.
+    pub precision: Precision,
 }
 
 /// Warm-up, then timed full training steps (data wait, forward, backward, AdamW, clamp).
@@ -78,6 +80,7 @@ pub struct TimeSteps {
     pub batch: usize,
     pub warmup: usize,
     pub steps: usize,
+    pub precision: Precision,
 }
 
 impl BackendTask for TimeSteps {
@@ -115,7 +118,7 @@ impl BackendTask for TimeSteps {
                 .map_err(|e| e.to_string())?
                 .batch;
             let waited = t0.elapsed().as_secs_f64();
-            let loss = model.loss(host.to_device::<B>(&device));
+            let loss = autocast(self.precision, || model.loss(host.to_device::<B>(&device)));
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = clamp_logit_scale(optim.step(1e-4, model, grads));
             let _ = to_vec(model.logit_scale.val().inner()); // wait for the device
@@ -140,6 +143,7 @@ impl BackendTask for TimeSteps {
             train_flop_per_s: c.train_flops_per_sample() * self.batch as f64 / median,
             data_wait_share: wait / total_s,
             peak_rss_mib: peak_rss_mib(),
+            precision: self.precision,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::backend::DeviceSpec;
+use crate::model::Precision;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -246,6 +247,9 @@ pub struct BenchTrainArgs {
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Compute precision of the timed step: f32, or bf16 (bf16 matrix products, f32 weights).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Also run open_clip (harness/bench/openclip_peer.py) on the same config, alternating.
     #[arg(long)]
     pub peer: bool,
@@ -376,6 +380,10 @@ pub struct TrainArgs {
     /// Clip the global gradient norm to this value.
     #[arg(long)]
     pub grad_clip_norm: Option<f64>,
+    /// Compute precision: f32, or bf16 (bf16 matrix products with f32 master weights; norms,
+    /// softmax, loss and logit scale in f32).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Seed of the weights and the data stream.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

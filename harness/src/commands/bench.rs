@@ -48,6 +48,7 @@ fn bench_run(a: &BenchRunArgs) -> Result<()> {
         beta2: 0.98,
         eps: 1e-6,
         grad_clip_norm: None,
+        precision: Default::default(),
         seed: 0,
         dataset: "synthetic".into(),
         data_dir: None,

@@ -63,6 +63,8 @@ fn ours_subprocess(a: &BenchTrainArgs, model: &str, batch: usize) -> Result<serd
             &a.steps.to_string(),
             "--device",
             &a.device.to_string(),
+            "--precision",
+            a.precision.name(),
         ])
         .env("RAYON_NUM_THREADS", threads(a).to_string())
         .output()?;
@@ -140,6 +142,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
     let mut figures: Vec<(String, String)> = vec![
         ("device".into(), format!("{} ({})", dev_name, a.device)),
         ("threads".into(), threads(a).to_string()),
+        ("precision".into(), a.precision.name().to_string()),
     ];
     for model in &a.models {
         let cfg = ladder.get(model)?.clone();
@@ -153,6 +156,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                         batch,
                         warmup: a.warmup,
                         steps: a.steps,
+                        precision: a.precision,
                     },
                 )?
                 .map_err(anyhow::Error::msg)?;
@@ -208,11 +212,13 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                     batch,
                     warmup: a.warmup,
                     steps: a.steps,
+                    precision: a.precision,
                 },
             )?
             .map_err(anyhow::Error::msg)?;
             println!(
-                "{model} batch {batch}: {:.1} samples/s, step {:.4} s (min {:.4}, max {:.4}), {:.2} GFLOP/s, data wait {:.1}%, peak RSS {}",
+                "{model} batch {batch} {}: {:.1} samples/s, step {:.4} s (min {:.4}, max {:.4}), {:.2} GFLOP/s, data wait {:.1}%, peak RSS {}",
+                a.precision.name(),
                 t.samples_per_s,
                 t.step_s_median,
                 t.step_s_min,

@@ -58,6 +58,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
                 weight_decay: args.weight_decay,
             },
             grad_clip_norm: args.grad_clip_norm,
+            precision: args.precision,
         },
         intervals: Intervals {
             log_every_samples: args

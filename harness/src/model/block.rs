@@ -13,6 +13,7 @@ use super::config::StackDims;
 use super::dense::Dense;
 use super::fused;
 use super::init::{Init, ParamFactory};
+use super::precision;
 
 /// How a block's weights are initialised.
 #[derive(Debug, Clone, Copy)]
@@ -177,10 +178,7 @@ impl<B: Backend> ResidualAttentionBlock<B> {
             w = w * scale;
             b = b.map(|b| b * scale);
         }
-        let y = match b {
-            Some(b) => fused::dense(x, w, b),
-            None => x.matmul(w),
-        };
+        let y = precision::linear(x, w, b);
         fused::split_heads(y, batch, tokens, self.heads)
     }
 
@@ -194,7 +192,7 @@ impl<B: Backend> ResidualAttentionBlock<B> {
         let q = self.head_projection(x.clone(), 0, batch, tokens);
         let k = self.head_projection(x.clone(), 1, batch, tokens);
         let v = self.head_projection(x, 2, batch, tokens);
-        let out = fused::attention(q, k, v, causal); // [batch, heads, tokens, head_dim]
+        let out = precision::attention(q, k, v, causal); // [batch, heads, tokens, head_dim]
         self.attn_out.forward(fused::merge_heads(out))
     }
 }

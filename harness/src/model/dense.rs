@@ -6,8 +6,8 @@
 use burn::module::Param;
 use burn::prelude::*;
 
-use super::fused;
 use super::init::{Init, ParamFactory};
+use super::precision;
 
 #[derive(Module, Debug)]
 pub struct Dense<B: Backend> {
@@ -43,11 +43,8 @@ impl<B: Backend> Dense<B> {
         )
     }
 
-    /// x: [rows, d_in] -> [rows, d_out]
+    /// x: [rows, d_in] -> [rows, d_out] (in the current [`precision`](super::precision)).
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        match &self.bias {
-            Some(b) => fused::dense(x, self.weight.val(), b.val()),
-            None => x.matmul(self.weight.val()),
-        }
+        precision::linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
     }
 }

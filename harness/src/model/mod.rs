@@ -8,9 +8,11 @@ pub mod dense;
 pub mod fused;
 pub mod init;
 pub mod ladder;
+pub mod precision;
 pub mod text;
 pub mod vision;
 
 pub use clip::{Clip, ClipBatch, ClipOutput, contrastive_loss, l2_normalize};
 pub use config::{ClipConfig, ConfigError, TextConfig, VisionConfig};
 pub use ladder::{LadderError, ModelLadder};
+pub use precision::{Precision, autocast};

@@ -12,6 +12,7 @@ use super::block::{BlockInit, Transformer, layer_norm};
 use super::config::ClipConfig;
 use super::fused;
 use super::init::{Init, ParamFactory};
+use super::precision;
 
 #[derive(Module, Debug)]
 pub struct TextTower<B: Backend> {
@@ -77,6 +78,10 @@ impl<B: Backend> TextTower<B> {
         // row of each caption's end token in the flattened [batch * len, width] stream
         let rows = Tensor::<B, 1, Int>::arange(0..batch as i64, &device) * (len as i64) + eot_pos;
         let pooled = x.select(0, rows); // [batch, width]
-        fused::layer_norm(&self.ln_final, pooled).matmul(self.text_projection.val())
+        precision::linear(
+            fused::layer_norm(&self.ln_final, pooled),
+            self.text_projection.val(),
+            None,
+        )
     }
 }

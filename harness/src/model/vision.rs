@@ -10,6 +10,7 @@ use super::block::{BlockInit, Transformer, layer_norm};
 use super::config::ClipConfig;
 use super::fused;
 use super::init::{Init, ParamFactory};
+use super::precision;
 
 #[derive(Module, Debug)]
 pub struct VisionTower<B: Backend> {
@@ -94,13 +95,17 @@ impl<B: Backend> VisionTower<B> {
             ],
             0,
         ) + self.positional_embedding.val(); // [tokens, width]
-        let x = fused::add_per_token(patches.matmul(kernel), per_token); // [batch * tokens, width]
+        let x = fused::add_per_token(precision::linear(patches, kernel, None), per_token); // [batch * tokens, width]
         let x = fused::layer_norm(&self.ln_pre, x);
         let x = self.transformer.forward(x, batch, tokens, false); // [batch * tokens, width]
         let cls_out = x
             .reshape([batch, tokens, width])
             .narrow(1, 0, 1)
             .reshape([batch, width]);
-        fused::layer_norm(&self.ln_post, cls_out).matmul(self.proj.val())
+        precision::linear(
+            fused::layer_norm(&self.ln_post, cls_out),
+            self.proj.val(),
+            None,
+        )
     }
 }

@@ -26,6 +26,7 @@ use clipscale_analysis::records::Provenance;
 
 use crate::flops::counts;
 use crate::model::ModelLadder;
+use crate::model::Precision;
 use crate::train::optim::AdamWSpec;
 use crate::train::{Intervals, OptimSpec, TrialRequest, TrialSpec, resolve};
 
@@ -52,6 +53,8 @@ pub struct Settings {
     pub warmup_fraction: Option<f64>,
     pub weight_decay: Option<f64>,
     pub grad_clip_norm: Option<f64>,
+    /// "f32" (default) or "bf16" (bf16 matrix products with f32 master weights).
+    pub precision: Option<Precision>,
     pub seed: Option<u64>,
     pub dataset: Option<String>,
     /// The prepared data set's folder (emoji) or a shard pattern (wds).
@@ -240,6 +243,7 @@ impl Sweep {
                 warmup_fraction,
                 weight_decay,
                 grad_clip_norm,
+                precision,
                 seed,
                 dataset,
                 data_dir,
@@ -347,6 +351,7 @@ pub fn resolve_settings(
                 ..AdamWSpec::default()
             },
             grad_clip_norm: t.grad_clip_norm,
+            precision: t.precision.unwrap_or_default(),
         },
         intervals: Intervals {
             log_every_samples: every(t.log_every, 100),

@@ -7,7 +7,7 @@ use thiserror::Error;
 use clipscale_analysis::records::{ModelSummary, Provenance, SCHEMA_VERSION, TrialSpecHead};
 
 use crate::flops::counts;
-use crate::model::{ClipConfig, ConfigError};
+use crate::model::{ClipConfig, ConfigError, Precision};
 use crate::train::optim::AdamWSpec;
 
 #[derive(Debug, Error)]
@@ -56,6 +56,10 @@ pub struct OptimSpec {
     pub adamw: AdamWSpec,
     /// Global gradient-norm clipping; none when absent.
     pub grad_clip_norm: Option<f64>,
+    /// Compute precision of the training step (f32 when absent, so that f32 specs and their
+    /// trial ids are unchanged by the field's existence).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 /// When to log, evaluate and checkpoint, all in samples seen.
