@@ -36,6 +36,11 @@ pub enum DeviceError {
          `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda` (the version of your CUDA driver)"
     )]
     CudaNotCompiled(String),
+    #[error(
+        "device `{device}` failed: {message}\n(for CUDA: is an NVIDIA driver installed, is the GPU \
+         visible (nvidia-smi), and are libcuda.so and libnvrtc.so on LD_LIBRARY_PATH?)"
+    )]
+    Failed { device: String, message: String },
 }
 
 impl FromStr for DeviceSpec {
@@ -105,13 +110,37 @@ pub fn dispatch<T: BackendTask>(spec: DeviceSpec, task: T) -> Result<T::Output, 
             Ok(task.run::<CpuTrainBackend>(Default::default(), BackendInfo::for_device(spec)))
         }
         #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => Ok(task.run::<CudaTrainBackend>(
-            burn::backend::cuda::CudaDevice::new(i),
-            BackendInfo::for_device(spec),
-        )),
+        DeviceSpec::Cuda(i) => catch_device_panic(&spec.to_string(), || {
+            task.run::<CudaTrainBackend>(
+                burn::backend::cuda::CudaDevice::new(i),
+                BackendInfo::for_device(spec),
+            )
+        }),
         #[cfg(not(feature = "cuda"))]
         DeviceSpec::Cuda(_) => Err(DeviceError::CudaNotCompiled(spec.to_string())),
     }
+}
+
+/// Runs `f`, turning a panic into [`DeviceError::Failed`] with the panic's message. burn's CUDA
+/// backend panics when the driver or a library is missing (on the first operation, not at
+/// device creation); a researcher should get an error that names the device and what to check,
+/// not a backtrace. The default panic hook is silenced meanwhile, so the message is printed once.
+pub fn catch_device_panic<R>(device: &str, f: impl FnOnce() -> R) -> Result<R, DeviceError> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked without a message".to_string());
+        DeviceError::Failed {
+            device: device.to_string(),
+            message,
+        }
+    })
 }
 
 /// A tensor's values on the host, as f32.
@@ -120,4 +149,22 @@ pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         .convert::<f32>()
         .to_vec::<f32>()
         .expect("converted to f32 just above")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_device_becomes_an_error_that_names_it() {
+        let err = catch_device_panic("cuda:0", || -> u32 {
+            panic!("Unable to load libcuda.so: not found")
+        })
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("cuda:0") && text.contains("libcuda.so: not found"), "{text}");
+        assert!(text.contains("LD_LIBRARY_PATH"), "{text}");
+        // and a device that works passes its result through
+        assert_eq!(catch_device_panic("cuda:0", || 7), Ok(7));
+    }
 }
