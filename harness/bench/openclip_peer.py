@@ -56,6 +56,10 @@ def parse_args(argv):
     ap.add_argument("--omp-wait-policy", choices=("passive", "active"), default=None,
                     help="set OMP_WAIT_POLICY before torch loads (default: leave it as it is). PASSIVE keeps "
                          "2 threads usable on a 2-core machine that other processes also use")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cpu (default) or cuda (the first GPU)")
+    ap.add_argument("--precision", choices=("f32", "bf16"), default="f32",
+                    help="f32 (default) or bf16 autocast (open_clip's --precision amp_bf16)")
     ap.add_argument("--models-toml", default=DEFAULT_MODELS, help="model ladder (default sweeps/models.toml)")
     a = ap.parse_args(argv)
     for name in ("batch", "steps", "data_pool"):
@@ -310,24 +314,34 @@ def main(argv=None):
                   f"{'match' if params_match else 'MISMATCH by ' + str(n_total - counts['params'])}")
         return 0 if params_match else 1
 
+    device = torch.device(a.device)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        die("--device cuda: torch sees no CUDA device")
+    model = model.to(device)
     model.train()
     loss_fn = ClipLoss()
     opt = torch.optim.AdamW(param_groups(model, 0.2), lr=a.lr, betas=(0.9, 0.98), eps=1e-6)
     gen = torch.Generator().manual_seed(a.seed + 1)
     image_size = cfg["vision"]["image_size"]
 
-    pool = [] if a.fresh_data else [make_batch(torch, gen, a.batch, image_size, ctx, a.vocab)
+    def on_device(pair):
+        return tuple(t.to(device, non_blocking=True) for t in pair)
+
+    pool = [] if a.fresh_data else [on_device(make_batch(torch, gen, a.batch, image_size, ctx, a.vocab))
                                     for _ in range(a.data_pool)]
 
     def next_batch(i):
         if a.fresh_data:
-            return make_batch(torch, gen, a.batch, image_size, ctx, a.vocab)
+            return on_device(make_batch(torch, gen, a.batch, image_size, ctx, a.vocab))
         return pool[i % len(pool)]
+
+    autocast_dtype = torch.bfloat16 if a.precision == "bf16" else None
 
     def train_step(images, text):
         opt.zero_grad(set_to_none=True)
-        image_features, text_features, logit_scale = model(images, text)
-        loss = loss_fn(image_features, text_features, logit_scale)
+        with torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=autocast_dtype is not None):
+            image_features, text_features, logit_scale = model(images, text)
+            loss = loss_fn(image_features, text_features, logit_scale)
         loss.backward()
         opt.step()
         with torch.no_grad():
@@ -378,6 +392,9 @@ def main(argv=None):
         "fwd_macs_per_pair": counts["fwd_macs_per_pair"],
         "train_flop_per_s": samples_per_s * train_flops_per_sample,
         "peak_rss_mib": max_rss_mib(),
+        "device": a.device if a.device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})",
+        "precision": a.precision,
+        "peak_device_mib": (torch.cuda.max_memory_allocated() / 2**20) if a.device == "cuda" else None,
         "rss_after_import_mib": rss_after_import,
         "data_wait_share": sum(data_s) / total_s,
         "data": "fresh" if a.fresh_data else f"pool of {a.data_pool}",
