@@ -81,6 +81,9 @@ pub struct TimeSteps {
     pub warmup: usize,
     pub steps: usize,
     pub precision: Precision,
+    /// Cycle this many batches rendered before timing (as the open_clip peer does) instead of
+    /// streaming fresh ones from the prefetching data thread.
+    pub data_pool: Option<usize>,
 }
 
 impl BackendTask for TimeSteps {
@@ -101,22 +104,32 @@ impl BackendTask for TimeSteps {
         let mut model = cfg.init::<B>(0, &device).map_err(|e| e.to_string())?;
         let mut optim = optimizer::<B>(AdamWSpec::default());
         let total = (self.warmup + self.steps) as u64;
+        let pool = match self.data_pool {
+            Some(n) => (0..n.max(1) as u64)
+                .map(|i| source.train_batch(i * self.batch as u64, self.batch))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
         let feed = Prefetcher::start(
             Arc::new(SyntheticHandle(source)) as Arc<dyn PairSource>,
             serde_json::Value::Null,
             self.batch,
-            total,
+            if pool.is_empty() { total } else { 0 },
             3,
         );
         let mut step_times = Vec::new();
         let mut wait = 0.0;
         for i in 0..total {
             let t0 = Instant::now();
-            let host = feed
-                .next()
-                .ok_or("the data thread stopped")?
-                .map_err(|e| e.to_string())?
-                .batch;
+            let host = if pool.is_empty() {
+                feed.next()
+                    .ok_or("the data thread stopped")?
+                    .map_err(|e| e.to_string())?
+                    .batch
+            } else {
+                pool[i as usize % pool.len()].clone()
+            };
             let waited = t0.elapsed().as_secs_f64();
             let loss = autocast(self.precision, || model.loss(host.to_device::<B>(&device)));
             let grads = GradientsParams::from_grads(loss.backward(), &model);

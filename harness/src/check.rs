@@ -1,12 +1,14 @@
-//! One forward and backward pass captured on the host, and the comparison of two such captures:
+//! One forward and backward pass (and one optimiser step) captured on the host, and the comparison of two such captures:
 //! the core of the GPU check (CUDA against the CPU on the same weights and batch) and of the
 //! determinism tests.
 
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::backend::to_vec;
 use crate::batch::HostBatch;
 use crate::model::{ClipConfig, ConfigError, contrastive_loss};
+use crate::train::optim::{AdamWSpec, optimizer};
 
 /// Outputs and selected gradients of one forward/backward pass.
 #[derive(Debug, Clone)]
@@ -16,6 +18,12 @@ pub struct PassCapture {
     pub loss: f32,
     /// (parameter name, gradient values)
     pub grads: Vec<(&'static str, Vec<f32>)>,
+    /// After one AdamW step (open_clip's settings, lr 1e-3) on these gradients: the loss on the
+    /// same batch and the logit scale. (Whole weight tensors are not compared after the step:
+    /// AdamW's first step moves each weight by about +-lr whatever its gradient's size, so a
+    /// gradient within rounding of zero may flip sign between devices.)
+    pub loss_after_step: f32,
+    pub logit_scale_after_step: f32,
 }
 
 /// Builds `cfg` from `seed` on `device`, runs the batch forward and backward, and copies out
@@ -29,7 +37,7 @@ pub fn capture_pass<B: AutodiffBackend>(
     let model = cfg.init::<B>(seed, device)?;
     let out = model.forward(batch.to_device::<B>(device));
     let loss = contrastive_loss(out.image.clone(), out.text.clone(), out.scale);
-    let grads = loss.backward();
+    let grads = loss.clone().backward();
     let g = |name: &'static str, t: Option<Vec<f32>>| (name, t.unwrap_or_default());
     let v = &model.visual;
     let t = &model.text;
@@ -78,11 +86,17 @@ pub fn capture_pass<B: AutodiffBackend>(
             t.text_projection.grad(&grads).map(to_vec),
         ),
     ];
+    let params = GradientsParams::from_grads(grads, &model);
+    let mut optim = optimizer::<B>(AdamWSpec::default());
+    let stepped = optim.step(1e-3, model, params);
+    let loss_after_step = to_vec(stepped.loss(batch.to_device::<B>(device)).inner())[0];
     Ok(PassCapture {
         image_embeddings: to_vec(out.image.inner()),
         text_embeddings: to_vec(out.text.inner()),
         loss: to_vec(loss.inner())[0],
         grads: grads_out,
+        loss_after_step,
+        logit_scale_after_step: to_vec(stepped.logit_scale.val().inner())[0],
     })
 }
 
@@ -127,5 +141,16 @@ pub fn compare(reference: &PassCapture, other: &PassCapture) -> Vec<(String, f64
     for ((name, a), (_, b)) in reference.grads.iter().zip(&other.grads) {
         rows.push((format!("grad {name}"), relative_error(a, b)));
     }
+    rows.push((
+        "after one AdamW step: loss".to_string(),
+        relative_error(&[reference.loss_after_step], &[other.loss_after_step]),
+    ));
+    rows.push((
+        "after one AdamW step: logit_scale".to_string(),
+        relative_error(
+            &[reference.logit_scale_after_step],
+            &[other.logit_scale_after_step],
+        ),
+    ));
     rows
 }

@@ -250,6 +250,10 @@ pub struct BenchTrainArgs {
     /// Compute precision of the timed step: f32, or bf16 (bf16 matrix products, f32 weights).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
+    /// Cycle N batches rendered before timing instead of streaming fresh ones (as the peer's
+    /// default pool of 4): times the step alone where rendering large images would not keep up.
+    #[arg(long, value_name = "N")]
+    pub data_pool: Option<usize>,
     /// Also run open_clip (harness/bench/openclip_peer.py) on the same config, alternating.
     #[arg(long)]
     pub peer: bool,
@@ -331,7 +335,7 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct GpuCheckArgs {
     /// Models to check, from the ladder.
-    #[arg(long = "model", id = "model", default_values_t = vec!["w64-d3".to_string()])]
+    #[arg(long = "model", id = "model", default_values_t = vec!["w64-d3".to_string(), "ViT-B-32".to_string()])]
     pub model_names: Vec<String>,
     #[arg(long, default_value_t = 8)]
     pub batch: usize,

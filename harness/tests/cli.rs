@@ -1,5 +1,6 @@
 //! The real binary, run as a user would.
 
+use std::path::Path;
 use std::process::Command;
 
 fn clipscale(args: &[&str]) -> (bool, String, String) {
@@ -94,7 +95,9 @@ fn gpu_check_dry_run_passes_and_writes_json() {
     ]);
     assert!(ok, "{out}\n{err}");
     assert!(
-        out.contains("PASS") && out.contains("grad visual.conv1"),
+        out.contains("PASS")
+            && out.contains("grad visual.conv1")
+            && out.contains("after one AdamW step: loss"),
         "{out}"
     );
     let doc: serde_json::Value =
@@ -109,4 +112,40 @@ fn gpu_check_dry_run_passes_and_writes_json() {
             >= 10
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn gpu_check_script_dry_mode_runs_every_step_and_prints_the_table_last() {
+    let dir = std::env::temp_dir().join(format!("clipscale-gpucheck-sh-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("harness/scripts/gpu-check.sh"))
+        .arg("--dry")
+        .env("CLIPSCALE_BIN", env!("CARGO_BIN_EXE_clipscale"))
+        .env("OUT", &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = stdout
+        .split("== 4. summary")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary: {stdout}"));
+    assert!(summary.contains("correctness: w32-d2 PASS"), "{summary}");
+    for precision in ["f32", "bf16"] {
+        let row = summary
+            .lines()
+            .find(|l| l.starts_with("clipscale") && l.contains(precision))
+            .unwrap_or_else(|| panic!("no clipscale {precision} row: {summary}"));
+        let samples: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(samples > 0.0, "{row}");
+    }
+    // the smallest model fits every batch the dry run tries (16, 32, 64)
+    assert!(
+        summary.contains("largest batch that fits (w32-d2, bf16): 64"),
+        "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -175,6 +175,12 @@ fn same_seed_same_model_and_gradients_other_seed_differs() {
             .all(|(n, g)| !g.is_empty() && g.iter().any(|v| *v != 0.0) || n.is_empty()),
         "every captured gradient exists and is non-zero"
     );
+    assert!(
+        a.loss_after_step < a.loss,
+        "one AdamW step on the batch did not lower its loss: {} -> {}",
+        a.loss,
+        a.loss_after_step
+    );
     let c = capture_pass::<CpuTrainBackend>(&cfg, 43, &batch, &device).unwrap();
     assert!(
         compare(&a, &c).iter().any(|(_, e)| *e > 1e-3),

@@ -66,6 +66,11 @@ fn ours_subprocess(a: &BenchTrainArgs, model: &str, batch: usize) -> Result<serd
             "--precision",
             a.precision.name(),
         ])
+        .args(
+            a.data_pool
+                .map(|n| vec!["--data-pool".to_string(), n.to_string()])
+                .unwrap_or_default(),
+        )
         .env("RAYON_NUM_THREADS", threads(a).to_string())
         .output()?;
     if !out.status.success() {
@@ -157,6 +162,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                         warmup: a.warmup,
                         steps: a.steps,
                         precision: a.precision,
+                        data_pool: a.data_pool,
                     },
                 )?
                 .map_err(anyhow::Error::msg)?;
@@ -213,6 +219,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                     warmup: a.warmup,
                     steps: a.steps,
                     precision: a.precision,
+                    data_pool: a.data_pool,
                 },
             )?
             .map_err(anyhow::Error::msg)?;
