@@ -162,7 +162,10 @@ mod tests {
         })
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("cuda:0") && text.contains("libcuda.so: not found"), "{text}");
+        assert!(
+            text.contains("cuda:0") && text.contains("libcuda.so: not found"),
+            "{text}"
+        );
         assert!(text.contains("LD_LIBRARY_PATH"), "{text}");
         // and a device that works passes its result through
         assert_eq!(catch_device_panic("cuda:0", || 7), Ok(7));
