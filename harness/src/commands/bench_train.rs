@@ -21,6 +21,58 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Clock ticks from /proc: the machine's busy and total time over all CPUs, and the time used by
+/// this process and its waited-for children, so that what OTHER processes used during a
+/// measurement can be told apart (a second busy process ruins a 2-thread OpenMP peer).
+#[derive(Debug, Clone, Copy)]
+struct CpuTicks {
+    busy: f64,
+    total: f64,
+    ours: f64,
+}
+
+fn cpu_ticks() -> Option<CpuTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let v: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).unwrap_or(&0.0);
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // after the ")" that ends the command name: utime, stime, cutime, cstime are fields 14-17
+    let rest: Vec<f64> = own
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let ours = rest.get(11)? + rest.get(12)? + rest.get(13)? + rest.get(14)?;
+    Some(CpuTicks {
+        busy: total - idle,
+        total,
+        ours,
+    })
+}
+
+/// Runs `f` and returns its result with the share of all CPU time that other processes used
+/// meanwhile (None where /proc cannot tell).
+fn measured<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Option<f64>)> {
+    let before = cpu_ticks();
+    let r = f()?;
+    let share = match (before, cpu_ticks()) {
+        (Some(a), Some(b)) if b.total > a.total => {
+            Some((((b.busy - a.busy) - (b.ours - a.ours)) / (b.total - a.total)).clamp(0.0, 1.0))
+        }
+        _ => None,
+    };
+    Ok((r, share))
+}
+
 fn threads(a: &BenchTrainArgs) -> usize {
     a.threads.unwrap_or_else(clipscale::provenance::cpu_threads)
 }
@@ -107,6 +159,14 @@ fn peer(a: &BenchTrainArgs, model: &str, batch: usize, vocab: usize) -> Result<s
             "--vocab",
             &vocab.to_string(),
             "--json",
+            "--precision",
+            a.precision.name(),
+            "--device",
+            if matches!(a.device, DeviceSpec::Cpu) {
+                "cpu"
+            } else {
+                "cuda"
+            },
         ]);
     if std::env::var("OPENBLAS_CORETYPE").is_err() {
         // OpenBLAS 0.3.21 misdetects AVX-512 Xeons as having no AVX at all
@@ -149,6 +209,8 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
         ("threads".into(), threads(a).to_string()),
         ("precision".into(), a.precision.name().to_string()),
     ];
+    // the most that other processes used of the CPUs during any --peer repetition
+    let mut max_other = 0f64;
     for model in &a.models {
         let cfg = ladder.get(model)?.clone();
         for &batch in &a.batches {
@@ -173,13 +235,24 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
             if a.peer {
                 let (mut ours, mut theirs) = (Vec::new(), Vec::new());
                 for rep in 0..a.reps.max(1) {
-                    let o = ours_subprocess(a, model, batch)?;
-                    let p = peer(a, model, batch, vocab)?;
+                    let (o, o_other) = measured(|| ours_subprocess(a, model, batch))?;
+                    let (p, p_other) = measured(|| peer(a, model, batch, vocab))?;
+                    let other = o_other.into_iter().chain(p_other).fold(0.0, f64::max);
+                    max_other = max_other.max(other);
                     println!(
-                        "{model} batch {batch} rep {rep}: clipscale {:.1} samples/s, open_clip {:.1} samples/s",
+                        "{model} batch {batch} rep {rep}: clipscale {:.1} samples/s, open_clip {:.1} samples/s (other processes: {:.0}% of the CPUs)",
                         o["samples_per_s"].as_f64().unwrap_or(f64::NAN),
-                        p["samples_per_s"].as_f64().unwrap_or(f64::NAN)
+                        p["samples_per_s"].as_f64().unwrap_or(f64::NAN),
+                        100.0 * other
                     );
+                    if other > 0.10 {
+                        eprintln!(
+                            "warning: other processes used {:.0}% of the CPUs during this repetition; \
+                             contention slows the peer's OpenMP threads badly, so this is not a \
+                             fair comparison (measure on a quiet machine)",
+                            100.0 * other
+                        );
+                    }
                     ours.push(o);
                     theirs.push(p);
                 }
@@ -270,6 +343,9 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                 figures.push((format!("{key}_peak_rss_mib"), format!("{m:.0}")));
             }
         }
+    }
+    if a.peer {
+        figures.push(("max_other_cpu_share".into(), format!("{max_other:.2}")));
     }
     if !a.json && !a.no_record {
         let topic = if a.peer {
