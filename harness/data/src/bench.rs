@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::DataError;
 use crate::rng::{Rng, hash2};
 use crate::stream::StreamPosition;
+use crate::synthetic::{Synthetic, SyntheticConfig};
 use crate::tarfile::write_tar;
 use crate::transform::{Transform, decode_rgb};
 use crate::webdataset::{ShardSpec, WebDataset};
@@ -181,7 +182,60 @@ pub fn bench_decode(cfg: &BenchConfig) -> Result<Vec<BenchFigure>, DataError> {
     let result = run(cfg, &jpegs, &shard, mean_jpeg_bytes);
     let _ = std::fs::remove_file(&shard);
     let _ = std::fs::remove_dir(&cfg.dir);
-    result
+    let mut figures = result?;
+    figures.extend(synthetic_figures(cfg)?);
+    Ok(figures)
+}
+
+/// The embedded synthetic data set's scenes rendered per second (image and caption), on one
+/// thread ("render") and on `cfg.threads` ("render-parallel"), at the ladder's 32 px and at
+/// 224 px: what a GPU run on that data set can be fed.
+fn synthetic_figures(cfg: &BenchConfig) -> Result<Vec<BenchFigure>, DataError> {
+    let mut figures = Vec::new();
+    for size in [32usize, 224] {
+        let generator = Synthetic::new(SyntheticConfig {
+            seed: 0,
+            image_size: size,
+        })?;
+        let batch = if size >= 128 { 64 } else { 1024 };
+        let rounds = 4u64;
+        let (mut images, mut captions) = (Vec::new(), Vec::new());
+        generator.fill_batch(0, 8, &mut images, &mut captions); // warm-up
+        for (mode, threads) in [("render", 1), ("render-parallel", cfg.threads)] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| DataError::InvalidOption {
+                    name: "threads",
+                    value: format!("{threads}: {e}"),
+                    valid: "a thread pool that can be built",
+                })?;
+            let t = Instant::now();
+            pool.install(|| {
+                for r in 0..rounds {
+                    images.clear();
+                    captions.clear();
+                    generator.fill_batch(r * batch as u64, batch, &mut images, &mut captions);
+                }
+            });
+            let secs = t.elapsed().as_secs_f64();
+            let n = rounds * batch as u64;
+            figures.push(BenchFigure {
+                mode: mode.into(),
+                output_size: size,
+                source_side: 0,
+                threads,
+                images: n,
+                seconds: secs,
+                images_per_sec: n as f64 / secs,
+                images_per_sec_per_thread: n as f64 / secs / threads as f64,
+                mean_jpeg_bytes: 0,
+                cpu_seconds: None,
+                images_per_cpu_sec: None,
+            });
+        }
+    }
+    Ok(figures)
 }
 
 fn run(
