@@ -39,7 +39,10 @@ fn bench_decode_reports_every_mode_and_size() {
             "{f:?}"
         );
         let jpeg = !f.mode.starts_with("render");
-        assert!(f.images >= 12 && (!jpeg || f.mean_jpeg_bytes > 100), "{f:?}");
+        assert!(
+            f.images >= 12 && (!jpeg || f.mean_jpeg_bytes > 100),
+            "{f:?}"
+        );
     }
     assert!(
         !cfg.dir.join("bench-00000.tar").exists(),
@@ -69,7 +72,10 @@ fn synthetic_batches_are_the_same_rendered_on_one_thread_or_several() {
     let (one, one_captions) = render(1);
     let (four, four_captions) = render(4);
     assert_eq!(one.len(), 37 * 3 * 48 * 48);
-    assert!(one == four, "images differ between 1 and 4 rendering threads");
+    assert!(
+        one == four,
+        "images differ between 1 and 4 rendering threads"
+    );
     assert_eq!(one_captions, four_captions);
     // and they are 37 different scenes, not one repeated
     assert_ne!(one[..3 * 48 * 48], one[3 * 48 * 48..2 * 3 * 48 * 48]);
