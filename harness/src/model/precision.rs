@@ -43,19 +43,6 @@ impl Precision {
     }
 }
 
-impl std::str::FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "f32" | "fp32" => Ok(Precision::F32),
-            "bf16" | "mixed" | "amp" => Ok(Precision::Bf16),
-            other => Err(format!(
-                "unknown precision {other:?}: use f32 or bf16 (bf16 matrix products, f32 weights)"
-            )),
-        }
-    }
-}
-
 thread_local! {
     static CURRENT: Cell<Precision> = const { Cell::new(Precision::F32) };
 }

@@ -232,11 +232,7 @@ fn gemm_into(out: *mut f32, a: &MatRef, b: &MatRef, accumulate: bool) {
 
 /// A fresh [rows, cols] result written entirely by gemm (no zero fill, no copy).
 fn gemm_new(a: &MatRef, b: &MatRef) -> FlexTensor {
-    let len = a.rows * b.cols;
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    gemm_into(out.spare_capacity_mut().as_mut_ptr().cast(), a, b, false);
-    // SAFETY: gemm wrote all `len` elements.
-    unsafe { out.set_len(len) };
+    let out = written(a.rows * b.cols, |out| gemm_slice(out, a, b));
     flex_from(out, [a.rows, b.cols].into())
 }
 

@@ -145,14 +145,11 @@ fn flex_from(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
 
 /// Applies `f` to (input chunk, output chunk) pairs in parallel; `f` writes every output.
 fn map_chunks(x: &[f32], f: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
-    let mut y: Vec<f32> = Vec::with_capacity(x.len());
-    y.spare_capacity_mut()[..x.len()]
-        .par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(yc, xc)| f(xc, yc));
-    // SAFETY: every chunk of the first x.len() elements was written by `f`.
-    unsafe { y.set_len(x.len()) };
-    y
+    written(x.len(), |y| {
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(yc, xc)| f(xc, yc))
+    })
 }
 
 /// A gradient's values, owned and contiguous, to be overwritten in place (copied only when the
