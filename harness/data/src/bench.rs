@@ -10,6 +10,8 @@
 //!
 //! and for each output size
 //!
+//! - `resize`: one thread transforming images decoded beforehand (the resampling and
+//!   normalisation alone), `passes` times;
 //! - `transform`: one thread decoding and transforming the in-memory JPEGs in a loop (the
 //!   per-thread throughput of the work itself), `passes` times;
 //! - `pipeline`: a [`WebDataset`] stream with `threads` decoding threads (reading the tar,
@@ -73,8 +75,9 @@ impl Default for BenchConfig {
 /// One measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchFigure {
-    /// `"decode"` (one thread, decoding only), `"transform"` (one thread, decoding and
-    /// transforming, in memory) or `"pipeline"` (the webdataset stream).
+    /// `"decode"` (one thread, decoding only), `"resize"` (one thread, transforming decoded
+    /// images), `"transform"` (one thread, decoding and transforming, in memory) or
+    /// `"pipeline"` (the webdataset stream).
     pub mode: String,
     pub output_size: usize,
     pub source_side: u32,
@@ -280,6 +283,21 @@ fn run(
         // Warm-up, then `passes` passes over the shard's images on this thread.
         let rgb = decode_rgb(&jpegs[0], "benchmark image 0")?;
         transform.apply_into(&rgb, 0, &mut out);
+        // The transform alone, on images decoded beforehand.
+        let decoded: Vec<_> = jpegs
+            .iter()
+            .map(|j| decode_rgb(j, "benchmark image"))
+            .collect::<Result<_, _>>()?;
+        let timing = timed(|| {
+            for p in 0..passes {
+                for (i, rgb) in decoded.iter().enumerate() {
+                    transform.apply_into(rgb, (p * jpegs.len() + i) as u64, &mut out);
+                }
+            }
+            Ok(())
+        })?;
+        drop(decoded);
+        figures.push(single("resize", size, timing));
         let timing = timed(|| {
             for p in 0..passes {
                 for (i, j) in jpegs.iter().enumerate() {

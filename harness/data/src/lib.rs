@@ -24,6 +24,7 @@ mod rng;
 pub mod scene;
 mod shapes;
 pub mod shards;
+mod simd;
 pub mod stream;
 pub mod synthetic;
 pub mod tarfile;

@@ -23,8 +23,10 @@ fn bench_decode_reports_every_mode_and_size() {
         modes,
         [
             ("decode", 0),
+            ("resize", 16),
             ("transform", 16),
             ("pipeline", 16),
+            ("resize", 24),
             ("transform", 24),
             ("pipeline", 24),
             ("render", 32),

@@ -150,8 +150,14 @@ fn bench_data(a: &clipscale::cli::BenchDataArgs) -> Result<()> {
         ("images".into(), cfg.images.to_string()),
     ];
     for f in &figures {
+        // Single-thread modes also give images per CPU second, which other load on the
+        // machine does not move (wall-clock figures do).
+        let cpu = f
+            .images_per_cpu_sec
+            .map(|c| format!(", {c:.1} per CPU second"))
+            .unwrap_or_default();
         println!(
-            "{:<10} {:>4} px, {} thread(s): {:>8.1} images/s ({:.1} per thread)",
+            "{:<10} {:>4} px, {} thread(s): {:>8.1} images/s ({:.1} per thread{cpu})",
             f.mode, f.output_size, f.threads, f.images_per_sec, f.images_per_sec_per_thread
         );
         rec.push((
@@ -162,6 +168,12 @@ fn bench_data(a: &clipscale::cli::BenchDataArgs) -> Result<()> {
             format!("{}_{}px_images_per_s_per_thread", f.mode, f.output_size),
             format!("{:.1}", f.images_per_sec_per_thread),
         ));
+        if let Some(c) = f.images_per_cpu_sec {
+            rec.push((
+                format!("{}_{}px_images_per_cpu_s", f.mode, f.output_size),
+                format!("{c:.1}"),
+            ));
+        }
     }
     if !a.no_record {
         let r: Vec<(&str, String)> = rec.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();

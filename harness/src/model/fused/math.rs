@@ -2,6 +2,8 @@
 
 use std::mem::MaybeUninit;
 
+use clipscale_data::multiversion;
+
 pub(super) use super::elementwise::LAYER_NORM_EPS;
 
 /// e^v for v <= 0 (0 below -87): Cody-Waite range reduction and a degree-6 polynomial.
