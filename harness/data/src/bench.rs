@@ -16,7 +16,11 @@
 //!   per-thread throughput of the work itself), `passes` times;
 //! - `pipeline`: a [`WebDataset`] stream with `threads` decoding threads (reading the tar,
 //!   shuffle buffer, reordering, batching included), timed over `pipeline_images` images after
-//!   a warm-up batch.
+//!   a warm-up batch;
+//! - `pipeline-consumer` and `pipeline-reader`: the same run's CPU time of its two serial
+//!   threads (the caller, which reorders and batches, and the thread reading the shards), as
+//!   images per CPU second: the ceiling of the pipeline's rate however many decoding threads
+//!   it has (Linux only; `None` elsewhere).
 //!
 //! The shard is deleted afterwards. Figures are returned, not printed.
 
@@ -28,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
 use crate::rng::{Rng, hash2};
-use crate::stream::StreamPosition;
+use crate::stream::{READER_THREAD, StreamPosition};
 use crate::synthetic::{Synthetic, SyntheticConfig};
 use crate::tarfile::write_tar;
 use crate::transform::{Transform, decode_rgb};
@@ -102,6 +106,22 @@ fn thread_cpu_seconds() -> Option<f64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) as f64 / 100.0)
+}
+
+/// CPU seconds (user + system) of this process's thread named `name` (Linux; `None` when
+/// there is no such thread or no /proc).
+fn named_thread_cpu_seconds(name: &str) -> Option<f64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            let text = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let fields: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            return Some((utime + stime) as f64 / 100.0);
+        }
+    }
+    None
 }
 
 /// Times `work` on this thread: (wall seconds, CPU seconds).
@@ -317,25 +337,37 @@ fn run(
         let mut stream = data.stream_from(StreamPosition::START)?;
         let batch = 64usize;
         stream.next_batch(batch)?;
-        let t = Instant::now();
+        let reader0 = named_thread_cpu_seconds(READER_THREAD);
         let mut n = 0usize;
-        while n < cfg.pipeline_images.max(1) {
-            n += stream.next_batch(batch)?.len();
-        }
-        let secs = t.elapsed().as_secs_f64();
-        figures.push(BenchFigure {
-            mode: "pipeline".into(),
+        let (secs, consumer_cpu) = timed(|| {
+            while n < cfg.pipeline_images.max(1) {
+                n += stream.next_batch(batch)?.len();
+            }
+            Ok(())
+        })?;
+        let reader = match (reader0, named_thread_cpu_seconds(READER_THREAD)) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        drop(stream);
+        let figure = |mode: &str, threads: usize, cpu: Option<f64>| BenchFigure {
+            mode: mode.into(),
             output_size: size,
             source_side: cfg.source_side,
-            threads: cfg.threads,
+            threads,
             images: n as u64,
             seconds: secs,
             images_per_sec: n as f64 / secs,
-            images_per_sec_per_thread: n as f64 / secs / cfg.threads as f64,
+            images_per_sec_per_thread: n as f64 / secs / threads as f64,
             mean_jpeg_bytes,
-            cpu_seconds: None,
-            images_per_cpu_sec: None,
-        });
+            cpu_seconds: cpu,
+            images_per_cpu_sec: cpu.filter(|&c| c > 0.0).map(|c| n as f64 / c),
+        };
+        figures.push(figure("pipeline", cfg.threads, None));
+        // The two serial threads of the pipeline: their images per CPU second bound the
+        // pipeline's rate however many decoding threads it has.
+        figures.push(figure("pipeline-consumer", 1, consumer_cpu));
+        figures.push(figure("pipeline-reader", 1, reader));
     }
     Ok(figures)
 }

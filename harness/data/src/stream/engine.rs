@@ -13,6 +13,9 @@ use crate::transform::{Transform, decode_rgb};
 
 use super::*;
 
+/// The name of the thread reading the sources (the benchmark measures its CPU time).
+pub(crate) const READER_THREAD: &str = "clipscale-read";
+
 /// Problems attached to an item (found while reading, before it in sequence order).
 #[derive(Default)]
 struct Extra {
@@ -110,7 +113,7 @@ impl SampleStream {
         }
         let producer_stop = Arc::clone(&stop);
         let handle = std::thread::Builder::new()
-            .name("clipscale-read".into())
+            .name(READER_THREAD.into())
             .spawn(move || {
                 Producer {
                     credits: credit_tx,

@@ -48,6 +48,7 @@ use crate::error::DataError;
 use crate::transform::Transform;
 
 mod engine;
+pub(crate) use engine::READER_THREAD;
 pub use engine::SampleStream;
 
 /// RNG stream ids (mixed with the seed) for the different random choices.
