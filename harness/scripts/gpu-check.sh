@@ -5,6 +5,9 @@
 #   2. timings: clipscale and open_clip (PyTorch; bf16 autocast for mixed precision) training
 #      ViT-B-32 (224 px, context 77) at batch 256, in f32 and in mixed precision, with peak GPU
 #      memory; both sides cycle a pool of 4 pre-rendered batches;
+#   2b. data feeding: clipscale's mixed-precision run again, streaming photo-like 256 px JPEG
+#      shards (written by `clipscale bench shards`) through the decoding pipeline on all cores,
+#      so its data wait is that of real data (step 2's pooled batches never wait);
 #   3. the largest batch that fits (mixed precision, doubling from 256);
 #   4. a short table, printed last.
 #
@@ -43,6 +46,7 @@ py="${PEER_PYTHON:-python3}"
 
 if [ "$dry" = 0 ]; then
     device=cuda:0; peer_device=cuda; model=ViT-B-32; batch=256; warmup=10; steps=30; max_batch=8192
+    shard_images=8192; shard_side=256
     check=(gpu-check --model w64-d3 --model ViT-B-32 --device cuda:0)
     # libcuda comes with the driver; NVRTC with a CUDA toolkit or PyTorch's pip wheels.
     dirs=""
@@ -64,6 +68,7 @@ if [ "$dry" = 0 ]; then
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | tee "$out/gpu.txt" || true
 else
     device=cpu; peer_device=cpu; model=w32-d2; batch=16; warmup=1; steps=2; max_batch=64
+    shard_images=64; shard_side=64
     check=(gpu-check --model w32-d2 --dry-run)
 fi
 
@@ -102,6 +107,19 @@ for precision in f32 bf16; do
         : >"$out/openclip-$precision.json"
     fi
 done
+
+echo "== 2b. data feeding: $model bf16 from $shard_images JPEGs of ${shard_side} px in shards"
+shard_dir="$(mktemp -d "${TMPDIR:-/tmp}/clipscale-gpucheck-shards.XXXXXX")"
+if pattern="$("$bin" bench shards --out "$shard_dir" --images "$shard_images" --side "$shard_side" \
+    --per-shard 1000 | tail -n 1)"; then
+    "$bin" bench train --device "$device" --model "$model" --batch "$batch" --warmup "$warmup" \
+        --steps "$steps" --precision bf16 --shards "$pattern" --json --no-record \
+        >"$out/clipscale-shards.json" || echo "clipscale from shards failed" >&2
+else
+    echo "writing the JPEG shards failed" >&2
+    : >"$out/clipscale-shards.json"
+fi
+rm -rf "$shard_dir"
 
 echo "== 3. largest batch that fits (bf16)"
 fits=""
@@ -157,6 +175,12 @@ for prec in ("f32", "bf16"):
         print(f"ratio clipscale / open_clip ({prec}): {a['samples_per_s'] / b['samples_per_s']:.2f}")
 r = rows[("clipscale", "bf16")]
 if r:
-    print(f"clipscale data wait ({'bf16'}): {100 * r['data_wait_share']:.1f}% of step time")
+    print(f"clipscale data wait (bf16, pooled batches): {100 * r['data_wait_share']:.1f}% of step time")
+r = load("clipscale-shards.json")
+if r:
+    print(f"clipscale bf16 from JPEG shards ({r['data']}): {r['samples_per_s']:.1f} samples/s, "
+          f"data wait {100 * r['data_wait_share']:.1f}% of step time")
+else:
+    print("clipscale bf16 from JPEG shards: not run")
 print(f"largest batch that fits ({model}, bf16): {fits or 'none of those tried'}")
 PY

@@ -1,5 +1,6 @@
 //! Training-step benchmark pieces shared by the CLI: timing of full training steps on the
-//! embedded synthetic data, peak memory, and the peak-FLOPs table used for MFU.
+//! embedded synthetic data (or WebDataset shards), peak memory, and the peak-FLOPs table used
+//! for MFU.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,8 +11,11 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::backend::{BackendInfo, BackendTask, to_vec};
 use crate::flops::counts;
 use crate::model::{ClipConfig, Precision, autocast};
-use crate::train::data::{PairSource, Prefetcher, SyntheticHandle, SyntheticSource};
+use crate::train::data::{
+    PairSource, Prefetcher, ShardSource, SyntheticHandle, SyntheticSource, tokenizer_for,
+};
 use crate::train::optim::{AdamWSpec, clamp_logit_scale, optimizer};
+use clipscale_data::{ShardSpec, WebDataset};
 
 /// Peak dense FLOP/s by device name (datasheet figures unless noted). Devices not listed get no
 /// MFU: a guessed peak would make the figure meaningless.
@@ -72,6 +76,18 @@ pub struct StepTiming {
     pub peak_rss_mib: Option<f64>,
     /// Compute precision of the step.
     pub precision: Precision,
+    /// Where the batches came from: `synthetic` (rendered as the steps run), `synthetic-pool`
+    /// (cycled, rendered beforehand) or `shards, N decoding threads`.
+    pub data: String,
+}
+
+/// WebDataset shards streamed through the decoding pipeline.
+#[derive(Debug, Clone)]
+pub struct ShardFeed {
+    /// Brace pattern of the shards.
+    pub pattern: String,
+    /// Decoding threads.
+    pub threads: usize,
 }
 
 /// Warm-up, then timed full training steps (data wait, forward, backward, AdamW, clamp).
@@ -84,35 +100,60 @@ pub struct TimeSteps {
     /// Cycle this many batches rendered before timing (as the open_clip peer does) instead of
     /// streaming fresh ones from the prefetching data thread.
     pub data_pool: Option<usize>,
+    /// Stream from shards instead of the synthetic scenes (excludes `data_pool`).
+    pub shards: Option<ShardFeed>,
 }
 
 impl BackendTask for TimeSteps {
     type Output = Result<StepTiming, String>;
     fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
-        let source = Arc::new(
-            SyntheticSource::new(
-                0,
-                self.model.vision.image_size,
-                self.model.text.context_length,
-            )
-            .map_err(|e| e.to_string())?,
-        );
-        let cfg = self
-            .model
-            .clone()
-            .with_vocab_size(source.tokenizer.vocab_size());
+        let image_size = self.model.vision.image_size;
+        let context_length = self.model.text.context_length;
+        let total = (self.warmup + self.steps) as u64;
+        let mut pool = Vec::new();
+        let (source, vocab, data): (Arc<dyn PairSource>, usize, String) = match &self.shards {
+            Some(feed) => {
+                if self.data_pool.is_some() {
+                    return Err("a data pool and shards exclude each other".into());
+                }
+                let tokenizer = tokenizer_for("clip-bpe", None, None)?;
+                let mut spec = ShardSpec::new(feed.pattern.clone(), image_size);
+                spec.threads = feed.threads;
+                let vocab = tokenizer.vocab_size();
+                let shards = ShardSource {
+                    dataset: WebDataset::open(spec).map_err(|e| e.to_string())?,
+                    tokenizer,
+                    image_size,
+                    context_length,
+                };
+                let data = format!("shards, {} decoding threads", feed.threads);
+                (Arc::new(shards), vocab, data)
+            }
+            None => {
+                let source = Arc::new(
+                    SyntheticSource::new(0, image_size, context_length)
+                        .map_err(|e| e.to_string())?,
+                );
+                if let Some(n) = self.data_pool {
+                    pool = (0..n.max(1) as u64)
+                        .map(|i| source.train_batch(i * self.batch as u64, self.batch))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.to_string())?;
+                }
+                let vocab = source.tokenizer.vocab_size();
+                let data = if pool.is_empty() {
+                    "synthetic"
+                } else {
+                    "synthetic-pool"
+                };
+                (Arc::new(SyntheticHandle(source)), vocab, data.into())
+            }
+        };
+        let cfg = self.model.clone().with_vocab_size(vocab);
         let mut model = cfg.init::<B>(0, &device).map_err(|e| e.to_string())?;
         let mut optim = optimizer::<B>(AdamWSpec::default());
-        let total = (self.warmup + self.steps) as u64;
-        let pool = match self.data_pool {
-            Some(n) => (0..n.max(1) as u64)
-                .map(|i| source.train_batch(i * self.batch as u64, self.batch))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?,
-            None => Vec::new(),
-        };
         let feed = Prefetcher::start(
-            Arc::new(SyntheticHandle(source)) as Arc<dyn PairSource>,
+            source,
             serde_json::Value::Null,
             self.batch,
             if pool.is_empty() { total } else { 0 },
@@ -161,6 +202,7 @@ impl BackendTask for TimeSteps {
             data_wait_share: wait / total_s,
             peak_rss_mib: peak_rss_mib(),
             precision: self.precision,
+            data,
         })
     }
 }

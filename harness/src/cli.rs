@@ -217,11 +217,30 @@ pub enum BenchCommand {
     /// Images per second decoded and transformed (one thread and the threaded pipeline), at
     /// 64 px and 224 px, from a temporary shard of JPEGs.
     Data(BenchDataArgs),
+    /// Writes WebDataset shards of photo-like JPEGs (meaningless captions) for timing the
+    /// decoding pipeline where no real shards are at hand: `bench train --shards PATTERN`.
+    Shards(BenchShardsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchShardsArgs {
+    /// Folder for the shards (bench-00000.tar, ...); created if missing.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Images in all.
+    #[arg(long, default_value_t = 10_000)]
+    pub images: usize,
+    /// Side of the square JPEGs (img2dataset's usual resize for training is 256).
+    #[arg(long, default_value_t = 256)]
+    pub side: u32,
+    /// Images per shard.
+    #[arg(long, default_value_t = 1_000)]
+    pub per_shard: usize,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct BenchDataArgs {
-    /// Decoding threads of the pipeline measurement (default: all cores, at most 8).
+    /// Decoding threads of the pipeline measurement (default: all cores, at most 32).
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long)]
@@ -254,6 +273,14 @@ pub struct BenchTrainArgs {
     /// default pool of 4): times the step alone where rendering large images would not keep up.
     #[arg(long, value_name = "N")]
     pub data_pool: Option<usize>,
+    /// Stream the timed steps from these WebDataset shards (a brace pattern, e.g. from `bench
+    /// shards`) through the JPEG decoding pipeline instead of the synthetic scenes, captions
+    /// tokenised with clip-bpe: the data wait is then that of real data.
+    #[arg(long, value_name = "PATTERN", conflicts_with_all = ["data_pool", "peer"])]
+    pub shards: Option<String>,
+    /// Decoding threads with --shards (default: all cores, at most 32).
+    #[arg(long, value_name = "N", requires = "shards")]
+    pub data_threads: Option<usize>,
     /// Also run open_clip (harness/bench/openclip_peer.py) on the same config, alternating.
     #[arg(long)]
     pub peer: bool,

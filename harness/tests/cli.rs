@@ -142,6 +142,18 @@ fn gpu_check_script_dry_mode_runs_every_step_and_prints_the_table_last() {
         let samples: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
         assert!(samples > 0.0, "{row}");
     }
+    // the run streaming JPEG shards through the decoding pipeline trained and says so
+    let shards = summary
+        .lines()
+        .find(|l| l.starts_with("clipscale bf16 from JPEG shards (shards, "))
+        .unwrap_or_else(|| panic!("no shard row: {summary}"));
+    let rate: f64 = shards
+        .split("): ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {shards}"));
+    assert!(rate > 0.0 && shards.contains("data wait"), "{shards}");
     // the smallest model fits every batch the dry run tries (16, 32, 64)
     assert!(
         summary.contains("largest batch that fits (w32-d2, bf16): 64"),

@@ -61,7 +61,7 @@ pub struct BenchConfig {
 
 impl Default for BenchConfig {
     /// 256 JPEGs of 256x256 in the system temp folder; 64 and 224 px; 4 single-thread passes;
-    /// a 2048-image pipeline run on all cores (at most 8).
+    /// a 2048-image pipeline run on all cores (at most 32).
     fn default() -> Self {
         Self {
             dir: std::env::temp_dir().join(format!("clipscale-bench-data-{}", std::process::id())),
@@ -170,6 +170,54 @@ fn test_jpeg(index: u64, side: u32) -> Result<Vec<u8>, DataError> {
     Ok(out)
 }
 
+/// Writes `images` photo-like JPEGs (`side` square, see the module documentation) with
+/// captions `"benchmark image N"` into WebDataset shards of `per_shard` samples,
+/// `dir/bench-00000.tar` on (images encoded in parallel on rayon's pool), and returns the
+/// shards' brace pattern. For timing the decoding pipeline where no real shards are at hand
+/// (a GPU host without network); the images carry no meaning.
+pub fn write_bench_shards(
+    dir: &std::path::Path,
+    images: usize,
+    side: u32,
+    per_shard: usize,
+) -> Result<String, DataError> {
+    use rayon::prelude::*;
+    if images == 0 || side == 0 || per_shard == 0 {
+        return Err(DataError::InvalidOption {
+            name: "bench shards",
+            value: format!("images {images}, side {side}, per_shard {per_shard}"),
+            valid: "images, side and per_shard all at least 1",
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, &e))?;
+    let shards = images.div_ceil(per_shard);
+    (0..shards).into_par_iter().try_for_each(|s| {
+        let members = (s * per_shard..images.min((s + 1) * per_shard))
+            .map(|i| {
+                Ok([
+                    (format!("{i:06}.jpg"), test_jpeg(i as u64, side)?),
+                    (
+                        format!("{i:06}.txt"),
+                        format!("benchmark image {i}").into_bytes(),
+                    ),
+                ])
+            })
+            .collect::<Result<Vec<_>, DataError>>()?
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
+        let path = dir.join(format!("bench-{s:05}.tar"));
+        write_tar(&path, &members).map_err(|e| DataError::io(&path, &e))
+    })?;
+    Ok(if shards == 1 {
+        dir.join("bench-00000.tar").display().to_string()
+    } else {
+        dir.join(format!("bench-{{00000..{:05}}}.tar", shards - 1))
+            .display()
+            .to_string()
+    })
+}
+
 /// Runs the benchmark (see the module documentation).
 pub fn bench_decode(cfg: &BenchConfig) -> Result<Vec<BenchFigure>, DataError> {
     if cfg.images == 0 || cfg.source_side == 0 || cfg.threads == 0 {
@@ -182,26 +230,12 @@ pub fn bench_decode(cfg: &BenchConfig) -> Result<Vec<BenchFigure>, DataError> {
             valid: "images, source_side and threads all at least 1",
         });
     }
-    std::fs::create_dir_all(&cfg.dir).map_err(|e| DataError::io(&cfg.dir, &e))?;
+    let pattern = write_bench_shards(&cfg.dir, cfg.images, cfg.source_side, cfg.images)?;
+    let shard = PathBuf::from(&pattern);
     let jpegs: Vec<Vec<u8>> = (0..cfg.images as u64)
         .map(|i| test_jpeg(i, cfg.source_side))
         .collect::<Result<_, _>>()?;
     let mean_jpeg_bytes = jpegs.iter().map(|j| j.len() as u64).sum::<u64>() / jpegs.len() as u64;
-    let shard = cfg.dir.join("bench-00000.tar");
-    let members: Vec<(String, Vec<u8>)> = jpegs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, j)| {
-            [
-                (format!("{i:06}.jpg"), j.clone()),
-                (
-                    format!("{i:06}.txt"),
-                    format!("benchmark image {i}").into_bytes(),
-                ),
-            ]
-        })
-        .collect();
-    write_tar(&shard, &members).map_err(|e| DataError::io(&shard, &e))?;
     let result = run(cfg, &jpegs, &shard, mean_jpeg_bytes);
     let _ = std::fs::remove_file(&shard);
     let _ = std::fs::remove_dir(&cfg.dir);

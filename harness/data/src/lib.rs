@@ -33,7 +33,7 @@ pub mod transform;
 pub mod webdataset;
 
 pub use attributes::{Background, Colour, GradientDirection, Position, Shape, Size, Texture};
-pub use bench::{BenchConfig, BenchFigure, bench_decode};
+pub use bench::{BenchConfig, BenchFigure, bench_decode, write_bench_shards};
 pub use bpe::{ClipBpe, clean_text, train_bpe};
 pub use csv_source::{CsvDataset, CsvSpec};
 pub use error::DataError;

@@ -86,3 +86,31 @@ fn synthetic_batches_are_the_same_rendered_on_one_thread_or_several() {
     // and they are 37 different scenes, not one repeated
     assert_ne!(one[..3 * 48 * 48], one[3 * 48 * 48..2 * 3 * 48 * 48]);
 }
+
+#[test]
+fn bench_shards_split_the_images_and_stream_through_the_pipeline() {
+    use clipscale_data::{ShardSpec, StreamPosition, WebDataset, write_bench_shards};
+    let dir = std::env::temp_dir().join(format!("clipscale-bench-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pattern = write_bench_shards(&dir, 7, 24, 3).unwrap();
+    assert!(pattern.ends_with("bench-{00000..00002}.tar"), "{pattern}");
+    assert_eq!(clipscale_data::expand_shards(&pattern).unwrap().len(), 3);
+    let data = WebDataset::open(ShardSpec::new(pattern.clone(), 16)).unwrap();
+    assert_eq!(data.unique_samples(), 7);
+    let batch = data
+        .stream_from(StreamPosition::START)
+        .unwrap()
+        .next_batch(7)
+        .unwrap();
+    assert_eq!(batch.len(), 7);
+    let mut captions = batch.captions.clone();
+    captions.sort();
+    assert_eq!(captions[0], "benchmark image 0");
+    assert_eq!(captions[6], "benchmark image 6");
+    // one shard: a plain path, no braces
+    let single = write_bench_shards(&dir.join("one"), 2, 24, 5).unwrap();
+    assert!(single.ends_with("bench-00000.tar"), "{single}");
+    let err = write_bench_shards(&dir, 0, 24, 3).unwrap_err().to_string();
+    assert!(err.contains("images 0"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

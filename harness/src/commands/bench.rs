@@ -31,7 +31,23 @@ pub fn bench(cmd: &BenchCommand) -> Result<()> {
             .map_err(Into::into),
         BenchCommand::Train(a) => super::bench_train::bench_train(a),
         BenchCommand::Data(a) => bench_data(a),
+        BenchCommand::Shards(a) => bench_shards(a),
     }
+}
+
+/// Writes the shards and prints their pattern as the last line (scripts read it).
+fn bench_shards(a: &clipscale::cli::BenchShardsArgs) -> Result<()> {
+    let t = std::time::Instant::now();
+    let pattern = clipscale_data::write_bench_shards(&a.out, a.images, a.side, a.per_shard)?;
+    eprintln!(
+        "wrote {} JPEGs of {}x{} px in {:.1} s; stream them with `clipscale bench train --shards '{pattern}'`",
+        a.images,
+        a.side,
+        a.side,
+        t.elapsed().as_secs_f64()
+    );
+    println!("{pattern}");
+    Ok(())
 }
 
 fn bench_run(a: &BenchRunArgs) -> Result<()> {

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clipscale::backend::{DeviceSpec, dispatch};
-use clipscale::bench::{StepTiming, TimeSteps, cpu_name, peak_flops};
+use clipscale::bench::{ShardFeed, StepTiming, TimeSteps, cpu_name, peak_flops};
 use clipscale::cli::BenchTrainArgs;
 use clipscale::model::ModelLadder;
 use clipscale_data::WordTokenizer;
@@ -71,6 +71,17 @@ fn measured<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Option<f64>)> {
         _ => None,
     };
     Ok((r, share))
+}
+
+/// The shards to stream from, with their decoding threads.
+fn shard_feed(a: &BenchTrainArgs) -> Option<ShardFeed> {
+    a.shards.as_ref().map(|pattern| ShardFeed {
+        pattern: pattern.clone(),
+        threads: a
+            .data_threads
+            .unwrap_or_else(clipscale_data::webdataset::default_threads)
+            .max(1),
+    })
 }
 
 fn threads(a: &BenchTrainArgs) -> usize {
@@ -208,6 +219,14 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
         ("device".into(), format!("{} ({})", dev_name, a.device)),
         ("threads".into(), threads(a).to_string()),
         ("precision".into(), a.precision.name().to_string()),
+        (
+            "data".into(),
+            match (shard_feed(a), a.data_pool) {
+                (Some(f), _) => format!("shards {} ({} decoding threads)", f.pattern, f.threads),
+                (None, Some(n)) => format!("synthetic, a pool of {n} batches"),
+                (None, None) => "synthetic, rendered while training".into(),
+            },
+        ),
     ];
     // the most that other processes used of the CPUs during any --peer repetition
     let mut max_other = 0f64;
@@ -225,6 +244,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                         steps: a.steps,
                         precision: a.precision,
                         data_pool: a.data_pool,
+                        shards: shard_feed(a),
                     },
                 )?
                 .map_err(anyhow::Error::msg)?;
@@ -293,12 +313,14 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                     steps: a.steps,
                     precision: a.precision,
                     data_pool: a.data_pool,
+                    shards: shard_feed(a),
                 },
             )?
             .map_err(anyhow::Error::msg)?;
             println!(
-                "{model} batch {batch} {}: {:.1} samples/s, step {:.4} s (min {:.4}, max {:.4}), {:.2} GFLOP/s, data wait {:.1}%, peak RSS {}",
+                "{model} batch {batch} {} ({}): {:.1} samples/s, step {:.4} s (min {:.4}, max {:.4}), {:.2} GFLOP/s, data wait {:.1}%, peak RSS {}",
                 a.precision.name(),
+                t.data,
                 t.samples_per_s,
                 t.step_s_median,
                 t.step_s_min,
