@@ -145,6 +145,7 @@ multiversion! {
 }
 
 multiversion! {
+    #[allow(clippy::too_many_arguments)]
     /// dx per row, and the rows' contributions to dgamma and dbeta added to the accumulators.
     pub(super) fn layer_norm_backward_rows(
         g: &[f32],
