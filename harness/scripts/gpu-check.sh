@@ -4,7 +4,7 @@
 #      the host's CPU in f32, same weights (initialised on the host from one seed) and batch;
 #   2. timings: clipscale and open_clip (PyTorch; bf16 autocast for mixed precision) training
 #      ViT-B-32 (224 px, context 77) at batch 256, in f32 and in mixed precision, with peak GPU
-#      memory; both sides cycle a pool of 4 pre-rendered batches;
+#      memory; both sides cycle a pool of 4 batches made beforehand and kept on the device;
 #   2b. data feeding: clipscale's mixed-precision run again, streaming photo-like 256 px JPEG
 #      shards (written by `clipscale bench shards`) through the decoding pipeline on all cores,
 #      so its data wait is that of real data (step 2's pooled batches never wait);
@@ -179,7 +179,8 @@ if r:
 r = load("clipscale-shards.json")
 if r:
     print(f"clipscale bf16 from JPEG shards ({r['data']}): {r['samples_per_s']:.1f} samples/s, "
-          f"data wait {100 * r['data_wait_share']:.1f}% of step time")
+          f"data wait {100 * r['data_wait_share']:.1f}% of step time, "
+          f"upload {100 * r['upload_share']:.1f}%")
 else:
     print("clipscale bf16 from JPEG shards: not run")
 print(f"largest batch that fits ({model}, bf16): {fits or 'none of those tried'}")

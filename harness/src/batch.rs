@@ -20,12 +20,20 @@ pub struct HostBatch {
 }
 
 impl HostBatch {
+    /// The batch's tensors on `device`, copying the host buffers (for batches used again).
     pub fn to_device<B: Backend>(&self, device: &B::Device) -> ClipBatch<B> {
+        self.clone().into_device(device)
+    }
+
+    /// The batch's tensors on `device`, moving the host buffers into them: no copy of the
+    /// images on the host (150 MB for ViT-B-32 at batch 256), which the training loop would
+    /// otherwise make on its own thread every step.
+    pub fn into_device<B: Backend>(self, device: &B::Device) -> ClipBatch<B> {
         let (b, s, t) = (self.batch, self.image_size, self.context_length);
         ClipBatch {
-            images: Tensor::from_data(TensorData::new(self.images.clone(), [b, 3, s, s]), device),
-            tokens: Tensor::from_data(TensorData::new(self.tokens.clone(), [b, t]), device),
-            eot_pos: Tensor::from_data(TensorData::new(self.eot_pos.clone(), [b]), device),
+            images: Tensor::from_data(TensorData::new(self.images, [b, 3, s, s]), device),
+            tokens: Tensor::from_data(TensorData::new(self.tokens, [b, t]), device),
+            eot_pos: Tensor::from_data(TensorData::new(self.eot_pos, [b]), device),
         }
     }
 

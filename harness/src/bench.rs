@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::backend::{BackendInfo, BackendTask, to_vec};
 use crate::flops::counts;
-use crate::model::{ClipConfig, Precision, autocast};
+use crate::model::{ClipBatch, ClipConfig, Precision, autocast};
 use crate::train::data::{
     PairSource, Prefetcher, ShardSource, SyntheticHandle, SyntheticSource, tokenizer_for,
 };
@@ -73,6 +73,9 @@ pub struct StepTiming {
     pub step_s_max: f64,
     pub train_flop_per_s: f64,
     pub data_wait_share: f64,
+    /// Share of step time spent making the batch's device tensors on the host thread (zero
+    /// with a pool, which is uploaded once, before timing).
+    pub upload_share: f64,
     pub peak_rss_mib: Option<f64>,
     /// Compute precision of the step.
     pub precision: Precision,
@@ -159,30 +162,38 @@ impl BackendTask for TimeSteps {
             if pool.is_empty() { total } else { 0 },
             3,
         );
+        // The pool lives on the device, as the peer's does: cycling it costs no upload.
+        let pool: Vec<ClipBatch<B>> = pool.iter().map(|h| h.to_device(&device)).collect();
         let mut step_times = Vec::new();
-        let mut wait = 0.0;
+        let (mut wait, mut upload) = (0.0, 0.0);
         for i in 0..total {
             let t0 = Instant::now();
-            // a pooled batch is used in place: cloning it would copy ~150 MB per step at 224 px
-            let fed;
-            let host = if pool.is_empty() {
-                fed = feed
-                    .next()
-                    .ok_or("the data thread stopped")?
-                    .map_err(|e| e.to_string())?
-                    .batch;
-                &fed
+            let fed = if pool.is_empty() {
+                Some(
+                    feed.next()
+                        .ok_or("the data thread stopped")?
+                        .map_err(|e| e.to_string())?
+                        .batch,
+                )
             } else {
-                &pool[i as usize % pool.len()]
+                None
             };
             let waited = t0.elapsed().as_secs_f64();
-            let loss = autocast(self.precision, || model.loss(host.to_device::<B>(&device)));
+            let t1 = Instant::now();
+            // a fed batch moves into the tensors as in training (no host copy)
+            let batch = match fed {
+                Some(host) => host.into_device::<B>(&device),
+                None => pool[i as usize % pool.len()].clone(),
+            };
+            let uploaded = t1.elapsed().as_secs_f64();
+            let loss = autocast(self.precision, || model.loss(batch));
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = clamp_logit_scale(optim.step(1e-4, model, grads));
             let _ = to_vec(model.logit_scale.val().inner()); // wait for the device
             if i as usize >= self.warmup {
                 step_times.push(t0.elapsed().as_secs_f64());
                 wait += waited;
+                upload += uploaded;
             }
         }
         let total_s: f64 = step_times.iter().sum();
@@ -200,6 +211,7 @@ impl BackendTask for TimeSteps {
             step_s_max: sorted[sorted.len() - 1],
             train_flop_per_s: c.train_flops_per_sample() * self.batch as f64 / median,
             data_wait_share: wait / total_s,
+            upload_share: upload / total_s,
             peak_rss_mib: peak_rss_mib(),
             precision: self.precision,
             data,

@@ -269,8 +269,9 @@ pub struct BenchTrainArgs {
     /// Compute precision of the timed step: f32, or bf16 (bf16 matrix products, f32 weights).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
-    /// Cycle N batches rendered before timing instead of streaming fresh ones (as the peer's
-    /// default pool of 4): times the step alone where rendering large images would not keep up.
+    /// Cycle N batches rendered and put on the device before timing instead of streaming fresh
+    /// ones (as the peer's default pool of 4 does): times the step alone, without data loading
+    /// or upload.
     #[arg(long, value_name = "N")]
     pub data_pool: Option<usize>,
     /// Stream the timed steps from these WebDataset shards (a brace pattern, e.g. from `bench

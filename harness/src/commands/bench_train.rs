@@ -318,7 +318,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
             )?
             .map_err(anyhow::Error::msg)?;
             println!(
-                "{model} batch {batch} {} ({}): {:.1} samples/s, step {:.4} s (min {:.4}, max {:.4}), {:.2} GFLOP/s, data wait {:.1}%, peak RSS {}",
+                "{model} batch {batch} {} ({}): {:.1} samples/s, step {:.4} s (min {:.4}, max {:.4}), {:.2} GFLOP/s, data wait {:.1}%, upload {:.1}%, peak RSS {}",
                 a.precision.name(),
                 t.data,
                 t.samples_per_s,
@@ -327,6 +327,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                 t.step_s_max,
                 t.train_flop_per_s / 1e9,
                 100.0 * t.data_wait_share,
+                100.0 * t.upload_share,
                 t.peak_rss_mib
                     .map(|m| format!("{m:.0} MiB"))
                     .unwrap_or_else(|| "n/a".into())
@@ -356,6 +357,10 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
             figures.push((
                 format!("{key}_train_gflop_per_s"),
                 format!("{:.2}", t.train_flop_per_s / 1e9),
+            ));
+            figures.push((
+                format!("{key}_upload_share"),
+                format!("{:.4}", t.upload_share),
             ));
             figures.push((
                 format!("{key}_data_wait_share"),

@@ -428,7 +428,7 @@ impl BackendTask for TrainTask {
             let t_step = Instant::now();
             let lr = schedule.lr(state.samples_seen, batch as u64);
             let mut loss = crate::model::autocast(spec.optim.precision, || {
-                model.loss(host.to_device::<B>(&device))
+                model.loss(host.into_device::<B>(&device))
             });
             if nan_at == Some(state.step) {
                 loss = loss * f64::NAN;
