@@ -377,6 +377,8 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
     if !a.json && !a.no_record {
         let topic = if a.peer {
             "train-step-vs-openclip"
+        } else if a.shards.is_some() {
+            "train-step-from-shards"
         } else {
             "train-step"
         };
