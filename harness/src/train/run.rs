@@ -20,12 +20,13 @@ use clipscale_analysis::records::{
 
 use crate::backend::{BackendInfo, BackendTask, to_vec};
 use crate::eval::{ZeroShotClassifier, validation_loss};
+use crate::model::Clip;
 use crate::model::clip::max_logit_scale;
 use crate::provenance::now_unix_s;
 use crate::train::checkpoint::{self, LoopState};
 use crate::train::data::{self, PairSource, Prefetcher, SyntheticHandle, SyntheticSource};
 use crate::train::evalsets::{self, EvalTask};
-use crate::train::optim::{clamp_logit_scale, clip_global_norm, optimizer};
+use crate::train::optim::{ClipOptimizer, clamp_logit_scale, clip_global_norm, optimizer};
 use crate::train::schedule::Schedule;
 use crate::train::spec::TrialSpec;
 
@@ -374,18 +375,19 @@ impl BackendTask for TrainTask {
         if state.samples_seen == 0 {
             evaluate(&model, 0, &mut files)?;
         }
+        // the wall time so far goes into the checkpoint with the rest of the loop state
+        let save_checkpoint = |model: &Clip<B>,
+                               optim: &ClipOptimizer<B>,
+                               state: &mut LoopState|
+         -> Result<PathBuf, checkpoint::CheckpointError> {
+            state.wall_s = wall_before + started.elapsed().as_secs_f64();
+            checkpoint::save(&dir, model, optim, state, spec.intervals.keep_checkpoints)
+        };
         let mut last_checkpoint_step = if self.resume { state.step } else { u64::MAX };
         while state.samples_seen < total {
             if crate::signals::stop_requested() {
                 if last_checkpoint_step != state.step {
-                    state.wall_s = wall_before + started.elapsed().as_secs_f64();
-                    checkpoint::save(
-                        &dir,
-                        &model,
-                        &optim,
-                        &state,
-                        spec.intervals.keep_checkpoints,
-                    )?;
+                    save_checkpoint(&model, &optim, &mut state)?;
                 }
                 let signal = crate::signals::stop_signal();
                 files.log(&format!(
@@ -494,14 +496,7 @@ impl BackendTask for TrainTask {
                 spec.intervals.checkpoint_every_samples,
             ) || done
             {
-                state.wall_s = wall_before + started.elapsed().as_secs_f64();
-                checkpoint::save(
-                    &dir,
-                    &model,
-                    &optim,
-                    &state,
-                    spec.intervals.keep_checkpoints,
-                )?;
+                save_checkpoint(&model, &optim, &mut state)?;
                 last_checkpoint_step = state.step;
             }
         }

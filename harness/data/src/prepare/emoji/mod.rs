@@ -56,7 +56,9 @@ use super::{
 use crate::error::DataError;
 
 mod sources;
+mod styles;
 use sources::*;
+use styles::*;
 
 /// Arguments of `prepare emoji`.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
@@ -125,122 +127,6 @@ impl Default for PrepareEmojiArgs {
     }
 }
 
-/// How a style's images are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// An Iconify JSON set (`icons.json`, `chars.json`, `info.json`).
-    Iconify,
-    /// emoji-datasource: `img/<vendor>/64/<image>` listed in `emoji.json`.
-    Datasource(&'static str),
-    /// `@lobehub/fluent-emoji-3d`: `assets/<codepoints>.webp`.
-    LobeWebp,
-}
-
-/// One drawing style.
-#[derive(Debug, Clone, Copy)]
-struct StyleDef {
-    name: &'static str,
-    package: NpmPackage,
-    kind: Kind,
-    licence: &'static str,
-}
-
-const fn style(
-    name: &'static str,
-    pkg: &'static str,
-    version: &'static str,
-    kind: Kind,
-    licence: &'static str,
-) -> StyleDef {
-    StyleDef {
-        name,
-        package: NpmPackage { name: pkg, version },
-        kind,
-        licence,
-    }
-}
-
-/// Every style, in output order.
-const STYLES: [StyleDef; 11] = [
-    style(
-        "noto",
-        "@iconify-json/noto",
-        "1.2.9",
-        Kind::Iconify,
-        "Apache-2.0",
-    ),
-    style(
-        "twemoji",
-        "@iconify-json/twemoji",
-        "1.2.5",
-        Kind::Iconify,
-        "CC-BY-4.0",
-    ),
-    style(
-        "openmoji",
-        "@iconify-json/openmoji",
-        "1.2.29",
-        Kind::Iconify,
-        "CC-BY-SA-4.0",
-    ),
-    style(
-        "fluent-flat",
-        "@iconify-json/fluent-emoji-flat",
-        "1.2.6",
-        Kind::Iconify,
-        "MIT",
-    ),
-    style(
-        "fluent-high-contrast",
-        "@iconify-json/fluent-emoji-high-contrast",
-        "1.2.6",
-        Kind::Iconify,
-        "MIT",
-    ),
-    style(
-        "noto-v1",
-        "@iconify-json/noto-v1",
-        "1.2.5",
-        Kind::Iconify,
-        "Apache-2.0",
-    ),
-    style(
-        "emojione",
-        "@iconify-json/emojione",
-        "1.2.3",
-        Kind::Iconify,
-        "CC-BY-4.0",
-    ),
-    style(
-        "emojione-monotone",
-        "@iconify-json/emojione-monotone",
-        "1.2.1",
-        Kind::Iconify,
-        "CC-BY-4.0",
-    ),
-    style(
-        "google-png",
-        "emoji-datasource-google",
-        "16.0.0",
-        Kind::Datasource("google"),
-        "Apache-2.0",
-    ),
-    style(
-        "twitter-png",
-        "emoji-datasource-twitter",
-        "16.0.0",
-        Kind::Datasource("twitter"),
-        "CC-BY-4.0",
-    ),
-    style(
-        "fluent-3d",
-        "@lobehub/fluent-emoji-3d",
-        "1.1.0",
-        Kind::LobeWebp,
-        "MIT",
-    ),
-];
-
 /// Valid style names, for error messages.
 pub const STYLE_NAMES: &str = "noto, twemoji, openmoji, fluent-flat, fluent-high-contrast, noto-v1, emojione, emojione-monotone, google-png, twitter-png, fluent-3d (Apple and Facebook images are not licensed for reuse)";
 /// Styles of the reduced (CI) run.
@@ -271,74 +157,6 @@ pub const TEMPLATES: [&str; 8] = [
 
 /// Names of the four splits.
 pub const SPLITS: [&str; 4] = ["train", "heldout_style", "heldout_concept", "heldout_both"];
-
-fn resolve_styles(args: &PrepareEmojiArgs) -> Result<(Vec<usize>, Vec<bool>), DataError> {
-    let find = |name: &str| -> Result<usize, DataError> {
-        STYLES
-            .iter()
-            .position(|s| s.name == name.trim())
-            .ok_or_else(|| DataError::InvalidOption {
-                name: "styles",
-                value: name.to_owned(),
-                valid: STYLE_NAMES,
-            })
-    };
-    let requested: Vec<String> = args
-        .styles
-        .iter()
-        .filter(|s| !s.trim().is_empty())
-        .cloned()
-        .collect();
-    let mut styles: Vec<usize> = if !requested.is_empty() {
-        requested
-            .iter()
-            .map(|s| find(s))
-            .collect::<Result<_, _>>()?
-    } else if args.reduced {
-        REDUCED_STYLES
-            .iter()
-            .map(|s| find(s))
-            .collect::<Result<_, _>>()?
-    } else {
-        (0..STYLES.len()).collect()
-    };
-    styles.sort_unstable();
-    styles.dedup();
-    let holdout_names: Vec<String> = if !args.holdout_styles.is_empty() {
-        args.holdout_styles
-            .iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty() && s != "none")
-            .collect()
-    } else if args.reduced && requested.is_empty() {
-        vec!["fluent-flat".to_owned()]
-    } else {
-        DEFAULT_HOLDOUT
-            .iter()
-            .filter(|n| styles.iter().any(|&s| STYLES[s].name == **n))
-            .map(|n| (*n).to_owned())
-            .collect()
-    };
-    let mut heldout = vec![false; styles.len()];
-    for name in &holdout_names {
-        let idx = find(name).map_err(|_| DataError::InvalidOption {
-            name: "holdout_styles",
-            value: name.clone(),
-            valid: STYLE_NAMES,
-        })?;
-        match styles.iter().position(|&s| s == idx) {
-            Some(p) => heldout[p] = true,
-            None => {
-                return Err(DataError::InvalidOption {
-                    name: "holdout_styles",
-                    value: format!("{name} (not among the included styles)"),
-                    valid: "a subset of --styles",
-                });
-            }
-        }
-    }
-    Ok((styles, heldout))
-}
 
 /// Prepares the emoji data set (see the module docs) and returns its manifest.
 pub fn prepare_emoji(args: &PrepareEmojiArgs) -> Result<Manifest, DataError> {
