@@ -239,6 +239,10 @@ fn axis_weights(
     }
 }
 
+/// The most scratch values a thread keeps between images (per buffer; 4 MB: sources up to
+/// about 1,500 px wide at 224 px output).
+const SCRATCH_KEEP: usize = 1 << 20;
+
 thread_local! {
     /// Per-thread scratch of [`resample_chw`] (two buffers), reused from image to image so a
     /// decoding thread allocates and page-faults it once, not per image.
@@ -316,10 +320,21 @@ crate::multiversion! {
 }
 
 crate::multiversion! {
-    /// `dst[i] = src[i]` as f32.
-    fn widen(dst: &mut [f32], src: &[u8]) {
-        for (d, &v) in dst.iter_mut().zip(src) {
-            *d = f32::from(v);
+    /// The vertical pass straight from the image's 8-bit rows: row `y` of `dst` (rows of `n`)
+    /// is `sum_t w[t] * src[(start + t) * pitch + col..][..n]`, where `(start, w)` are output
+    /// `y`'s taps (absolute source rows).
+    fn banded_u8(dst: &mut [f32], src: &[u8], n: usize, pitch: usize, col: usize, axis: &AxisWeights) {
+        for (y, d) in dst.chunks_exact_mut(n).enumerate() {
+            let (start, ws) = axis.of(y);
+            let row = |t: usize| &src[(start + t) * pitch + col..][..n];
+            for (x, &v) in d.iter_mut().zip(row(0)) {
+                *x = ws[0] * f32::from(v);
+            }
+            for (t, &w) in ws.iter().enumerate().skip(1) {
+                for (x, &v) in d.iter_mut().zip(row(t)) {
+                    *x += w * f32::from(v);
+                }
+            }
         }
     }
 }
@@ -352,15 +367,16 @@ pub fn resample_chw(
 /// [`resample_chw`], then each value `v` of channel `c` becomes
 /// `clamp(v, 0, 255) * affine[c].0 + affine[c].1` (in the same pass as the clamp).
 ///
-/// Each pass is a run of long multiply-adds or a blocked transpose, which vectorise:
-/// the source rows the window needs are converted to f32 (still interleaved), the vertical
-/// pass adds whole weighted rows, its result is transposed so that each (column, channel)
-/// is contiguous, the horizontal pass adds whole weighted columns, and a last transpose
-/// brings the rows back into `out`. (Summing the few taps of each output pixel with the
-/// channels interleaved, the direct way, took 80% of the transform's time and ran at a
-/// third of this speed.) The vertical pass comes first, where PIL does the horizontal one
-/// first: the two orders differ by float rounding only, as nothing is clamped or rounded
-/// between them.
+/// Each pass is a run of long multiply-adds or a blocked transpose, which vectorise: the
+/// vertical pass adds whole weighted 8-bit source rows (only the columns the window needs,
+/// still interleaved) into f32 rows, its result is transposed so that each (column, channel)
+/// is contiguous, the horizontal pass adds whole weighted columns, and a last transpose brings
+/// the rows back into `out`. (Summing the few taps of each output pixel with the channels
+/// interleaved, the direct way, took 80% of the transform's time and ran at a third of this
+/// speed.) The vertical pass comes first, where PIL does the horizontal one first: the two
+/// orders differ by float rounding only, as nothing is clamped or rounded between them. The
+/// scratch is `2 * out_h * (source columns read) * 3` values, so a huge source costs memory
+/// in proportion to its width only.
 fn resample(
     img: &RgbImage,
     crop: CropBox,
@@ -386,42 +402,41 @@ fn resample(
         win_y as usize,
         out_h,
     );
-    // The source rectangle the window reads: rows of the vertical taps, columns of the
-    // horizontal ones.
-    let span = |w: &AxisWeights, n: usize| {
-        let lo = w.starts.iter().copied().min().unwrap_or(0);
-        let hi = (0..n)
-            .map(|o| w.starts[o] + w.counts[o])
-            .max()
-            .unwrap_or(lo);
-        (lo, hi - lo)
-    };
-    let (row_lo, rows) = span(&vw, out_h);
-    let (col_lo, cols) = span(&hw, out_w);
-    let width = cols * 3; // values per interleaved row of the rectangle
+    // The source columns the window reads (those of the horizontal taps).
+    let col_lo = hw.starts.iter().copied().min().unwrap_or(0);
+    let col_hi = (0..out_w)
+        .map(|o| hw.starts[o] + hw.counts[o])
+        .max()
+        .unwrap_or(col_lo);
+    let width = (col_hi - col_lo) * 3; // values per interleaved row of those columns
     let plane = out_w * out_h;
+    if plane == 0 {
+        return;
+    }
     let out = &mut out[..3 * plane];
     SCRATCH.with_borrow_mut(|[a, b]| {
-        // 1. The rectangle as f32 rows: rect[r][x * 3 + c].
-        let rect = scratch(a, rows * width);
-        for (r, dst) in rect.chunks_exact_mut(width).enumerate() {
-            widen(dst, &src[((row_lo + r) * src_w + col_lo) * 3..][..width]);
-        }
-        // 2. Vertical pass: v[y][x * 3 + c].
-        let v = scratch(b, out_h * width);
-        banded(v, rect, width, &vw, row_lo, 1, 0);
-        // 3. Columns: v_t[x * 3 + c][y].
-        let v_t = scratch(a, width * out_h);
+        // 1. Vertical pass from the 8-bit rows: v[y][x * 3 + c] (x from col_lo).
+        let v = scratch(a, out_h * width);
+        banded_u8(v, src, width, src_w * 3, col_lo * 3, &vw);
+        // 2. Columns: v_t[x * 3 + c][y].
+        let v_t = scratch(b, width * out_h);
         transpose(v, out_h, width, v_t);
-        // 4. Horizontal pass, a channel at a time: h_t[c][o][y].
-        let h_t = scratch(b, 3 * plane);
+        // 3. Horizontal pass, a channel at a time: h_t[c][o][y].
+        let h_t = scratch(a, 3 * plane);
         for (c, dst) in h_t.chunks_exact_mut(plane).enumerate() {
             banded(dst, v_t, out_h, &hw, col_lo, 3, c);
         }
-        // 5. Rows again, into `out`; clamp and map.
+        // 4. Rows again, into `out`; clamp and map.
         for (c, (dst, &(scale, offset))) in out.chunks_exact_mut(plane).zip(&affine).enumerate() {
             transpose(&h_t[c * plane..], out_w, out_h, dst);
             clamp_affine(dst, scale, offset);
+        }
+        // A very large source (a photo never resized) leaves buffers not worth keeping for
+        // every decoding thread.
+        for buf in [a, b] {
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
         }
     });
 }

@@ -309,13 +309,15 @@ fn resampling_matches_its_definition_on_crops_windows_and_scales() {
             ((y * 29 + x) % 256) as u8,
         ])
     });
-    // Random crops up- and downscaled (train), and resize-then-window plans (eval), with
-    // sizes that are not multiples of the transposes' 16-element blocks.
+    // Random crops up- and downscaled (train), non-square outputs, and resize-then-window
+    // plans (eval), with sizes that are not multiples of the transposes' 4x4 blocks.
     let mut cases = Vec::new();
     for key in 0..12u64 {
         let b = random_resized_crop_box(71, 58, (0.2, 1.0), (0.5, 2.0), key);
         let size = [5u32, 17, 33, 40, 96][key as usize % 5];
         cases.push((b, (size, size), (0, 0), (size as usize, size as usize)));
+        let (w, h) = [(7u32, 30u32), (45, 9), (64, 21)][key as usize % 3];
+        cases.push((b, (w, h), (0, 0), (w as usize, h as usize)));
     }
     for size in [7u32, 24, 64] {
         let (scaled, corner) = centre_crop_plan(71, 58, size);
@@ -327,6 +329,18 @@ fn resampling_matches_its_definition_on_crops_windows_and_scales() {
         };
         cases.push((whole, scaled, corner, (size as usize, size as usize)));
     }
+    // a window of a larger resize, not at the origin
+    cases.push((
+        CropBox {
+            x: 3,
+            y: 2,
+            width: 60,
+            height: 50,
+        },
+        (90, 75),
+        (11, 20),
+        (37, 29),
+    ));
     for (crop, scaled, corner, (ow, oh)) in cases {
         let mut out = vec![f32::NAN; 3 * ow * oh];
         resample_chw(&img, crop, scaled, corner, (ow, oh), &mut out);
