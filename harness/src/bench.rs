@@ -119,7 +119,9 @@ impl BackendTask for TimeSteps {
                 if self.data_pool.is_some() {
                     return Err("a data pool and shards exclude each other".into());
                 }
-                let tokenizer = tokenizer_for("clip-bpe", None, None)?;
+                // the synthetic runs' tokenizer, so that the model (its token embedding) is
+                // the same as theirs; the benchmark captions mean nothing anyway
+                let tokenizer = tokenizer_for("word-synthetic", None, None)?;
                 let mut spec = ShardSpec::new(feed.pattern.clone(), image_size);
                 spec.threads = feed.threads;
                 let vocab = tokenizer.vocab_size();

@@ -275,8 +275,9 @@ pub struct BenchTrainArgs {
     #[arg(long, value_name = "N")]
     pub data_pool: Option<usize>,
     /// Stream the timed steps from these WebDataset shards (a brace pattern, e.g. from `bench
-    /// shards`) through the JPEG decoding pipeline instead of the synthetic scenes, captions
-    /// tokenised with clip-bpe: the data wait is then that of real data.
+    /// shards`) through the JPEG decoding pipeline instead of the synthetic scenes: the data
+    /// wait is then that of real data. Captions use the synthetic runs' word tokenizer, so the
+    /// model is the same as theirs.
     #[arg(long, value_name = "PATTERN", conflicts_with_all = ["data_pool", "peer"])]
     pub shards: Option<String>,
     /// Decoding threads with --shards (default: all cores, at most 32).

@@ -170,6 +170,17 @@ fn test_jpeg(index: u64, side: u32) -> Result<Vec<u8>, DataError> {
     Ok(out)
 }
 
+/// The tar members of benchmark sample `i`: its JPEG and its caption.
+fn sample_members(i: usize, jpeg: Vec<u8>) -> [(String, Vec<u8>); 2] {
+    [
+        (format!("{i:06}.jpg"), jpeg),
+        (
+            format!("{i:06}.txt"),
+            format!("benchmark image {i}").into_bytes(),
+        ),
+    ]
+}
+
 /// Writes `images` photo-like JPEGs (`side` square, see the module documentation) with
 /// captions `"benchmark image N"` into WebDataset shards of `per_shard` samples,
 /// `dir/bench-00000.tar` on (images encoded in parallel on rayon's pool), and returns the
@@ -193,15 +204,7 @@ pub fn write_bench_shards(
     let shards = images.div_ceil(per_shard);
     (0..shards).into_par_iter().try_for_each(|s| {
         let members = (s * per_shard..images.min((s + 1) * per_shard))
-            .map(|i| {
-                Ok([
-                    (format!("{i:06}.jpg"), test_jpeg(i as u64, side)?),
-                    (
-                        format!("{i:06}.txt"),
-                        format!("benchmark image {i}").into_bytes(),
-                    ),
-                ])
-            })
+            .map(|i| Ok(sample_members(i, test_jpeg(i as u64, side)?)))
             .collect::<Result<Vec<_>, DataError>>()?
             .into_iter()
             .flatten()
@@ -230,12 +233,18 @@ pub fn bench_decode(cfg: &BenchConfig) -> Result<Vec<BenchFigure>, DataError> {
             valid: "images, source_side and threads all at least 1",
         });
     }
-    let pattern = write_bench_shards(&cfg.dir, cfg.images, cfg.source_side, cfg.images)?;
-    let shard = PathBuf::from(&pattern);
+    std::fs::create_dir_all(&cfg.dir).map_err(|e| DataError::io(&cfg.dir, &e))?;
     let jpegs: Vec<Vec<u8>> = (0..cfg.images as u64)
         .map(|i| test_jpeg(i, cfg.source_side))
         .collect::<Result<_, _>>()?;
     let mean_jpeg_bytes = jpegs.iter().map(|j| j.len() as u64).sum::<u64>() / jpegs.len() as u64;
+    let shard = cfg.dir.join("bench-00000.tar");
+    let members: Vec<(String, Vec<u8>)> = jpegs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, j)| sample_members(i, j.clone()))
+        .collect();
+    write_tar(&shard, &members).map_err(|e| DataError::io(&shard, &e))?;
     let result = run(cfg, &jpegs, &shard, mean_jpeg_bytes);
     let _ = std::fs::remove_file(&shard);
     let _ = std::fs::remove_dir(&cfg.dir);
