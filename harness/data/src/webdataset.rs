@@ -118,9 +118,10 @@ impl ShardSpec {
     }
 }
 
-/// Decoding threads by default: the available cores, at most 32. (A GPU step at ViT-B-32's
-/// 7,000 samples/s target needs about one core per 700 JPEGs/s at 224 px, so a GPU host needs
-/// more than the 8 this once was; idle decoders only wait on a full prefetch queue.)
+/// Decoding threads by default: the available cores, at most 32. (A 256 px JPEG takes about
+/// one core per 600 images/s to decode and transform at 224 px, so ViT-B-32's 7,000 samples/s
+/// on a GPU needs about 12 of them, more than the 8 this once was; idle decoders only wait on a
+/// full prefetch queue.)
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
