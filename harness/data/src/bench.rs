@@ -101,7 +101,12 @@ pub struct BenchFigure {
 /// This thread's CPU time (user + system) in seconds, from `/proc/thread-self/stat` (Linux;
 /// clock ticks of 1/100 s, so measure for a second or more).
 fn thread_cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    stat_cpu_seconds(std::path::Path::new("/proc/thread-self/stat"))
+}
+
+/// User + system CPU seconds from a `/proc/.../stat` file (clock ticks of 1/100 s).
+fn stat_cpu_seconds(stat: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(stat).ok()?;
     let fields: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
@@ -109,16 +114,12 @@ fn thread_cpu_seconds() -> Option<f64> {
 }
 
 /// CPU seconds (user + system) of this process's thread named `name` (Linux; `None` when
-/// there is no such thread or no /proc).
+/// there is no such thread or no /proc; the first one if there are several).
 fn named_thread_cpu_seconds(name: &str) -> Option<f64> {
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         if comm.trim_end() == name {
-            let text = std::fs::read_to_string(task.path().join("stat")).ok()?;
-            let fields: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            return Some((utime + stime) as f64 / 100.0);
+            return stat_cpu_seconds(&task.path().join("stat"));
         }
     }
     None
