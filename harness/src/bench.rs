@@ -12,10 +12,9 @@ use crate::backend::{BackendInfo, BackendTask, to_vec};
 use crate::flops::counts;
 use crate::model::{ClipBatch, ClipConfig, Precision, autocast};
 use crate::train::data::{
-    PairSource, Prefetcher, ShardSource, SyntheticHandle, SyntheticSource, tokenizer_for,
+    PairSource, Prefetcher, SyntheticHandle, SyntheticSource, open_shards, tokenizer_for,
 };
 use crate::train::optim::{AdamWSpec, clamp_logit_scale, optimizer};
-use clipscale_data::{ShardSpec, WebDataset};
 
 /// Peak dense FLOP/s by device name (datasheet figures unless noted). Devices not listed get no
 /// MFU: a guessed peak would make the figure meaningless.
@@ -122,15 +121,16 @@ impl BackendTask for TimeSteps {
                 // the synthetic runs' tokenizer, so that the model (its token embedding) is
                 // the same as theirs; the benchmark captions mean nothing anyway
                 let tokenizer = tokenizer_for("word-synthetic", None, None)?;
-                let mut spec = ShardSpec::new(feed.pattern.clone(), image_size);
-                spec.threads = feed.threads;
                 let vocab = tokenizer.vocab_size();
-                let shards = ShardSource {
-                    dataset: WebDataset::open(spec).map_err(|e| e.to_string())?,
-                    tokenizer,
+                let shards = open_shards(
+                    &feed.pattern,
+                    0,
                     image_size,
                     context_length,
-                };
+                    tokenizer,
+                    Some(feed.threads),
+                )
+                .map_err(|e| e.to_string())?;
                 let data = format!("shards, {} decoding threads", feed.threads);
                 (Arc::new(shards), vocab, data)
             }
@@ -165,7 +165,7 @@ impl BackendTask for TimeSteps {
             3,
         );
         // The pool lives on the device, as the peer's does: cycling it costs no upload.
-        let pool: Vec<ClipBatch<B>> = pool.iter().map(|h| h.to_device(&device)).collect();
+        let pool: Vec<ClipBatch<B>> = pool.into_iter().map(|h| h.into_device(&device)).collect();
         let mut step_times = Vec::new();
         let (mut wait, mut upload) = (0.0, 0.0);
         for i in 0..total {

@@ -299,6 +299,24 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     }
 }
 
+/// `dst = sum_t weights[t] * row(t)` in f32, over rows as long as `dst` (inlined into the
+/// dispatched kernels below, so it vectorises for each instruction set).
+#[inline(always)]
+fn weighted_sum<'a, T: Copy + Into<f32> + 'a>(
+    dst: &mut [f32],
+    weights: &[f32],
+    row: impl Fn(usize) -> &'a [T],
+) {
+    for (x, &v) in dst.iter_mut().zip(row(0)) {
+        *x = weights[0] * v.into();
+    }
+    for (t, &w) in weights.iter().enumerate().skip(1) {
+        for (x, &v) in dst.iter_mut().zip(row(t)) {
+            *x += w * v.into();
+        }
+    }
+}
+
 crate::multiversion! {
     /// Applies one axis's weights to rows of `n` values: row `i` of `dst` is
     /// `sum_t w[t] * src_row((start - first + t) * stride + offset)`, where `(start, w)` are
@@ -306,15 +324,7 @@ crate::multiversion! {
     fn banded(dst: &mut [f32], src: &[f32], n: usize, axis: &AxisWeights, first: usize, stride: usize, offset: usize) {
         for (i, d) in dst.chunks_exact_mut(n).enumerate() {
             let (start, ws) = axis.of(i);
-            let row = |t: usize| &src[((start - first + t) * stride + offset) * n..][..n];
-            for (x, &v) in d.iter_mut().zip(row(0)) {
-                *x = ws[0] * v;
-            }
-            for (t, &w) in ws.iter().enumerate().skip(1) {
-                for (x, &v) in d.iter_mut().zip(row(t)) {
-                    *x += w * v;
-                }
-            }
+            weighted_sum(d, ws, |t| &src[((start - first + t) * stride + offset) * n..][..n]);
         }
     }
 }
@@ -326,15 +336,7 @@ crate::multiversion! {
     fn banded_u8(dst: &mut [f32], src: &[u8], n: usize, pitch: usize, col: usize, axis: &AxisWeights) {
         for (y, d) in dst.chunks_exact_mut(n).enumerate() {
             let (start, ws) = axis.of(y);
-            let row = |t: usize| &src[(start + t) * pitch + col..][..n];
-            for (x, &v) in d.iter_mut().zip(row(0)) {
-                *x = ws[0] * f32::from(v);
-            }
-            for (t, &w) in ws.iter().enumerate().skip(1) {
-                for (x, &v) in d.iter_mut().zip(row(t)) {
-                    *x += w * f32::from(v);
-                }
-            }
+            weighted_sum(d, ws, |t| &src[(start + t) * pitch + col..][..n]);
         }
     }
 }

@@ -215,13 +215,14 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
     let vocab = clipscale_data::Tokenizer::vocab_size(&WordTokenizer::for_synthetic());
     let dev_name = device_name(a.device);
     let peaks = peak_flops(&dev_name);
+    let feed = shard_feed(a);
     let mut figures: Vec<(String, String)> = vec![
         ("device".into(), format!("{} ({})", dev_name, a.device)),
         ("threads".into(), threads(a).to_string()),
         ("precision".into(), a.precision.name().to_string()),
         (
             "data".into(),
-            match (shard_feed(a), a.data_pool) {
+            match (&feed, a.data_pool) {
                 (Some(f), _) => format!("shards {} ({} decoding threads)", f.pattern, f.threads),
                 (None, Some(n)) => format!("synthetic, a pool of {n} batches"),
                 (None, None) => "synthetic, rendered while training".into(),
@@ -244,7 +245,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                         steps: a.steps,
                         precision: a.precision,
                         data_pool: a.data_pool,
-                        shards: shard_feed(a),
+                        shards: feed.clone(),
                     },
                 )?
                 .map_err(anyhow::Error::msg)?;
@@ -313,7 +314,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
                     steps: a.steps,
                     precision: a.precision,
                     data_pool: a.data_pool,
-                    shards: shard_feed(a),
+                    shards: feed.clone(),
                 },
             )?
             .map_err(anyhow::Error::msg)?;

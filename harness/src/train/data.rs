@@ -298,16 +298,21 @@ pub fn tokenizer_for(
     }
 }
 
-/// Opens a shard data set for training.
+/// Opens a shard data set for training, decoding on `threads` threads (`None`: the default,
+/// all cores up to 32).
 pub fn open_shards(
     pattern: &str,
     seed: u64,
     image_size: usize,
     context_length: usize,
     tokenizer: SharedTokenizer,
+    threads: Option<usize>,
 ) -> Result<ShardSource, DataError> {
     let mut spec = ShardSpec::new(pattern, image_size);
     spec.seed = seed;
+    if let Some(t) = threads {
+        spec.threads = t;
+    }
     Ok(ShardSource {
         dataset: WebDataset::open(spec)?,
         tokenizer,

@@ -205,6 +205,7 @@ impl BackendTask for TrainTask {
                         image_size,
                         ctx,
                         tok,
+                        None,
                     )?),
                     tasks,
                 )
@@ -219,6 +220,7 @@ impl BackendTask for TrainTask {
                         image_size,
                         ctx,
                         tok,
+                        None,
                     )?),
                     Vec::new(),
                 )
