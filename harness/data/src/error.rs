@@ -12,8 +12,9 @@ pub enum DataError {
         max: usize,
     },
 
-    /// A scene option (difficulty knob) has a value outside its range.
-    #[error("scene option `{name}` = {value} is invalid: valid values are {valid}")]
+    /// An option (a scene's difficulty knob, a preparation or benchmark setting) has a value
+    /// outside its range.
+    #[error("option `{name}` = {value} is invalid: valid values are {valid}")]
     InvalidOption {
         name: &'static str,
         value: String,
