@@ -5,16 +5,36 @@ use burn::backend::{Autodiff, Flex};
 use burn::nn::LayerNorm;
 use burn::prelude::*;
 use burn::tensor::activation;
-use burn::tensor::{Distribution, Tolerance};
+use burn::tensor::{TensorData, Tolerance};
 use clipscale::model::block::layer_norm;
 use clipscale::model::fused;
 
 type B = Autodiff<Flex>;
 
+/// Normal(0, scale) values drawn from a generator local to the call. burn's `seed` sets one
+/// process-wide generator, and the tests of this file run on parallel threads: seeding it and then
+/// drawing let another test draw in between, so the two runs of a comparison could get different
+/// "same-seed" inputs (CI saw the attention gradients differ that way).
 fn input<const D: usize>(shape: [usize; D], scale: f64, seed: u64) -> Tensor<B, D> {
-    let dev = Default::default();
-    B::seed(&dev, seed);
-    Tensor::<B, D>::random(shape, Distribution::Normal(0.0, scale), &dev)
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut uniform = move || {
+        // splitmix64, mapped to (0, 1)
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            // Box-Muller
+            let (u, v) = (uniform(), uniform());
+            (scale * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect();
+    Tensor::<B, D>::from_data(TensorData::new(values, shape), &Default::default())
 }
 
 /// Gradient of sum(f(x) * w) with respect to x, for a fixed random w (so every output element
