@@ -1,6 +1,10 @@
 //! Batches on the host (plain vectors) and their upload to a device as a [`ClipBatch`].
 
+use std::mem::MaybeUninit;
+
 use burn::prelude::*;
+use burn::tensor::{AllocationProperty, Bytes};
+use cubecl_common::bytes::AllocationController;
 
 use crate::model::init::HostRng;
 use crate::model::{ClipBatch, ClipConfig};
@@ -27,11 +31,23 @@ impl HostBatch {
 
     /// The batch's tensors on `device`, moving the host buffers into them: no copy of the
     /// images on the host (150 MB for ViT-B-32 at batch 256), which the training loop would
-    /// otherwise make on its own thread every step.
+    /// otherwise make on its own thread every step. The image buffer goes back to the data
+    /// pipeline's pool ([`clipscale_data::buffers`]) once the device is done with it: when the
+    /// CPU tensor that holds it is dropped, or the upload to a GPU has finished.
     pub fn into_device<B: Backend>(self, device: &B::Device) -> ClipBatch<B> {
         let (b, s, t) = (self.batch, self.image_size, self.context_length);
+        assert_eq!(
+            self.images.len(),
+            b * 3 * s * s,
+            "a host batch's images do not match its shape"
+        );
+        let images = TensorData::from_bytes(
+            recycling_bytes(self.images),
+            [b, 3, s, s],
+            burn::tensor::DType::F32,
+        );
         ClipBatch {
-            images: Tensor::from_data(TensorData::new(self.images, [b, 3, s, s]), device),
+            images: Tensor::from_data(images, device),
             tokens: Tensor::from_data(TensorData::new(self.tokens, [b, t]), device),
             eot_pos: Tensor::from_data(TensorData::new(self.eot_pos, [b]), device),
         }
@@ -67,5 +83,97 @@ impl HostBatch {
             tokens,
             eot_pos,
         }
+    }
+}
+
+/// Owns a batch's image buffer for burn's tensor bytes and hands it back to the pool when
+/// burn drops them.
+struct Recycling(Vec<f32>);
+
+impl Recycling {
+    fn byte_len(&self) -> usize {
+        self.0.len() * size_of::<f32>()
+    }
+}
+
+impl AllocationController for Recycling {
+    fn alloc_align(&self) -> usize {
+        align_of::<f32>()
+    }
+
+    fn property(&self) -> AllocationProperty {
+        AllocationProperty::Native
+    }
+
+    unsafe fn memory_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        let len = self.byte_len();
+        // SAFETY: the vector's first `len` bytes are initialised f32 values; callers may only
+        // write initialised bytes (the trait's contract), and any bytes are a valid f32.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast(), len) }
+    }
+
+    fn memory(&self) -> &[MaybeUninit<u8>] {
+        // SAFETY: as above, read-only.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast(), self.byte_len()) }
+    }
+}
+
+impl Drop for Recycling {
+    fn drop(&mut self) {
+        clipscale_data::buffers::recycle_f32(std::mem::take(&mut self.0));
+    }
+}
+
+/// `images` as burn tensor bytes that return to the data pipeline's buffer pool when dropped.
+fn recycling_bytes(images: Vec<f32>) -> Bytes {
+    let controller = Recycling(images);
+    let len = controller.byte_len();
+    // SAFETY: `len` is exactly the number of initialised bytes the controller holds.
+    unsafe { Bytes::from_controller(Box::new(controller), len) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use clipscale_data::buffers::{BATCH_IMAGES, MIN_POOLED_BYTES};
+
+    #[test]
+    fn a_batch_moved_to_a_device_hands_its_image_buffer_back_when_the_tensor_is_done() {
+        // a batch whose images are large enough to be pooled
+        let (b, s, t) = (8, 224, 5);
+        assert!(b * 3 * s * s * 4 >= MIN_POOLED_BYTES);
+        let images: Vec<f32> = (0..b * 3 * s * s)
+            .map(|i| (i % 977) as f32 - 488.0)
+            .collect();
+        let host = HostBatch {
+            batch: b,
+            image_size: s,
+            context_length: t,
+            images: images.clone(),
+            tokens: vec![3; b * t],
+            eot_pos: vec![4; b],
+        };
+        let ptr = host.images.as_ptr();
+        let dev = Default::default();
+        let on_device = host.into_device::<Autodiff<Flex>>(&dev);
+        assert!(!BATCH_IMAGES.holds(ptr), "still in use by the tensor");
+        // the values arrive intact, and burn can compute with (and in) the buffer
+        let got = on_device
+            .images
+            .clone()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert_eq!(got, images);
+        let doubled = (on_device.images * 2.0)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!(doubled.iter().zip(&images).all(|(d, x)| *d == 2.0 * x));
+        // the tensor is gone (the multiplication consumed it): the buffer is back in the pool
+        assert!(BATCH_IMAGES.holds(ptr), "the buffer came back");
+        let again = clipscale_data::buffers::take_f32(b * 3 * s * s);
+        assert!(again.is_empty() && again.capacity() >= b * 3 * s * s);
     }
 }

@@ -385,7 +385,10 @@ fn run(
         let mut n = 0usize;
         let (secs, consumer_cpu) = timed(|| {
             while n < cfg.pipeline_images.max(1) {
-                n += stream.next_batch(batch)?.len();
+                // as in training, where the tensor made of a batch hands its images back
+                let b = stream.next_batch(batch)?;
+                n += b.len();
+                crate::buffers::recycle_f32(b.images);
             }
             Ok(())
         })?;

@@ -13,6 +13,7 @@
 pub mod attributes;
 pub mod bench;
 pub mod bpe;
+pub mod buffers;
 mod caption;
 pub mod csv_source;
 pub mod error;

@@ -95,7 +95,8 @@ impl SyntheticSource {
 
     /// Training pairs [start, start + batch).
     pub fn train_batch(&self, start: u64, batch: usize) -> Result<HostBatch, DataError> {
-        let mut images = Vec::with_capacity(batch * 3 * self.image_size * self.image_size);
+        let mut images =
+            clipscale_data::buffers::take_f32(batch * 3 * self.image_size * self.image_size);
         let mut captions = Vec::with_capacity(batch);
         self.generator
             .fill_batch(start, batch, &mut images, &mut captions);

@@ -178,11 +178,13 @@ impl SampleStream {
     }
 
     /// The next `n` decoded pairs as one batch. Batches run across epoch boundaries; the batch
-    /// is shorter than `n` only when the stream has an end epoch and reached it.
+    /// is shorter than `n` only when the stream has an end epoch and reached it. The images
+    /// go into a buffer from [`crate::buffers`]: hand it back with
+    /// [`recycle_f32`](crate::buffers::recycle_f32) when done with it.
     pub fn next_batch(&mut self, n: usize) -> Result<Batch, DataError> {
         let len = 3 * self.image_size * self.image_size;
         let mut batch = Batch {
-            images: Vec::with_capacity(n * len),
+            images: crate::buffers::take_f32(n * len),
             captions: Vec::with_capacity(n),
             keys: Vec::with_capacity(n),
             image_size: self.image_size,
