@@ -16,16 +16,20 @@
 //!   per-thread throughput of the work itself), `passes` times;
 //! - `pipeline`: a [`WebDataset`] stream with `threads` decoding threads (reading the tar,
 //!   shuffle buffer, reordering, batching included), timed over `pipeline_images` images after
-//!   a warm-up batch;
+//!   a warm-up batch, in batches of [`PIPELINE_BATCH`] taken on a thread of their own (as
+//!   training's data thread takes them; until 2026-12-05 batches of 64 on the calling thread);
 //! - `pipeline-consumer` and `pipeline-reader`: the same run's CPU time of its two serial
-//!   threads (the caller, which reorders and batches, and the thread reading the shards), as
-//!   images per CPU second: the ceiling of the pipeline's rate however many decoding threads
-//!   it has (Linux only; `None` elsewhere).
+//!   threads (the one taking batches, which reorders and batches, and the one reading the
+//!   shards), as images per CPU second: the ceiling of the pipeline's rate however many
+//!   decoding threads it has (Linux only; `None` elsewhere).
 //!
 //! The shard is deleted afterwards. Figures are returned, not printed.
 
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// Batch size of the `pipeline` measurement (at most `pipeline_images`): a training batch.
+pub const PIPELINE_BATCH: usize = 256;
 
 use image::codecs::jpeg::JpegEncoder;
 use serde::{Deserialize, Serialize};
@@ -379,18 +383,27 @@ fn run(
         spec.shuffle_buffer = 256;
         let data = WebDataset::open(spec)?;
         let mut stream = data.stream_from(StreamPosition::START)?;
-        let batch = 64usize;
-        stream.next_batch(batch)?;
+        // batches as large as training's, taken on a thread of their own as training's data
+        // thread does (a thread's heap serves large buffers differently from the main one's)
+        let batch = PIPELINE_BATCH.min(cfg.pipeline_images.max(1));
+        crate::buffers::recycle_f32(stream.next_batch(batch)?.images);
         let reader0 = named_thread_cpu_seconds(READER_THREAD);
         let mut n = 0usize;
-        let (secs, consumer_cpu) = timed(|| {
-            while n < cfg.pipeline_images.max(1) {
-                // as in training, where the tensor made of a batch hands its images back
-                let b = stream.next_batch(batch)?;
-                n += b.len();
-                crate::buffers::recycle_f32(b.images);
-            }
-            Ok(())
+        let (secs, consumer_cpu) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    timed(|| {
+                        while n < cfg.pipeline_images.max(1) {
+                            // as in training, where the batch's tensor hands its images back
+                            let b = stream.next_batch(batch)?;
+                            n += b.len();
+                            crate::buffers::recycle_f32(b.images);
+                        }
+                        Ok(())
+                    })
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })?;
         let reader = match (reader0, named_thread_cpu_seconds(READER_THREAD)) {
             (Some(a), Some(b)) => Some(b - a),

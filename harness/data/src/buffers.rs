@@ -12,8 +12,9 @@
 //! Only buffers of [`MIN_POOLED_BYTES`] or more are pooled (the allocator reuses smaller ones
 //! itself), at most [`MAX_POOLED`] at a time; when the pool is full the oldest one is dropped,
 //! so buffers of a size no longer asked for (an evaluation's, say) age out.
+//! `CLIPSCALE_BUFFER_POOL=0` turns the pool off, to measure what it saves.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Buffers smaller than this are left to the allocator.
 pub const MIN_POOLED_BYTES: usize = 4 << 20;
@@ -92,14 +93,29 @@ impl BufferPool {
 /// The process-wide pool of batch image buffers.
 pub static BATCH_IMAGES: BufferPool = BufferPool::new(MIN_POOLED_BYTES, MAX_POOLED);
 
+/// Set to 0 to turn the pool off (to measure what it saves).
+pub const POOL_ENV: &str = "CLIPSCALE_BUFFER_POOL";
+
+/// False when [`POOL_ENV`] is 0.
+pub fn pooling() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var(POOL_ENV).as_deref() != Ok("0"))
+}
+
 /// An empty vector with room for `len` values, from [`BATCH_IMAGES`].
 pub fn take_f32(len: usize) -> Vec<f32> {
-    BATCH_IMAGES.take(len)
+    if pooling() {
+        BATCH_IMAGES.take(len)
+    } else {
+        Vec::with_capacity(len)
+    }
 }
 
 /// Hands a batch's image buffer back to [`BATCH_IMAGES`] for a later [`take_f32`].
 pub fn recycle_f32(buffer: Vec<f32>) {
-    BATCH_IMAGES.recycle(buffer)
+    if pooling() {
+        BATCH_IMAGES.recycle(buffer)
+    }
 }
 
 #[cfg(test)]
