@@ -1,13 +1,15 @@
 //! Recycled image buffers for batches.
 //!
-//! A training batch of 224 px images is large (150 MB for 256 images), so the allocator maps
-//! it fresh from the kernel every time and the thread that fills it pays a page fault and a
-//! zeroing for every 4 KB: on the 2-core development VM, copying decoded images into a fresh
-//! batch cost ~250 us per image where the copy alone into an already mapped one cost ~70 us
-//! (the pipeline's consumer thread, `clipscale bench data`). Batches therefore take their image
-//! buffer from a small process-wide pool with [`take_f32`], and whoever is done with one (the
-//! tensor that owned it, or a caller that only looked at it) hands it back with
-//! [`recycle_f32`].
+//! A training batch of 224 px images is large (150 MB for 256 images). The data thread that
+//! fills it is not the main thread, and glibc serves an allocation that large on such a thread
+//! by mapping fresh memory from the kernel every time, so filling the batch paid a page fault
+//! and a zeroing for every 4 KB, and then the memory went back to the kernel. On the 2-core
+//! development VM the thread that reorders and batches decoded images managed 3,593 images per
+//! CPU second at 224 px that way, and 11,378-12,047 with recycled buffers (`clipscale bench
+//! data`, three alternating runs each way with `CLIPSCALE_BUFFER_POOL=0`, recorded). Batches
+//! therefore take their image buffer from a small process-wide pool with [`take_f32`], and
+//! whoever is done with one (the tensor that owned it, or a caller that only looked at it)
+//! hands it back with [`recycle_f32`].
 //!
 //! Only buffers of [`MIN_POOLED_BYTES`] or more are pooled (the allocator reuses smaller ones
 //! itself), at most [`MAX_POOLED`] at a time; when the pool is full the oldest one is dropped,
