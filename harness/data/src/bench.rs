@@ -28,9 +28,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Batch size of the `pipeline` measurement (at most `pipeline_images`): a training batch.
-pub const PIPELINE_BATCH: usize = 256;
-
 use image::codecs::jpeg::JpegEncoder;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +38,9 @@ use crate::synthetic::{Synthetic, SyntheticConfig};
 use crate::tarfile::write_tar;
 use crate::transform::{Transform, decode_rgb};
 use crate::webdataset::{ShardSpec, WebDataset};
+
+/// Batch size of the `pipeline` measurement (at most `pipeline_images`): a training batch.
+pub const PIPELINE_BATCH: usize = 256;
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
