@@ -8,32 +8,18 @@ use burn::tensor::activation;
 use burn::tensor::{TensorData, Tolerance};
 use clipscale::model::block::layer_norm;
 use clipscale::model::fused;
+use clipscale::model::init::HostRng;
 
 type B = Autodiff<Flex>;
 
-/// Normal(0, scale) values drawn from a generator local to the call. burn's `seed` sets one
-/// process-wide generator, and the tests of this file run on parallel threads: seeding it and then
-/// drawing let another test draw in between, so the two runs of a comparison could get different
-/// "same-seed" inputs (CI saw the attention gradients differ that way).
+/// Normal(0, scale) values from the harness's host generator, local to the call. burn's `seed`
+/// sets one process-wide generator, and the tests of this file run on parallel threads: seeding it
+/// and then drawing let another test draw in between, so the two runs of a comparison could get
+/// different "same-seed" inputs (CI saw the attention gradients differ that way).
 fn input<const D: usize>(shape: [usize; D], scale: f64, seed: u64) -> Tensor<B, D> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    let mut uniform = move || {
-        // splitmix64, mapped to (0, 1)
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    };
+    let mut rng = HostRng::new(seed);
     let n: usize = shape.iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|_| {
-            // Box-Muller
-            let (u, v) = (uniform(), uniform());
-            (scale * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-        })
-        .collect();
+    let values: Vec<f32> = (0..n).map(|_| (scale * rng.normal()) as f32).collect();
     Tensor::<B, D>::from_data(TensorData::new(values, shape), &Default::default())
 }
 

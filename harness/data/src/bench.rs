@@ -80,6 +80,13 @@ impl Default for BenchConfig {
     }
 }
 
+impl BenchConfig {
+    /// The `pipeline` measurement's batch size: [`PIPELINE_BATCH`], or `pipeline_images` if fewer.
+    pub fn pipeline_batch(&self) -> usize {
+        PIPELINE_BATCH.min(self.pipeline_images.max(1))
+    }
+}
+
 /// One measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchFigure {
@@ -385,7 +392,7 @@ fn run(
         let mut stream = data.stream_from(StreamPosition::START)?;
         // batches as large as training's, taken on a thread of their own as training's data
         // thread does (a thread's heap serves large buffers differently from the main one's)
-        let batch = PIPELINE_BATCH.min(cfg.pipeline_images.max(1));
+        let batch = cfg.pipeline_batch();
         crate::buffers::recycle_f32(stream.next_batch(batch)?.images);
         let reader0 = named_thread_cpu_seconds(READER_THREAD);
         let mut n = 0usize;

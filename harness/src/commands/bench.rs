@@ -164,12 +164,7 @@ fn bench_data(a: &clipscale::cli::BenchDataArgs) -> Result<()> {
     let mut rec: Vec<(String, String)> = vec![
         ("source_jpeg_side".into(), cfg.source_side.to_string()),
         ("images".into(), cfg.images.to_string()),
-        (
-            "pipeline_batch".into(),
-            clipscale_data::bench::PIPELINE_BATCH
-                .min(cfg.pipeline_images.max(1))
-                .to_string(),
-        ),
+        ("pipeline_batch".into(), cfg.pipeline_batch().to_string()),
         (
             "buffer_pool".into(),
             if clipscale_data::buffers::pooling() {
