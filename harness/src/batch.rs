@@ -4,9 +4,9 @@ use std::mem::MaybeUninit;
 
 use burn::prelude::*;
 use burn::tensor::{AllocationProperty, Bytes};
+use clipscale_core::rng::{Random, SplitMix64};
 use cubecl_common::bytes::AllocationController;
 
-use crate::model::init::HostRng;
 use crate::model::{ClipBatch, ClipConfig};
 
 /// A batch in host memory, backend-independent.
@@ -66,7 +66,7 @@ impl HostBatch {
     /// length with start token 1, end token 2 and padding 0, words drawn from the rest of the
     /// vocabulary. For demonstrations, checks and benchmarks, not for learning.
     pub fn random(cfg: &ClipConfig, batch: usize, seed: u64) -> Self {
-        let mut rng = HostRng::new(seed ^ 0x5eed_ba7c);
+        let mut rng = SplitMix64::new(seed ^ 0x5eed_ba7c);
         let s = cfg.vision.image_size;
         let t = cfg.text.context_length;
         let v = cfg.text.vocab_size as u64;

@@ -6,6 +6,8 @@
 //! training step costs 3 x the forward pass, so training FLOPs per sample = 6 x MACs per pair.
 //! The in-batch similarity matrix (batch x batch x embed_dim per batch) is not counted per pair.
 
+pub use clipscale_analysis::records::ModelSummary;
+
 use crate::model::ClipConfig;
 use crate::model::config::StackDims;
 
@@ -16,29 +18,6 @@ pub struct Component {
     pub name: String,
     pub params: u64,
     pub fwd_macs: u64,
-}
-
-/// Totals for a model.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ModelCounts {
-    pub params: u64,
-    pub image_params: u64,
-    pub text_params: u64,
-    pub fwd_macs_per_pair: u64,
-    pub image_fwd_macs: u64,
-    pub text_fwd_macs: u64,
-}
-
-impl ModelCounts {
-    /// Training FLOPs per image-text pair: 3 x forward, 2 FLOPs per MAC.
-    pub fn train_flops_per_sample(&self) -> f64 {
-        6.0 * self.fwd_macs_per_pair as f64
-    }
-
-    /// Samples that a training budget in FLOPs buys.
-    pub fn samples_for_flops(&self, train_flops: f64) -> u64 {
-        (train_flops / self.train_flops_per_sample()).floor() as u64
-    }
 }
 
 fn u(x: usize) -> u64 {
@@ -151,8 +130,8 @@ pub fn breakdown(cfg: &ClipConfig) -> Vec<Component> {
     out
 }
 
-/// Totals of [`breakdown`].
-pub fn counts(cfg: &ClipConfig) -> ModelCounts {
+/// Totals of [`breakdown`], as the trial spec records them.
+pub fn counts(cfg: &ClipConfig) -> ModelSummary {
     let parts = breakdown(cfg);
     let sum = |tower: &str, f: fn(&Component) -> u64| {
         parts
@@ -165,7 +144,8 @@ pub fn counts(cfg: &ClipConfig) -> ModelCounts {
     let text_params = sum("text", |c| c.params);
     let image_fwd_macs = sum("image", |c| c.fwd_macs);
     let text_fwd_macs = sum("text", |c| c.fwd_macs);
-    ModelCounts {
+    ModelSummary {
+        name: cfg.name.clone(),
         params: parts.iter().map(|c| c.params).sum(),
         image_params,
         text_params,

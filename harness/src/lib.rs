@@ -1,5 +1,5 @@
 //! clipscale: a scaling-law harness for CLIP on burn. This crate holds everything that touches
-//! burn: the model, its FLOP accounting, backends, and (later) training, evaluation and sweeps.
+//! burn: the model, its FLOP accounting, backends, training, evaluation and sweeps.
 //! Records, fits and plots live in the burn-free `clipscale-analysis`; data sources and
 //! tokenizers in the burn-free `clipscale-data`.
 #![recursion_limit = "256"]

@@ -5,23 +5,6 @@ mod commands;
 use clap::Parser;
 use clipscale::cli::{Cli, Command};
 
-#[cfg(unix)]
-fn default_sigpipe() {
-    // Like other command-line tools, end quietly when the reader of our output goes away
-    // (`clipscale models | head`) instead of panicking on a broken pipe.
-    unsafe extern "C" {
-        fn signal(signum: i32, handler: usize) -> usize;
-    }
-    const SIGPIPE: i32 = 13;
-    const SIG_DFL: usize = 0;
-    unsafe {
-        signal(SIGPIPE, SIG_DFL);
-    }
-}
-
-#[cfg(not(unix))]
-fn default_sigpipe() {}
-
 /// glibc hands every allocation above 128 KiB to mmap and returns freed memory to the kernel, so a
 /// training step that allocates the same activation buffers each time pays page faults and
 /// zeroing for all of them. Keeping them in the heap (threshold 32 MiB, glibc's maximum) and not
@@ -31,14 +14,11 @@ fn tune_malloc() {
     if std::env::var("CLIPSCALE_MALLOC_TUNING").as_deref() == Ok("0") {
         return;
     }
-    unsafe extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    const M_TRIM_THRESHOLD: i32 = -1;
-    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only changes glibc's allocator settings; called at start-up, before any
+    // other thread allocates.
     unsafe {
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
-        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 
@@ -46,7 +26,7 @@ fn tune_malloc() {
 fn tune_malloc() {}
 
 fn main() {
-    default_sigpipe();
+    clipscale::signals::default_sigpipe();
     tune_malloc();
     let cli = Cli::parse();
     let result = match &cli.command {

@@ -4,18 +4,19 @@
 
 use std::process::Command;
 
+use clipscale_core::rng::{Random, SplitMix64};
+
 use clipscale::backend::{CpuBackend, to_vec};
 use clipscale::eval::ZeroShotClassifier;
 use clipscale::eval::zeroshot::metrics_from_scores;
 use clipscale::model::ModelLadder;
-use clipscale::model::init::HostRng;
 use clipscale::train::data::SyntheticSource;
 use clipscale::train::evalsets;
 
 #[test]
 fn image_embeddings_equal_to_their_class_embedding_score_100_percent() {
     let (classes, d) = (50, 16);
-    let mut rng = HostRng::new(3);
+    let mut rng = SplitMix64::new(3);
     let emb: Vec<Vec<f32>> = (0..classes)
         .map(|_| {
             let v: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();

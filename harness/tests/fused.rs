@@ -1,6 +1,8 @@
 //! The fused CPU kernels (model::fused) against burn's own operations on the same inputs:
 //! forward values and gradients, on Flex under autodiff and on plain Flex.
 
+use clipscale_core::rng::{Random, SplitMix64};
+
 use burn::backend::{Autodiff, Flex};
 use burn::nn::LayerNorm;
 use burn::prelude::*;
@@ -8,7 +10,6 @@ use burn::tensor::activation;
 use burn::tensor::{TensorData, Tolerance};
 use clipscale::model::block::layer_norm;
 use clipscale::model::fused;
-use clipscale::model::init::HostRng;
 
 type B = Autodiff<Flex>;
 
@@ -17,7 +18,7 @@ type B = Autodiff<Flex>;
 /// and then drawing let another test draw in between, so the two runs of a comparison could get
 /// different "same-seed" inputs (CI saw the attention gradients differ that way).
 fn input<const D: usize>(shape: [usize; D], scale: f64, seed: u64) -> Tensor<B, D> {
-    let mut rng = HostRng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n).map(|_| (scale * rng.normal()) as f32).collect();
     Tensor::<B, D>::from_data(TensorData::new(values, shape), &Default::default())

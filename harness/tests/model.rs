@@ -301,7 +301,8 @@ fn initialisation_follows_openclip_stds() {
 #[test]
 fn bad_configs_are_refused_before_any_tensor_is_built() {
     let base = small("w32-d2");
-    let cases: Vec<(&str, Box<dyn Fn(&mut ClipConfig)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut ClipConfig)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("vision.width", Box::new(|c| c.vision.heads = 3)),
         ("text.width", Box::new(|c| c.text.heads = 5)),
         ("vision.layers", Box::new(|c| c.vision.layers = 0)),

@@ -346,26 +346,71 @@ fn write_shard(path: &Path, from: u64, n: u64) {
         image_size: 32,
     })
     .unwrap();
-    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut members = Vec::new();
     for i in from..from + n {
         let s = generator.train_sample(i);
-        let png = clipscale_data::png::encode_rgb(
-            32,
-            32,
-            &clipscale_data::to_rgb8(&s.image, 32).unwrap(),
-        )
-        .unwrap();
-        for (ext, bytes) in [("png", png), ("txt", s.caption.into_bytes())] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(bytes.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            builder
-                .append_data(&mut h, format!("{i:06}.{ext}"), bytes.as_slice())
-                .unwrap();
-        }
+        let rgb = clipscale_data::to_rgb8(&s.image, 32).unwrap();
+        let png = clipscale_data::png::encode_rgb(32, 32, &rgb).unwrap();
+        members.push((format!("{i:06}.png"), png));
+        members.push((format!("{i:06}.txt"), s.caption.into_bytes()));
     }
-    builder.finish().unwrap();
+    clipscale_data::tarfile::write_tar(path, &members).unwrap();
+}
+
+#[test]
+fn a_truncated_shard_trains_with_the_default_tokenizer_up_to_its_cut() {
+    // As an interrupted download leaves it: the last of three shards cut at half its size plus
+    // 123 bytes, mid-member. The default bpe tokenizer reads the captions too, and must keep
+    // the samples before the cut as training does, not stop.
+    let out = tmp("wds-truncated");
+    let shards = out.join("shards");
+    std::fs::create_dir_all(&shards).unwrap();
+    for k in 0..3u64 {
+        write_shard(&shards.join(format!("{k:05}.tar")), k * 200, 200);
+    }
+    let cut = shards.join("00002.tar");
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2 + 123]).unwrap();
+    let pattern = format!("{}/{{00000..00002}}.tar", shards.display());
+    let o = bin()
+        .args([
+            "train",
+            "--model",
+            "w32-d2",
+            "--batch",
+            "32",
+            "--samples",
+            "640",
+        ])
+        .args(["--eval-samples", "64", "--eval-batch", "32", "--quiet"])
+        .args(["--dataset", "wds", "--data-dir", &pattern])
+        .arg("--out")
+        .arg(out.join("results"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "training failed: {stderr}");
+    assert!(
+        stderr.contains("00002.tar") && stderr.contains("truncated"),
+        "no warning names the cut shard: {stderr}"
+    );
+    let dir = trial_dir(&out.join("results"));
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
+    let unique = data["unique_pairs"].as_u64().unwrap();
+    assert!(
+        (401..600).contains(&unique),
+        "the cut shard's first samples count, the rest do not: {data}"
+    );
+    // once per pass over the cut shard: 640 samples are one epoch and part of a second
+    assert!(
+        data["stream"]["truncated_shard"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{data}"
+    );
+    assert_eq!(final_record(&dir).status, TrialStatus::Done);
+    std::fs::remove_dir_all(&out).ok();
 }
 
 #[test]

@@ -12,7 +12,7 @@ pub use plot::{
     PlotKind, PlotReport, RowsArgs, SamplesPlotArgs, ScalingPlotArgs, run_plot,
 };
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -372,19 +372,6 @@ pub struct BenchFitReport {
     pub recorded: Option<PathBuf>,
 }
 
-fn repo_root(given: Option<&Path>) -> PathBuf {
-    if let Some(p) = given {
-        return p.to_path_buf();
-    }
-    std::process::Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 /// Times the Chinchilla grid fit (4,500 starts) and the bootstrap on the anchor data and records
 /// the figures under topic `analysis-chinchilla-fit`. `command` is how it was invoked.
 pub fn run_bench_fit(args: &BenchFitArgs, command: &str) -> Result<BenchFitReport> {
@@ -458,7 +445,7 @@ pub fn run_bench_fit(args: &BenchFitArgs, command: &str) -> Result<BenchFitRepor
     let recorded = if args.no_record {
         None
     } else {
-        let root = repo_root(args.repo_root.as_deref());
+        let root = clipscale_core::repo::repo_root(args.repo_root.as_deref());
         let path = bench::record(&root, "analysis-chinchilla-fit", command, &figures)?;
         println!("recorded in {}", path.display());
         Some(path)

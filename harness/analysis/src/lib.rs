@@ -16,7 +16,6 @@ pub mod import;
 pub mod pipeline;
 pub mod plot;
 pub mod records;
-pub mod rng;
 pub mod select;
 pub mod table;
 

@@ -52,6 +52,18 @@ pub struct ModelSummary {
     pub text_fwd_macs: u64,
 }
 
+impl ModelSummary {
+    /// Training FLOPs per image-text pair: 3 x forward, 2 FLOPs per MAC.
+    pub fn train_flops_per_sample(&self) -> f64 {
+        train_flops(self.fwd_macs_per_pair, 1)
+    }
+
+    /// Samples that a training budget in FLOPs buys.
+    pub fn samples_for_flops(&self, train_flops: f64) -> u64 {
+        (train_flops / self.train_flops_per_sample()).floor() as u64
+    }
+}
+
 /// The fields of `spec.json` that `collect` needs. The real spec holds many more keys; they are
 /// ignored on purpose (no `deny_unknown_fields`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

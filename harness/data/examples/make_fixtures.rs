@@ -16,7 +16,7 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
-use clipscale_data::png::{adler32, crc32, encode_rgb};
+use clipscale_data::png::encode_rgb;
 use clipscale_data::tarfile::write_tar;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
@@ -88,37 +88,20 @@ fn webp_rgba(w: u32, h: u32, c: [u8; 3]) -> Res<Vec<u8>> {
     Ok(out)
 }
 
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-}
-
 /// An 8-bit palette PNG: top half palette entry 0, bottom half entry 1.
-fn png_palette(w: u32, h: u32, palette: [[u8; 3]; 2]) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 3, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"PLTE", palette.as_flattened());
-    let mut raw = Vec::new();
-    for y in 0..h {
-        raw.push(0);
-        raw.extend((0..w).map(|_| u8::from(y >= h / 2)));
-    }
-    let mut z = vec![0x78, 0x01, 1];
-    z.extend_from_slice(&(raw.len() as u16).to_le_bytes());
-    z.extend_from_slice(&(!(raw.len() as u16)).to_le_bytes());
-    z.extend_from_slice(&raw);
-    z.extend_from_slice(&adler32(&raw).to_be_bytes());
-    chunk(&mut out, b"IDAT", &z);
-    chunk(&mut out, b"IEND", &[]);
-    out
+fn png_palette(w: u32, h: u32, palette: [[u8; 3]; 2]) -> Res<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_palette(palette.as_flattened().to_vec());
+    let mut writer = encoder.write_header()?;
+    let indices: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).map(move |_| u8::from(y >= h / 2)))
+        .collect();
+    writer.write_image_data(&indices)?;
+    writer.finish()?;
+    Ok(out)
 }
 
 fn member(name: &str, data: impl Into<Vec<u8>>) -> (String, Vec<u8>) {
@@ -167,7 +150,7 @@ fn main() -> Res<()> {
         &[
             member("000006.png", png_rgba(8, 4, [0, 0, 255])?),
             member("000006.txt", caption("000006")),
-            member("000007.png", png_palette(4, 4, [[255, 0, 0], [0, 0, 255]])),
+            member("000007.png", png_palette(4, 4, [[255, 0, 0], [0, 0, 255]])?),
             member("000007.txt", caption("000007")),
             member("000007.json", r#"{"uid": "u7"}"#),
             member("000008.webp", webp_rgba(8, 4, [0, 255, 0])?),

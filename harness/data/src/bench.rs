@@ -28,12 +28,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use clipscale_core::rng::SplitMix64;
 use image::codecs::jpeg::JpegEncoder;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::rng::{Rng, hash2};
-use crate::stream::{READER_THREAD, StreamPosition};
+use crate::rng::hash2;
+use crate::stream::{PairSource, READER_THREAD, StreamPosition};
 use crate::synthetic::{Synthetic, SyntheticConfig};
 use crate::tarfile::write_tar;
 use crate::transform::{Transform, decode_rgb};
@@ -151,7 +152,7 @@ fn timed(work: impl FnOnce() -> Result<(), DataError>) -> Result<(f64, Option<f6
 
 /// A photo-like test image: two gradients, a soft disc and pixel noise.
 fn test_jpeg(index: u64, side: u32) -> Result<Vec<u8>, DataError> {
-    let mut rng = Rng::new(index ^ 0xBE4C);
+    let mut rng = SplitMix64::new(index ^ 0xBE4C);
     let (c0, c1): ([f32; 3], [f32; 3]) = (
         [rng.unit(), rng.unit(), rng.unit()],
         [rng.unit(), rng.unit(), rng.unit()],

@@ -13,6 +13,8 @@
 //!
 //! Every word comes from the tables in [`crate::lexicon`].
 
+use clipscale_core::rng::SplitMix64;
+
 use crate::attributes::{Background, Colour, Position, Shape, Size, Texture};
 use crate::lexicon::{
     AND, ARTICLES, BACKGROUND_GRADIENT, BACKGROUND_NOISE, BACKGROUND_PLAIN, COUNT_ONE, COUNT_WORDS,
@@ -20,7 +22,6 @@ use crate::lexicon::{
     POSITION_PHRASES, PREFIXES, PREFIXES_NUMBERED, SIZE_WORDS, SUFFIXES, TEXTURE_ADJECTIVES,
     TEXTURE_PHRASES, THAT_IS, THE, WITH_NEARBY,
 };
-use crate::rng::Rng;
 use crate::scene::{Scene, SceneObject, SceneOptions};
 
 /// A caption under construction: words and punctuation joined with single spaces, with no
@@ -62,7 +63,7 @@ impl Sentence {
     }
 }
 
-fn pick(rng: &mut Rng, table: &[&'static str]) -> &'static str {
+fn pick(rng: &mut SplitMix64, table: &[&'static str]) -> &'static str {
     rng.pick(table).copied().unwrap_or("")
 }
 
@@ -75,7 +76,7 @@ fn article(next: &str) -> &'static str {
     }
 }
 
-fn colour_word(rng: &mut Rng, colour: Colour) -> &'static str {
+fn colour_word(rng: &mut SplitMix64, colour: Colour) -> &'static str {
     if colour == Colour::Grey {
         pick(rng, GREY_WORDS)
     } else {
@@ -108,7 +109,7 @@ struct Plan<'a> {
 
 /// The caption of `scene`, deterministic in the scene's caption seed.
 pub(crate) fn caption(scene: &Scene, opts: &SceneOptions) -> String {
-    let mut rng = Rng::new(scene.caption_seed());
+    let mut rng = SplitMix64::new(scene.caption_seed());
     let p = opts.mention_prob;
     let main = scene.main();
     let size = rng.chance(p).then_some(main.size);
@@ -171,7 +172,7 @@ impl Plan<'_> {
     }
 }
 
-fn push_noun_phrase(s: &mut Sentence, rng: &mut Rng, np: &NounPhrase) {
+fn push_noun_phrase(s: &mut Sentence, rng: &mut SplitMix64, np: &NounPhrase) {
     let mut words: Vec<&'static str> = Vec::with_capacity(6);
     if np.filler {
         words.push(pick(rng, FILLER_ADJECTIVES));
@@ -206,7 +207,7 @@ fn push_noun_phrase(s: &mut Sentence, rng: &mut Rng, np: &NounPhrase) {
     }
 }
 
-fn push_opener(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn push_opener(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     if !plan.filler {
         return;
     }
@@ -217,7 +218,7 @@ fn push_opener(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
     }
 }
 
-fn push_distractor(s: &mut Sentence, rng: &mut Rng, object: &SceneObject) {
+fn push_distractor(s: &mut Sentence, rng: &mut SplitMix64, object: &SceneObject) {
     let np = NounPhrase {
         count: 1,
         determiner: true,
@@ -230,7 +231,7 @@ fn push_distractor(s: &mut Sentence, rng: &mut Rng, object: &SceneObject) {
     push_noun_phrase(s, rng, &np);
 }
 
-fn push_distractors(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn push_distractors(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     if plan.distractors.is_empty() {
         return;
     }
@@ -251,19 +252,19 @@ fn push_distractors(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
     }
 }
 
-fn push_texture_phrase(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn push_texture_phrase(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     if let Some(t) = plan.texture_phrase {
         s.push(pick(rng, TEXTURE_PHRASES[t.index()]));
     }
 }
 
-fn push_position(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn push_position(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     if let Some(p) = plan.position {
         s.push(pick(rng, POSITION_PHRASES[p.index()]));
     }
 }
 
-fn push_background(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn push_background(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     if !plan.background {
         return;
     }
@@ -284,13 +285,13 @@ fn push_background(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
 }
 
 /// Adds a filler adjective to a noun phrase some of the time.
-fn with_filler(rng: &mut Rng, plan: &Plan<'_>, mut np: NounPhrase) -> NounPhrase {
+fn with_filler(rng: &mut SplitMix64, plan: &Plan<'_>, mut np: NounPhrase) -> NounPhrase {
     np.filler = plan.filler && rng.chance(0.3);
     np
 }
 
 /// "[opener] NP [texture] [position] [background] [distractors]"
-fn standard(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn standard(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     push_opener(s, rng, plan);
     let np = with_filler(rng, plan, plan.main_phrase(true, true));
     push_noun_phrase(s, rng, &np);
@@ -301,7 +302,7 @@ fn standard(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
 }
 
 /// "red circles, two of them, [position], [background] [distractors]"
-fn list(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn list(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     let np = plan.main_phrase(false, true);
     push_noun_phrase(s, rng, &np);
     s.push(",");
@@ -324,7 +325,7 @@ fn list(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
 }
 
 /// "[there are] three small hearts that are pink [texture] [position] [background] [distractors]"
-fn relative(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn relative(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     push_opener(s, rng, plan);
     let np = with_filler(rng, plan, plan.main_phrase(true, false));
     push_noun_phrase(s, rng, &np);
@@ -337,7 +338,7 @@ fn relative(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
 }
 
 /// "at the top left, a big yellow star [texture] [background] [distractors]"
-fn position_first(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn position_first(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     push_position(s, rng, plan);
     s.push(",");
     let np = with_filler(rng, plan, plan.main_phrase(true, true));
@@ -348,7 +349,7 @@ fn position_first(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
 }
 
 /// "[opener] four arrows in cyan [texture] [position] [background] [distractors]"
-fn in_colour(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn in_colour(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     push_opener(s, rng, plan);
     let np = with_filler(rng, plan, plan.main_phrase(true, false));
     push_noun_phrase(s, rng, &np);
@@ -361,7 +362,7 @@ fn in_colour(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
 }
 
 /// "[opener] a blue star next to two red circles [texture] [position] [background]"
-fn distractor_first(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn distractor_first(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     push_opener(s, rng, plan);
     for (i, d) in plan.distractors.iter().enumerate() {
         if i > 0 {
@@ -378,7 +379,7 @@ fn distractor_first(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
 }
 
 /// "the small circles are red, two of them [texture] [position] [background]"
-fn copula(s: &mut Sentence, rng: &mut Rng, plan: &Plan<'_>) {
+fn copula(s: &mut Sentence, rng: &mut SplitMix64, plan: &Plan<'_>) {
     s.push(THE);
     let np = plan.main_phrase(false, false);
     push_noun_phrase(s, rng, &np);

@@ -13,16 +13,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clipscale_core::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::rng::{Rng, sample_key};
+use crate::rng::sample_key;
 use crate::stream::{
     DataStats, EpochSource, Event, ImageData, MAX_SKIP_EXAMPLES, PairSource, RawItem,
     STREAM_ROW_ORDER, SampleStream, SkipReason, StreamConfig, StreamPosition,
 };
-use crate::transform::Transform;
-use crate::webdataset::{auto_prefetch, check_common, default_threads};
+use crate::webdataset::{check_common, default_threads};
 
 /// How to read a CSV data set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +94,7 @@ impl EpochSource for CsvSource {
         }
         let mut order: Vec<usize> = (0..self.rows.len()).collect();
         if self.shuffle {
-            Rng::new(sample_key(self.seed, STREAM_ROW_ORDER, epoch)).shuffle(&mut order);
+            SplitMix64::new(sample_key(self.seed, STREAM_ROW_ORDER, epoch)).shuffle(&mut order);
         }
         for i in order {
             let row = &self.rows[i];
@@ -251,32 +251,6 @@ impl CsvDataset {
         })
     }
 
-    /// A stream starting at `position`.
-    pub fn stream_from(&self, position: StreamPosition) -> Result<SampleStream, DataError> {
-        let cfg = StreamConfig {
-            seed: self.spec.seed,
-            threads: self.spec.threads,
-            prefetch: auto_prefetch(self.spec.prefetch, self.spec.threads),
-            shuffle_buffer: 0,
-            transform: if self.spec.train {
-                Transform::train(self.spec.image_size)
-            } else {
-                Transform::eval(self.spec.image_size)
-            },
-        };
-        SampleStream::start(self.source.clone(), cfg, position)
-    }
-
-    /// What opening found: unique rows and skipped rows.
-    pub fn stats(&self) -> &DataStats {
-        &self.stats
-    }
-
-    /// Usable rows per epoch.
-    pub fn unique_samples(&self) -> u64 {
-        self.stats.unique_samples
-    }
-
     /// The spec this data set was opened with.
     pub fn spec(&self) -> &CsvSpec {
         &self.spec
@@ -285,10 +259,13 @@ impl CsvDataset {
 
 impl PairSource for CsvDataset {
     fn stream_from(&self, position: StreamPosition) -> Result<SampleStream, DataError> {
-        CsvDataset::stream_from(self, position)
+        let s = &self.spec;
+        let cfg =
+            StreamConfig::for_dataset(s.seed, s.threads, s.prefetch, 0, s.image_size, s.train);
+        SampleStream::start(self.source.clone(), cfg, position)
     }
 
     fn stats(&self) -> &DataStats {
-        CsvDataset::stats(self)
+        &self.stats
     }
 }

@@ -48,4 +48,4 @@ pub use stream::{
 pub use synthetic::{MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, Sample, Synthetic, SyntheticConfig};
 pub use tokenizer::{Encoded, Tokenizer, WordTokenizer, pre_tokenize};
 pub use transform::{Transform, decode_rgb};
-pub use webdataset::{SampleCount, ShardSpec, WebDataset};
+pub use webdataset::{SampleCount, ShardCaptions, ShardSpec, WebDataset, shard_captions};

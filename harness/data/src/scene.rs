@@ -13,13 +13,13 @@
 //! every distractor from the 80 training pairs; held-out scenes draw the main object from the
 //! 20 held-out pairs and distractors from the training pairs.
 
+use clipscale_core::rng::{SplitMix64, mix64};
 use serde::{Deserialize, Serialize};
 
 use crate::attributes::{
     Background, Colour, GradientDirection, Position, Shape, Size, Texture, mix_rgb, rgb_distance,
 };
 use crate::error::DataError;
-use crate::rng::{Rng, mix64};
 
 /// Number of zero-shot classes: every (object colour, shape) pair.
 pub const NUM_CLASSES: usize = Colour::OBJECT.len() * Shape::ALL.len();
@@ -224,7 +224,7 @@ pub struct HeldoutPairs {
 impl HeldoutPairs {
     /// The split for `seed` (see the module header).
     pub fn new(seed: u64) -> Self {
-        let mut rng = Rng::new(mix64(seed ^ TAG_HELDOUT_CHOICE));
+        let mut rng = SplitMix64::new(mix64(seed ^ TAG_HELDOUT_CHOICE));
         let n = Colour::OBJECT.len();
         let mut perm: Vec<usize> = (0..n).collect();
         rng.shuffle(&mut perm);
@@ -278,7 +278,7 @@ pub(crate) fn generate(
     opts: &SceneOptions,
     heldout: bool,
 ) -> Scene {
-    let mut rng = Rng::new(key);
+    let mut rng = SplitMix64::new(key);
     let main_pool = if heldout {
         &pairs.heldout
     } else {
@@ -354,7 +354,7 @@ pub(crate) fn generate(
     }
 }
 
-fn draw_texture(rng: &mut Rng, opts: &SceneOptions) -> Texture {
+fn draw_texture(rng: &mut SplitMix64, opts: &SceneOptions) -> Texture {
     if rng.chance(opts.textured_prob) {
         Texture::ALL[1 + rng.below(Texture::ALL.len() - 1)]
     } else {
@@ -363,7 +363,7 @@ fn draw_texture(rng: &mut Rng, opts: &SceneOptions) -> Texture {
 }
 
 fn place(
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     shape: Shape,
     colour: Colour,
     size: Size,
@@ -401,13 +401,17 @@ fn contrasts(rgb: [f32; 3], objects: &[SceneObject]) -> bool {
         .all(|o| rgb_distance(rgb, o.colour.rgb()) >= BACKGROUND_CONTRAST)
 }
 
-fn draw_background(rng: &mut Rng, opts: &SceneOptions, objects: &[SceneObject]) -> Background {
+fn draw_background(
+    rng: &mut SplitMix64,
+    opts: &SceneOptions,
+    objects: &[SceneObject],
+) -> Background {
     let candidates: Vec<Colour> = Colour::ALL
         .iter()
         .copied()
         .filter(|c| contrasts(c.rgb(), objects))
         .collect();
-    let pick = |rng: &mut Rng| rng.pick(&candidates).copied().unwrap_or(Colour::Grey);
+    let pick = |rng: &mut SplitMix64| rng.pick(&candidates).copied().unwrap_or(Colour::Grey);
     if rng.chance(opts.plain_background_prob) {
         return Background::Plain(pick(rng));
     }

@@ -16,13 +16,19 @@
 //! before the error are intact.
 //!
 //! Writing ([`TarWriter`]) produces POSIX ustar members with pax `path` records for names over
-//! 100 bytes, zero mode/owner/time (byte-identical output for identical input), and the
-//! end-of-archive marker; it is used for test fixtures and the decoding benchmark.
+//! 100 bytes, mode 0644 and zero owner and time (byte-identical output for identical input), and
+//! the end-of-archive marker; it writes the prepared data sets' shards, the test fixtures and the
+//! decoding benchmark's shards. [`unpack`] extracts an archive's regular files into a folder
+//! (npm packages), refusing names that would land outside it.
+//!
+//! This is the project's only tar code. The `tar` crate was used beside it until the tar code
+//! was made one: it accepts a shard cut exactly at a member boundary as complete (a silent loss
+//! of samples), where this reader reports the missing end-of-archive marker.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
-use std::path::Path;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path};
 
 /// Tar block size.
 const BLOCK: u64 = 512;
@@ -67,9 +73,10 @@ pub struct TarMember {
     pub data: Option<Vec<u8>>,
 }
 
-/// Sequential reader of the regular files of one tar file.
-pub struct TarReader {
-    file: BufReader<File>,
+/// Sequential reader of the regular files of one tar archive (a file by default; any seekable
+/// reader, such as a decompressed archive in memory).
+pub struct TarReader<R: Read + Seek = File> {
+    file: BufReader<R>,
     len: u64,
     pos: u64,
     finished: bool,
@@ -82,7 +89,7 @@ struct Header {
     kind: u8,
 }
 
-impl TarReader {
+impl TarReader<File> {
     /// Opens `path` for reading with a 1 MiB buffer.
     pub fn open(path: &Path) -> io::Result<Self> {
         Self::open_with_capacity(path, 1 << 20)
@@ -90,10 +97,17 @@ impl TarReader {
 
     /// Opens `path` for reading with a `capacity`-byte buffer (small when mostly seeking).
     pub fn open_with_capacity(path: &Path, capacity: usize) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
+        Self::with_capacity(File::open(path)?, capacity)
+    }
+}
+
+impl<R: Read + Seek> TarReader<R> {
+    /// Reads the archive that `inner` holds from its start, with a `capacity`-byte buffer.
+    pub fn with_capacity(mut inner: R, capacity: usize) -> io::Result<Self> {
+        let len = inner.seek(SeekFrom::End(0))?;
+        inner.seek(SeekFrom::Start(0))?;
         Ok(Self {
-            file: BufReader::with_capacity(capacity, file),
+            file: BufReader::with_capacity(capacity, inner),
             len,
             pos: 0,
             finished: false,
@@ -451,6 +465,54 @@ fn pax_record(key: &str, value: &str) -> String {
     format!("{len}{body}")
 }
 
+/// Extracts every regular file of `archive` under `dest`, creating folders as needed. Names
+/// that are absolute or climb out of `dest` (`..`) are refused; links and other entries are
+/// skipped. Returns the number of files written.
+pub fn unpack<R: Read + Seek>(archive: &mut TarReader<R>, dest: &Path) -> io::Result<usize> {
+    let mut written = 0;
+    while let Some(member) = archive
+        .next_member(&|_| true)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+    {
+        let relative = Path::new(&member.name);
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "member {:?} at byte {} would be written outside {}",
+                    member.name,
+                    member.offset,
+                    dest.display()
+                ),
+            ));
+        }
+        let path = dest.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, member.data.unwrap_or_default())?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Every regular file of the tar file at `path`, as (name, data), in archive order; a truncated
+/// or corrupt archive is an error (`InvalidData`, naming the byte offset).
+pub fn read_tar(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut reader = TarReader::open(path)?;
+    let mut out = Vec::new();
+    while let Some(m) = reader
+        .next_member(&|_| true)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+    {
+        out.push((m.name, m.data.unwrap_or_default()));
+    }
+    Ok(out)
+}
+
 /// Writes `members` (name, data) to a new tar file at `path`.
 pub fn write_tar(path: &Path, members: &[(String, Vec<u8>)]) -> io::Result<()> {
     let mut w = TarWriter::new(io::BufWriter::new(File::create(path)?));
@@ -545,6 +607,29 @@ mod tests {
             matches!(err, Some(TarError::BadHeader { offset: 0, .. })),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn unpack_writes_files_and_refuses_to_climb_out() {
+        let members = vec![
+            ("package/package.json".to_string(), b"{}".to_vec()),
+            ("package/data/en.json".to_string(), b"[1]".to_vec()),
+        ];
+        let guard = temp("pkg.tar");
+        write_tar(&guard.0, &members).unwrap();
+        let dest = std::env::temp_dir().join(format!("clipscale-unpack-{}", std::process::id()));
+        let bytes = std::fs::read(&guard.0).unwrap();
+        let mut reader = TarReader::with_capacity(io::Cursor::new(bytes), 4096).unwrap();
+        assert_eq!(unpack(&mut reader, &dest).unwrap(), 2);
+        assert_eq!(
+            std::fs::read(dest.join("package/data/en.json")).unwrap(),
+            b"[1]"
+        );
+        write_tar(&guard.0, &[("../evil.txt".to_string(), b"x".to_vec())]).unwrap();
+        let err = unpack(&mut TarReader::open(&guard.0).unwrap(), &dest).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(!dest.parent().unwrap().join("evil.txt").exists());
+        std::fs::remove_dir_all(&dest).ok();
     }
 
     #[test]

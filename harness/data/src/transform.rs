@@ -22,11 +22,11 @@
 
 use std::io::Cursor;
 
+use clipscale_core::rng::{Random, SplitMix64};
 use image::{DynamicImage, ImageReader, RgbImage};
 
 use crate::error::DataError;
 use crate::render::{CLIP_MEAN, CLIP_STD};
-use crate::rng::Rng;
 
 /// open_clip's `RandomResizedCrop` area range for CLIP training.
 pub const TRAIN_SCALE: (f64, f64) = (0.9, 1.0);
@@ -90,12 +90,7 @@ pub struct CropBox {
     pub height: u32,
 }
 
-/// Uniform in `[0, 1)` with 53 bits.
-fn unit_f64(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-/// torchvision's `RandomResizedCrop.get_params` with randomness from `Rng::new(key)`.
+/// torchvision's `RandomResizedCrop.get_params` with randomness from `SplitMix64::new(key)`.
 pub fn random_resized_crop_box(
     width: u32,
     height: u32,
@@ -103,13 +98,13 @@ pub fn random_resized_crop_box(
     ratio: (f64, f64),
     key: u64,
 ) -> CropBox {
-    let mut rng = Rng::new(key);
+    let mut rng = SplitMix64::new(key);
     let (w0, h0) = (f64::from(width), f64::from(height));
     let area = w0 * h0;
     let (log_lo, log_hi) = (ratio.0.ln(), ratio.1.ln());
     for _ in 0..10 {
-        let target = area * (scale.0 + (scale.1 - scale.0) * unit_f64(&mut rng));
-        let aspect = (log_lo + (log_hi - log_lo) * unit_f64(&mut rng)).exp();
+        let target = area * (scale.0 + (scale.1 - scale.0) * rng.uniform());
+        let aspect = (log_lo + (log_hi - log_lo) * rng.uniform()).exp();
         let w = (target * aspect).sqrt().round();
         let h = (target / aspect).sqrt().round();
         if w > 0.0 && h > 0.0 && w <= w0 && h <= h0 {

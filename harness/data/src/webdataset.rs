@@ -35,18 +35,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use clipscale_core::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::rng::{Rng, sample_key};
+use crate::rng::sample_key;
 use crate::shards::expand_shards;
 use crate::stream::{
     DataStats, EpochSource, Event, ImageData, MAX_SKIP_EXAMPLES, PairSource, RawItem,
     STREAM_SHARD_ORDER, SampleStream, SkipReason, StreamConfig, StreamPosition,
 };
 use crate::synthetic::{MAX_IMAGE_SIZE, MIN_IMAGE_SIZE};
-use crate::tarfile::TarReader;
-use crate::transform::Transform;
+use crate::tarfile::{TarError, TarReader};
 
 /// Image extensions, in order of preference.
 pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
@@ -127,15 +127,6 @@ pub fn default_threads() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
         .min(32)
-}
-
-/// The prefetch depth used for `prefetch == 0`.
-pub(crate) fn auto_prefetch(prefetch: usize, threads: usize) -> usize {
-    if prefetch == 0 {
-        (8 * threads).max(64)
-    } else {
-        prefetch
-    }
 }
 
 /// Checks the image size and thread count of a spec.
@@ -258,7 +249,11 @@ pub(crate) fn read_shard(
                 let msg = format!(
                     "shard {shard}: {e}; the {before} samples before it are used, the rest of the shard is lost"
                 );
-                if !sink(Event::Warning(msg)) {
+                let event = match e {
+                    TarError::Truncated { .. } => Event::TruncatedShard(msg),
+                    TarError::BadHeader { .. } | TarError::Io { .. } => Event::Warning(msg),
+                };
+                if !sink(event) {
                     return false;
                 }
                 break;
@@ -271,6 +266,47 @@ pub(crate) fn read_shard(
     }
 }
 
+/// The captions of the usable samples of a set of shards, read as opening scans them (headers
+/// and captions, no image data), and the problems met on the way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShardCaptions {
+    /// Trimmed captions, shard by shard in pattern order.
+    pub captions: Vec<String>,
+    /// One line per missing, unreadable or truncated shard, naming it (a truncated shard's
+    /// captions up to the cut are kept, as training keeps its samples).
+    pub warnings: Vec<String>,
+}
+
+/// Reads the captions of `pattern`'s shards (e.g. to train a BPE tokenizer on them). Every
+/// shard reader of the crate treats a truncated shard alike: the samples before the cut count,
+/// the rest is reported. Fails only when no shard yields a caption.
+pub fn shard_captions(pattern: &str) -> Result<ShardCaptions, DataError> {
+    let mut out = ShardCaptions::default();
+    for name in expand_shards(pattern)? {
+        read_shard(Path::new(&name), false, &mut |event| {
+            match event {
+                Event::Item(item) => out.captions.push(item.caption.trim().to_string()),
+                Event::Skip { .. } => {}
+                Event::Warning(w) | Event::TruncatedShard(w) => out.warnings.push(w),
+            }
+            true
+        });
+    }
+    if out.captions.is_empty() {
+        return Err(DataError::NoUsableSamples {
+            source_name: format!("shards {pattern:?}"),
+            detail: format!(
+                "no captions{}",
+                out.warnings
+                    .first()
+                    .map(|w| format!("; {w}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(out)
+}
+
 /// What the scan found in one shard.
 #[derive(Default)]
 struct ShardScan {
@@ -278,6 +314,7 @@ struct ShardScan {
     usable: u64,
     skipped: Vec<(SkipReason, String)>,
     warnings: Vec<String>,
+    truncated: bool,
 }
 
 fn scan_shard(path: &Path) -> ShardScan {
@@ -305,6 +342,10 @@ fn scan_shard(path: &Path) -> ShardScan {
                 }
                 scan.warnings.push(w);
             }
+            Event::TruncatedShard(w) => {
+                scan.truncated = true;
+                scan.warnings.push(w);
+            }
         }
         true
     });
@@ -323,7 +364,7 @@ impl EpochSource for WdsSource {
     fn for_each_event(&self, epoch: u64, sink: &mut dyn FnMut(Event) -> bool) {
         let mut order: Vec<usize> = (0..self.shards.len()).collect();
         if self.shuffle_shards {
-            Rng::new(sample_key(self.seed, STREAM_SHARD_ORDER, epoch)).shuffle(&mut order);
+            SplitMix64::new(sample_key(self.seed, STREAM_SHARD_ORDER, epoch)).shuffle(&mut order);
         }
         for i in order {
             if !read_shard(&self.shards[i], true, sink) {
@@ -373,6 +414,7 @@ impl WebDataset {
                 }
             }
             stats.warnings.extend(scan.warnings);
+            stats.truncated_shard += u64::from(scan.truncated);
         }
         stats.shards_readable = readable.len();
         if readable.is_empty() {
@@ -416,32 +458,6 @@ impl WebDataset {
             source,
             stats,
         })
-    }
-
-    /// A stream starting at `position` (use [`StreamPosition::START`] for a fresh start).
-    pub fn stream_from(&self, position: StreamPosition) -> Result<SampleStream, DataError> {
-        let cfg = StreamConfig {
-            seed: self.spec.seed,
-            threads: self.spec.threads,
-            prefetch: auto_prefetch(self.spec.prefetch, self.spec.threads),
-            shuffle_buffer: self.spec.shuffle_buffer,
-            transform: if self.spec.train {
-                Transform::train(self.spec.image_size)
-            } else {
-                Transform::eval(self.spec.image_size)
-            },
-        };
-        SampleStream::start(self.source.clone(), cfg, position)
-    }
-
-    /// What opening found: unique pairs, per-epoch skips, shard warnings.
-    pub fn stats(&self) -> &DataStats {
-        &self.stats
-    }
-
-    /// Usable pairs per epoch.
-    pub fn unique_samples(&self) -> u64 {
-        self.stats.unique_samples
     }
 
     /// The readable shards, in pattern order.
@@ -522,11 +538,20 @@ fn scan_all(paths: &[PathBuf], known: &[Option<u64>], threads: usize) -> Vec<Sha
 
 impl PairSource for WebDataset {
     fn stream_from(&self, position: StreamPosition) -> Result<SampleStream, DataError> {
-        WebDataset::stream_from(self, position)
+        let s = &self.spec;
+        let cfg = StreamConfig::for_dataset(
+            s.seed,
+            s.threads,
+            s.prefetch,
+            s.shuffle_buffer,
+            s.image_size,
+            s.train,
+        );
+        SampleStream::start(self.source.clone(), cfg, position)
     }
 
     fn stats(&self) -> &DataStats {
-        WebDataset::stats(self)
+        &self.stats
     }
 }
 

@@ -1,6 +1,6 @@
 //! The decoding benchmark runs on a tiny configuration and reports sane figures.
 
-use clipscale_data::{BenchConfig, bench_decode};
+use clipscale_data::{BenchConfig, PairSource, bench_decode};
 
 #[test]
 fn bench_decode_reports_every_mode_and_size() {

@@ -4,7 +4,9 @@
 
 mod common;
 
-use clipscale_data::{CLIP_MEAN, CLIP_STD, CsvDataset, CsvSpec, DataError, StreamPosition};
+use clipscale_data::{
+    CLIP_MEAN, CLIP_STD, CsvDataset, CsvSpec, DataError, PairSource, StreamPosition,
+};
 use common::{fixtures, keys, temp_dir};
 
 fn spec(rel: &str) -> CsvSpec {

@@ -2,8 +2,9 @@
 //! and on the installed Debian packages when present (skipped with a message otherwise; the
 //! missing-package error must name the `apt-get install` command).
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clipscale_data::DataError;
@@ -11,28 +12,13 @@ use clipscale_data::prepare::fashion_mnist::{
     self, PrepareFashionMnistArgs, prepare_fashion_mnist,
 };
 use clipscale_data::prepare::tuxpaint::{self, PrepareTuxpaintArgs, prepare_tuxpaint};
+use common::read_shard;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("clipscale-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn read_shard(path: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
-    let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
-    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().display().to_string();
-        let (key, ext) = name.split_once('.').unwrap();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        out.entry(key.to_owned())
-            .or_default()
-            .insert(ext.to_owned(), bytes);
-    }
-    out
 }
 
 fn write_gz(path: &Path, bytes: &[u8]) {

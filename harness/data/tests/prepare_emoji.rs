@@ -7,34 +7,19 @@
 //! When npm cannot fetch the packages the test is skipped with a message, unless
 //! `CLIPSCALE_REQUIRE_NETWORK` is set, in which case it fails.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clipscale_data::DataError;
 use clipscale_data::prepare::{Manifest, PrepareEmojiArgs, default_cache_dir, prepare_emoji};
+use common::read_shard;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("clipscale-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     dir
-}
-
-/// Reads every sample of a shard: key -> (extension -> bytes).
-fn read_shard(path: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
-    let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
-    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().display().to_string();
-        let (key, ext) = name.split_once('.').expect("key.ext");
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        out.entry(key.to_owned())
-            .or_default()
-            .insert(ext.to_owned(), bytes);
-    }
-    out
 }
 
 fn network_required() -> bool {

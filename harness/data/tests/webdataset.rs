@@ -344,6 +344,7 @@ fn a_truncated_shard_keeps_its_first_samples_and_is_named() {
     assert_eq!(st.warnings.len(), 1, "{:?}", st.warnings);
     assert!(st.warnings[0].contains("truncated-000.tar") && st.warnings[0].contains("truncated"));
     assert!(st.warnings[0].contains("t2.png"), "{}", st.warnings[0]);
+    assert_eq!(st.truncated_shard, 1);
     let mut stream = data
         .stream_from(StreamPosition::START)
         .unwrap()
@@ -352,6 +353,11 @@ fn a_truncated_shard_keeps_its_first_samples_and_is_named() {
     assert_eq!(got, ["000000", "000001", "000002", "t0", "t1"]);
     assert_eq!(stream.stats().warnings.len(), 1);
     assert!(stream.stats().warnings[0].contains("truncated-000.tar"));
+    assert_eq!(stream.stats().truncated_shard, 1);
+    // the captions reader (for a trained tokenizer) keeps the same samples and names the shard
+    let read = clipscale_data::shard_captions(&pattern).unwrap();
+    assert_eq!(read.captions.len(), 5);
+    assert!(read.warnings[0].contains("truncated-000.tar"), "{:?}", read.warnings);
 }
 
 #[test]

@@ -139,7 +139,7 @@ pub fn analyse_sweep(results: &Path, sweep: &str, wall_s: f64, record: bool) -> 
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
         let path = clipscale_analysis::bench::record(
-            &super::bench::repo_root(),
+            &clipscale_core::repo::repo_root(None),
             &format!("sweep-{sweep}"),
             &super::bench::invocation(),
             &f,

@@ -1,22 +1,9 @@
 //! `clipscale bench ...`: benchmarks that record their figures, with the command, machine, date
 //! and commit, in results/benchmarks/ (via `clipscale_analysis::bench::record`).
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use clipscale::cli::{BenchCommand, BenchRunArgs, TrainArgs};
 use clipscale_analysis::records::{MetricsRecord, read_jsonl};
-
-/// The repository root (where results/benchmarks lives): git's top level, else the current folder.
-pub fn repo_root() -> PathBuf {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .unwrap_or_else(|| PathBuf::from("."))
-}
 
 /// How this process was invoked, for the record.
 pub fn invocation() -> String {
@@ -147,8 +134,12 @@ fn bench_run(a: &BenchRunArgs) -> Result<()> {
     }
     if !a.no_record {
         let fig: Vec<(&str, String)> = figures.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let path =
-            clipscale_analysis::bench::record(&repo_root(), "train-run", &invocation(), &fig)?;
+        let path = clipscale_analysis::bench::record(
+            &clipscale_core::repo::repo_root(None),
+            "train-run",
+            &invocation(),
+            &fig,
+        )?;
         println!("recorded in {}", path.display());
     }
     std::fs::remove_dir_all(&out).ok();
@@ -207,8 +198,12 @@ fn bench_data(a: &clipscale::cli::BenchDataArgs) -> Result<()> {
     }
     if !a.no_record {
         let r: Vec<(&str, String)> = rec.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        let path =
-            clipscale_analysis::bench::record(&repo_root(), "data-decode", &invocation(), &r)?;
+        let path = clipscale_analysis::bench::record(
+            &clipscale_core::repo::repo_root(None),
+            "data-decode",
+            &invocation(),
+            &r,
+        )?;
         println!("recorded in {}", path.display());
     }
     Ok(())

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use clipscale_core::repo::repo_root;
+
 use anyhow::{Context, Result, bail};
 use clipscale::backend::{DeviceSpec, dispatch};
 use clipscale::bench::{ShardFeed, StepTiming, TimeSteps, cpu_name, peak_flops};
@@ -10,7 +12,7 @@ use clipscale::cli::BenchTrainArgs;
 use clipscale::model::ModelLadder;
 use clipscale_data::WordTokenizer;
 
-use super::bench::{invocation, repo_root};
+use super::bench::invocation;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -151,7 +153,7 @@ fn ours_subprocess(a: &BenchTrainArgs, model: &str, batch: usize) -> Result<serd
 }
 
 fn peer(a: &BenchTrainArgs, model: &str, batch: usize, vocab: usize) -> Result<serde_json::Value> {
-    let script = repo_root().join("harness/bench/openclip_peer.py");
+    let script = repo_root(None).join("harness/bench/openclip_peer.py");
     let mut cmd = Command::new(&a.python);
     cmd.arg(&script)
         .args([
@@ -206,6 +208,10 @@ fn peer(a: &BenchTrainArgs, model: &str, batch: usize, vocab: usize) -> Result<s
     serde_json::from_str(&line).with_context(|| format!("reading the peer's JSON line {line:?}"))
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the benchmark's steps in one command; moved into the library's Trainer by issue 19"
+)]
 pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
     if let Some(t) = a.threads {
         // before the CPU backend's thread pool exists
@@ -387,7 +393,7 @@ pub fn bench_train(a: &BenchTrainArgs) -> Result<()> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        let path = clipscale_analysis::bench::record(&repo_root(), topic, &invocation(), &f)?;
+        let path = clipscale_analysis::bench::record(&repo_root(None), topic, &invocation(), &f)?;
         println!("recorded in {}", path.display());
     }
     Ok(())

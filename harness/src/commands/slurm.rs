@@ -82,13 +82,15 @@ pub fn submit(a: &SweepSubmitArgs) -> Result<()> {
     std::fs::write(
         &script,
         slurm::batch_script(
-            &exe,
-            &file,
-            &out,
-            models.as_deref(),
-            &manifest,
-            &logs,
-            ids.len(),
+            &slurm::ArrayJob {
+                exe: &exe,
+                sweep_file: &file,
+                results: &out,
+                models: models.as_deref(),
+                manifest: &manifest,
+                log_dir: &logs,
+                tasks: ids.len(),
+            },
             &opts,
         ),
     )

@@ -240,14 +240,11 @@ fn die_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
-        unsafe extern "C" {
-            fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
-        }
-        const PR_SET_PDEATHSIG: i32 = 1;
-        const SIGKILL: u64 = 9;
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl, which
+        // is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
-                prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
         }
@@ -274,6 +271,10 @@ fn tail(path: &Path, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join(" | ")
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the local executor inside a command; moved into sweep::local by issue 19"
+)]
 fn run(a: &SweepRunArgs) -> Result<()> {
     anyhow::ensure!(a.workers >= 1, "--workers must be at least 1");
     let device0 = a.devices.first().copied().unwrap_or(DeviceSpec::Cpu);
@@ -389,11 +390,11 @@ fn run(a: &SweepRunArgs) -> Result<()> {
         while i < running.len() {
             let r = &mut running[i];
             let dir = trial_dir(&a.common.out, &r.spec);
-            if let Ok(m) = read_jsonl::<MetricsRecord>(&dir.join(METRICS_FILE)) {
-                if let Some((_, last)) = m.records.last() {
-                    r.bar.set_position(last.samples_seen);
-                    r.bar.set_message(format!("loss {:.3}", last.loss));
-                }
+            if let Ok(m) = read_jsonl::<MetricsRecord>(&dir.join(METRICS_FILE))
+                && let Some((_, last)) = m.records.last()
+            {
+                r.bar.set_position(last.samples_seen);
+                r.bar.set_message(format!("loss {:.3}", last.loss));
             }
             let Some(code) = r.child.try_wait()?.map(|s| s.code()) else {
                 i += 1;

@@ -12,9 +12,6 @@ use clipscale::train::optim::AdamWSpec;
 use clipscale::train::{Intervals, OptimSpec, TrainTask, TrialRequest, resolve};
 use clipscale_analysis::records::{FINAL_FILE, FinalRecord, SPEC_FILE, TrialStatus};
 
-/// Exit code of a diverged run.
-pub const EXIT_DIVERGED: i32 = 3;
-
 /// Fails unless `dir` (created if missing) accepts a new file.
 pub fn check_writable(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
@@ -136,7 +133,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         TrialStatus::Done => Ok(()),
         TrialStatus::Diverged => {
             eprintln!("error: diverged: {}", fin.message.unwrap_or_default());
-            std::process::exit(EXIT_DIVERGED)
+            std::process::exit(clipscale::sweep::exec::EXIT_DIVERGED)
         }
         TrialStatus::Failed => bail!("failed: {}", fin.message.unwrap_or_default()),
     }

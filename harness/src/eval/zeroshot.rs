@@ -93,7 +93,7 @@ pub fn metrics_from_scores(scores: &[f32], labels: &[usize], classes: usize) -> 
         let rank = row
             .iter()
             .enumerate()
-            .filter(|&(j, &s)| j != y && (s > truth || s == truth || s.is_nan()))
+            .filter(|&(j, &s)| j != y && (s >= truth || s.is_nan()))
             .count();
         per_class[y].1 += 1;
         if rank == 0 {

@@ -157,14 +157,14 @@ impl ClipConfig {
                 "a tower needs at least one layer",
             ));
         }
-        if v.image_size % v.patch_size != 0 {
+        if !v.image_size.is_multiple_of(v.patch_size) {
             return Err(err(
                 "vision.image_size",
                 v.image_size.to_string(),
                 &format!("must be divisible by vision.patch_size = {}", v.patch_size),
             ));
         }
-        if v.width % v.heads != 0 {
+        if !v.width.is_multiple_of(v.heads) {
             return Err(err(
                 "vision.width",
                 v.width.to_string(),
@@ -207,7 +207,7 @@ impl ClipConfig {
                 "must be at least 4 (padding, start, end, unknown)",
             ));
         }
-        if t.width % t.heads != 0 {
+        if !t.width.is_multiple_of(t.heads) {
             return Err(err(
                 "text.width",
                 t.width.to_string(),

@@ -8,57 +8,20 @@
 
 use burn::module::Param;
 use burn::prelude::*;
+use clipscale_core::rng::{Random, SplitMix64, fnv1a};
 
-/// SplitMix64: small, fast, and good enough to seed weights.
-#[derive(Debug, Clone)]
-pub struct HostRng {
-    state: u64,
-}
-
-impl HostRng {
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// A stream for one named parameter.
-    pub fn for_param(seed: u64, path: &str) -> Self {
-        // FNV-1a of the path, mixed with the seed.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in path.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        let mut rng = Self::new(seed ^ h.rotate_left(17));
-        rng.next_u64();
-        rng
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Standard normal by Box-Muller.
-    pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform(); // (0, 1]
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
+/// The generator of one named parameter: SplitMix64 keyed by the seed and the FNV-1a hash of the
+/// parameter's path (its first output dropped).
+pub fn param_stream(seed: u64, path: &str) -> SplitMix64 {
+    let mut rng = SplitMix64::new(seed ^ fnv1a(path.as_bytes()).rotate_left(17));
+    rng.next_u64();
+    rng
 }
 
 /// How one parameter tensor is filled.
 #[derive(Debug, Clone, Copy)]
 pub enum Init {
     Zeros,
-    Ones,
     Constant(f64),
     Normal {
         std: f64,
@@ -102,11 +65,10 @@ impl<'a, B: Backend> ParamFactory<'a, B> {
     }
 
     pub fn values(&self, name: &str, len: usize, init: Init) -> Vec<f32> {
-        let mut rng = HostRng::for_param(self.seed, &format!("{}.{name}", self.prefix));
+        let mut rng = param_stream(self.seed, &format!("{}.{name}", self.prefix));
         (0..len)
             .map(|_| match init {
                 Init::Zeros => 0.0,
-                Init::Ones => 1.0,
                 Init::Constant(c) => c as f32,
                 Init::Normal { std } => (rng.normal() * std) as f32,
                 Init::Uniform { bound } => ((rng.uniform() * 2.0 - 1.0) * bound) as f32,

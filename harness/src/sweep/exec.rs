@@ -19,7 +19,6 @@ use super::plan::{TrialState, state, trial_dir};
 
 /// Exit codes of `clipscale sweep run-one`, read by the executors.
 pub const EXIT_DONE: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_DIVERGED: i32 = 3;
 pub const EXIT_LOCKED: i32 = 4;
 /// Stopped by a signal (pre-emption, time limit, Ctrl-C) after writing a checkpoint: run it again.
@@ -68,7 +67,7 @@ impl Heartbeat {
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(200));
                 ticks += 1;
-                if ticks % 150 == 0 {
+                if ticks.is_multiple_of(150) {
                     lock.heartbeat();
                 }
             }

@@ -50,17 +50,30 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The batch script of a job array over `n` trials listed in `manifest`.
-pub fn batch_script(
-    exe: &Path,
-    sweep_file: &Path,
-    results: &Path,
-    models: Option<&Path>,
-    manifest: &Path,
-    log_dir: &Path,
-    n: usize,
-    o: &SlurmOptions,
-) -> String {
+/// What one job array runs: the binary, the sweep, and the `tasks` trials listed in `manifest`.
+#[derive(Debug, Clone, Copy)]
+pub struct ArrayJob<'a> {
+    pub exe: &'a Path,
+    pub sweep_file: &'a Path,
+    pub results: &'a Path,
+    /// A model ladder other than the built-in one.
+    pub models: Option<&'a Path>,
+    pub manifest: &'a Path,
+    pub log_dir: &'a Path,
+    pub tasks: usize,
+}
+
+/// The batch script of a job array over the trials of `job`.
+pub fn batch_script(job: &ArrayJob<'_>, o: &SlurmOptions) -> String {
+    let ArrayJob {
+        exe,
+        sweep_file,
+        results,
+        models,
+        manifest,
+        log_dir,
+        tasks: n,
+    } = *job;
     let mut h = vec![
         "#!/bin/bash".to_string(),
         format!("#SBATCH --job-name={}", o.job_name),
@@ -321,16 +334,16 @@ mod tests {
             extra: vec!["--account=x".into()],
             job_name: "clipscale-s".into(),
         };
-        let s = batch_script(
-            Path::new("/bin/clipscale"),
-            Path::new("/s/sweep.toml"),
-            Path::new("/r"),
-            None,
-            Path::new("/r/m.txt"),
-            Path::new("/r/logs"),
-            5,
-            &o,
-        );
+        let job = ArrayJob {
+            exe: Path::new("/bin/clipscale"),
+            sweep_file: Path::new("/s/sweep.toml"),
+            results: Path::new("/r"),
+            models: None,
+            manifest: Path::new("/r/m.txt"),
+            log_dir: Path::new("/r/logs"),
+            tasks: 5,
+        };
+        let s = batch_script(&job, &o);
         for needle in [
             "#SBATCH --array=0-4%3",
             "--partition=gpu",

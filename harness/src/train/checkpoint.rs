@@ -129,6 +129,9 @@ fn prune(trial: &Path, keep: usize) -> Result<(), CheckpointError> {
     Ok(())
 }
 
+/// What a checkpoint restores: the loop's state, the model and the optimiser.
+pub type Restored<B> = (LoopState, Clip<B>, ClipOptimizer<B>);
+
 /// The newest complete checkpoint: its state, and the model and optimiser restored into the
 /// freshly initialised ones given.
 pub fn load_latest<B: AutodiffBackend>(
@@ -136,7 +139,7 @@ pub fn load_latest<B: AutodiffBackend>(
     model: Clip<B>,
     optim: ClipOptimizer<B>,
     device: &B::Device,
-) -> Result<Option<(LoopState, Clip<B>, ClipOptimizer<B>)>, CheckpointError> {
+) -> Result<Option<Restored<B>>, CheckpointError> {
     let Some((_, dir)) = list(trial).pop() else {
         return Ok(None);
     };

@@ -2,7 +2,7 @@
 //! index for the synthetic scenes, an (epoch, offset) for WebDataset shards), and a prefetch
 //! thread that prepares the next batches while the current step runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
@@ -14,6 +14,7 @@ use clipscale_data::{
 use serde_json::{Value, json};
 
 use crate::batch::HostBatch;
+use clipscale_data::PairSource as _;
 
 /// A tokenizer usable from the data thread.
 pub type SharedTokenizer = Arc<dyn Tokenizer + Send + Sync>;
@@ -211,18 +212,17 @@ pub fn split_pattern(dir: &Path, split: &str) -> Result<String, DataError> {
         path: manifest.display().to_string(),
         detail: e.to_string(),
     })?;
-    if v["splits"][split]["pattern"].as_str().is_none() {
-        if let Some(shards) = v["splits"][split]["shards"]
+    if v["splits"][split]["pattern"].as_str().is_none()
+        && let Some(shards) = v["splits"][split]["shards"]
             .as_array()
             .filter(|a| !a.is_empty())
-        {
-            let all: Vec<String> = shards
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|s| dir.join(s).display().to_string())
-                .collect();
-            return Ok(all.join("::"));
-        }
+    {
+        let all: Vec<String> = shards
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| dir.join(s).display().to_string())
+            .collect();
+        return Ok(all.join("::"));
     }
     let pattern = v["splits"][split]["pattern"]
         .as_str()
@@ -237,31 +237,6 @@ pub fn split_pattern(dir: &Path, split: &str) -> Result<String, DataError> {
             ),
         })?;
     Ok(dir.join(pattern).display().to_string())
-}
-
-/// Captions of a split, read from the shards' .txt members (no image decoding).
-pub fn split_captions(pattern: &str) -> Result<Vec<String>, DataError> {
-    let mut out = Vec::new();
-    for shard in clipscale_data::expand_shards(pattern)? {
-        let path = PathBuf::from(&shard);
-        let file = std::fs::File::open(&path).map_err(|e| DataError::io(&path, &e))?;
-        let mut archive = tar::Archive::new(file);
-        let entries = archive.entries().map_err(|e| DataError::io(&path, &e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| DataError::io(&path, &e))?;
-            let name = entry
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            if name.ends_with(".txt") {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut entry, &mut s)
-                    .map_err(|e| DataError::io(&path, &e))?;
-                out.push(s.trim().to_string());
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// A tokenizer by name: `clip-bpe` (OpenAI's 49,408 tokens), `bpe-N` (trained on the training
@@ -289,8 +264,12 @@ pub fn tokenizer_for(
             }
             let pattern =
                 train_pattern.ok_or("a trained BPE needs training captions (a shard data set)")?;
-            let captions = split_captions(pattern).map_err(|e| e.to_string())?;
-            let bpe = clipscale_data::train_bpe(captions.iter(), n).map_err(|e| e.to_string())?;
+            let read = clipscale_data::shard_captions(pattern).map_err(|e| e.to_string())?;
+            for w in &read.warnings {
+                eprintln!("warning: training the {other} tokenizer: {w}");
+            }
+            let bpe =
+                clipscale_data::train_bpe(read.captions.iter(), n).map_err(|e| e.to_string())?;
             if let Some(c) = cache {
                 let _ = bpe.save(&c); // a read-only data folder only costs a retrain next time
             }

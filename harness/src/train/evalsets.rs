@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use clipscale_data::{DataError, ShardSpec, StreamPosition, Tokenizer, WebDataset};
+use clipscale_data::{DataError, PairSource, ShardSpec, StreamPosition, Tokenizer, WebDataset};
 
 use crate::batch::HostBatch;
 use crate::train::data::{SyntheticSource, split_pattern};
@@ -108,13 +108,19 @@ fn read_split(
     Ok(out)
 }
 
+/// One class's prompts, tokenised: (tokens, end-of-text positions).
+type PromptTokens = (Vec<i64>, Vec<i64>);
+
+/// A batch with the class row of each of its pairs.
+type LabelledBatch = (HostBatch, Vec<usize>);
+
 /// Tokenised prompts for each class name: every template with `{c}` replaced.
 fn class_prompts<'a>(
     names: impl Iterator<Item = &'a str>,
     templates: &[String],
     tokenizer: &dyn Tokenizer,
     context_length: usize,
-) -> Result<Vec<(Vec<i64>, Vec<i64>)>, DataError> {
+) -> Result<Vec<PromptTokens>, DataError> {
     names
         .map(|c| {
             let texts: Vec<String> = templates.iter().map(|t| t.replace("{c}", c)).collect();
@@ -132,7 +138,7 @@ fn batches(
     image_size: usize,
     context_length: usize,
     batch: usize,
-) -> Result<(Vec<HostBatch>, Vec<(HostBatch, Vec<usize>)>), DataError> {
+) -> Result<(Vec<HostBatch>, Vec<LabelledBatch>), DataError> {
     let mut loss_batches = Vec::new();
     let mut labelled = Vec::new();
     for chunk in pairs.chunks(batch) {

@@ -154,6 +154,10 @@ fn rewrite_jsonl<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<(), Tra
 impl BackendTask for TrainTask {
     type Output = Result<FinalRecord, TrainError>;
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the whole training run in one function; becomes train::Trainer in issue 19"
+    )]
     fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
         let spec = self.spec;
         let dir = self.trial_dir;
@@ -314,7 +318,7 @@ impl BackendTask for TrainTask {
         let mut status = TrialStatus::Done;
         let mut message = None;
 
-        let evaluate = |model: &crate::model::Clip<B>,
+        let evaluate = |model: &Clip<B>,
                         samples_seen: u64,
                         files: &mut TrialFiles|
          -> Result<(), TrainError> {

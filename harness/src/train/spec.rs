@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use clipscale_analysis::records::{ModelSummary, Provenance, SCHEMA_VERSION, TrialSpecHead};
+use clipscale_analysis::records::{Provenance, SCHEMA_VERSION, TrialSpecHead};
 
 use crate::flops::counts;
 use crate::model::{ClipConfig, ConfigError, Precision};
@@ -100,15 +100,6 @@ pub struct TrialRequest {
     pub intervals: Intervals,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn short_count(n: u64) -> String {
     match n {
         n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{}G", n / 1_000_000_000),
@@ -149,10 +140,10 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
             format!("must not exceed samples ({})", req.samples),
         ));
     }
-    if let Some(c) = req.optim.grad_clip_norm {
-        if !(c > 0.0 && c.is_finite()) {
-            return Err(invalid("grad_clip_norm", c, "must be a positive number"));
-        }
+    if let Some(c) = req.optim.grad_clip_norm
+        && !(c > 0.0 && c.is_finite())
+    {
+        return Err(invalid("grad_clip_norm", c, "must be a positive number"));
     }
     let a = &req.optim.adamw;
     if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {
@@ -162,7 +153,8 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
             "betas must be in [0, 1)",
         ));
     }
-    if !(a.eps > 0.0) || !(a.weight_decay >= 0.0) {
+    let positive_eps_and_decay = a.eps > 0.0 && a.weight_decay >= 0.0; // false for NaN too
+    if !positive_eps_and_decay {
         return Err(invalid(
             "adamw",
             format!("eps {}, weight_decay {}", a.eps, a.weight_decay),
@@ -194,22 +186,14 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
     let model = req.model.with_vocab_size(req.data.vocab_size);
     model.validate()?;
     let samples = req.samples / req.batch_size as u64 * req.batch_size as u64;
-    let c = counts(&model);
+    let model_summary = counts(&model);
     let mut spec = TrialSpec {
         head: TrialSpecHead {
             schema_version: SCHEMA_VERSION,
             trial_id: String::new(),
             sweep: req.sweep,
             provenance,
-            model_summary: ModelSummary {
-                name: model.name.clone(),
-                params: c.params,
-                image_params: c.image_params,
-                text_params: c.text_params,
-                fwd_macs_per_pair: c.fwd_macs_per_pair,
-                image_fwd_macs: c.image_fwd_macs,
-                text_fwd_macs: c.text_fwd_macs,
-            },
+            model_summary,
             dataset: req.data.name.clone(),
             samples,
             batch_size: req.batch_size,
@@ -238,7 +222,7 @@ pub fn trial_id(spec: &TrialSpec) -> String {
         "eval_samples": spec.intervals.eval_samples,
         "eval_batch_size": spec.intervals.eval_batch_size,
     });
-    let hash = fnv1a(identity.to_string().as_bytes());
+    let hash = clipscale_core::rng::fnv1a(identity.to_string().as_bytes());
     format!(
         "{}-n{}-b{}-s{}-{:08x}",
         spec.model.name,

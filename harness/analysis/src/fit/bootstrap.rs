@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
+use clipscale_core::rng::Xoshiro256;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AnalysisError, Result};
-use crate::rng::Rng;
 
 /// How many replicates, which seed, which interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,7 +65,7 @@ pub struct BootstrapSummary {
 }
 
 /// Multiplicities of `n` points drawn with replacement.
-pub fn resample_counts(n: usize, rng: &mut Rng) -> Vec<f64> {
+pub fn resample_counts(n: usize, rng: &mut Xoshiro256) -> Vec<f64> {
     let mut counts = vec![0.0; n];
     for _ in 0..n {
         counts[rng.below(n as u64) as usize] += 1.0;
@@ -120,7 +120,7 @@ where
     let t0 = Instant::now();
     let threads = super::chinchilla::worker_threads(opts.threads).min(opts.reps);
     let one = |r: usize| {
-        let mut rng = Rng::stream(opts.seed, r as u64);
+        let mut rng = Xoshiro256::stream(opts.seed, r as u64);
         let counts = resample_counts(n_points, &mut rng);
         refit(&counts).and_then(|v| {
             if v.iter().all(|x| x.is_finite()) {
@@ -225,6 +225,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clipscale_core::rng::Random;
 
     #[test]
     fn quantiles_interpolate_and_counts_sum_to_n() {
@@ -232,7 +233,7 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), 3.0);
         assert_eq!(quantile(&v, 0.25), 2.0);
         assert!((quantile(&v, 0.1) - 1.4).abs() < 1e-12);
-        let mut rng = Rng::new(3);
+        let mut rng = Xoshiro256::new(3);
         let c = resample_counts(50, &mut rng);
         assert_eq!(c.iter().sum::<f64>(), 50.0);
         assert_eq!(expand(&[1, 2, 3], &[2.0, 0.0, 1.0]), vec![1, 1, 3]);
@@ -240,7 +241,7 @@ mod tests {
 
     #[test]
     fn bootstrap_of_a_mean_matches_the_textbook_standard_error() {
-        let mut rng = Rng::new(11);
+        let mut rng = Xoshiro256::new(11);
         let x: Vec<f64> = (0..200).map(|_| rng.normal()).collect();
         let mean = x.iter().sum::<f64>() / 200.0;
         let opts = BootstrapOptions {

@@ -39,10 +39,7 @@ pub(super) fn clip(a: (f64, f64), b: (f64, f64), plan: &Plan) -> Option<((f64, f
 }
 
 /// Draws a polyline given in drawing coordinates (None = gap), clipped to the axes.
-pub(super) fn draw_polyline<
-    DB: DrawingBackend,
-    CT: plotters::coord::CoordTranslate<From = (f64, f64)>,
->(
+pub(super) fn draw_polyline<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
     root: &DrawingArea<DB, Shift>,
     pa: &DrawingArea<DB, CT>,
     pts: &[Option<(f64, f64)>],

@@ -168,6 +168,10 @@ pub(super) fn text_size<DB: DrawingBackend>(
         .map_err(err)
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass over every mark kind of a figure; split into per-mark painters by issue 19"
+)]
 pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     fig: &Figure,

@@ -2,9 +2,9 @@
 //! appends (one whole line per write) and a JSON-lines reader that names file and line on a bad
 //! record and tolerates a truncated last line left by a crash mid-append. Mirrors no paper.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -21,41 +21,8 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         source,
     })?;
     text.push('\n');
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        AnalysisError::arg("path", format!("{} has no file name", path.display()))
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(AnalysisError::io(&tmp, "writing temporary file", e));
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(AnalysisError::io(
-            path,
-            "renaming temporary file into place",
-            e,
-        ));
-    }
-    // Persist the rename itself; not every platform lets a directory be opened, so best effort.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    clipscale_core::fs::write_atomic(path, text.as_bytes())
+        .map_err(|e| AnalysisError::io(&e.path, e.action, e.source))
 }
 
 /// Appends `value` as one JSON line to `path` (created if missing) with a single write, then

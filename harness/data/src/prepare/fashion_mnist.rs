@@ -14,12 +14,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::image_ops::{encode_png, fit_square};
+use super::image_ops::fit_square;
 use super::writer::{ShardWriter, clear_shards};
 use super::{
     Manifest, Source, SplitInfo, create_dir, debian_version, progress, write_atomic, write_manifest,
 };
 use crate::error::DataError;
+use crate::png::encode_rgb;
 
 /// Where the Debian package installs the files.
 pub const DEFAULT_ROOT: &str = "/usr/share/datasets/fashion-mnist";
@@ -239,7 +240,7 @@ pub fn prepare_fashion_mnist(args: &PrepareFashionMnistArgs) -> Result<Manifest,
             let rgb: Vec<u8> = grey.iter().flat_map(|&g| [g, g, g]).collect();
             let origin = format!("{prefix} image {i}");
             let rgb = fit_square(rgb, images.cols as u32, images.rows as u32, size, &origin)?;
-            let png = encode_png(&rgb, size, size)?;
+            let png = encode_rgb(size as usize, size as usize, &rgb)?;
             let class = label_byte as usize;
             let label = CLASSNAMES[class];
             let article = if label.starts_with(['a', 'e', 'i', 'o', 'u']) {

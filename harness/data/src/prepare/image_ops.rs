@@ -2,9 +2,7 @@
 //! alpha compositing on white, square fitting and PNG encoding. Every image leaves as an
 //! 8-bit RGB square of the requested side.
 
-use std::io::Cursor;
-
-use image::{ImageEncoder, RgbImage, imageops::FilterType};
+use image::{RgbImage, imageops::FilterType};
 
 use crate::error::DataError;
 
@@ -104,18 +102,6 @@ pub(crate) fn fit_square(
     Ok(canvas.into_raw())
 }
 
-/// Encodes `size`x`size` RGB as PNG.
-pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, DataError> {
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(Cursor::new(&mut out))
-        .write_image(rgb, width, height, image::ExtendedColorType::Rgb8)
-        .map_err(|e| DataError::Format {
-            path: format!("<{width}x{height} PNG being encoded>"),
-            detail: e.to_string(),
-        })?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +128,7 @@ mod tests {
         assert_eq!(out.len(), 300);
         assert_eq!(&out[0..3], &[255, 255, 255]); // top margin
         assert_eq!(&out[5 * 30..5 * 30 + 3], &[0, 0, 0]); // middle row
-        let png = encode_png(&out, 10, 10).unwrap();
+        let png = crate::png::encode_rgb(10, 10, &out).unwrap();
         let back = decode_to_square(&png, 10, "t").unwrap();
         assert_eq!(back, out);
         assert!(

@@ -166,11 +166,9 @@ impl Manifest {
     }
 }
 
-/// Writes `text` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` atomically ([`clipscale_core::fs::write_atomic`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| DataError::io(&tmp, &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, &e))
+    clipscale_core::fs::write_atomic(path, bytes).map_err(|e| DataError::io(&e.path, &e.source))
 }
 
 /// The installed version of a Debian package (`dpkg-query`), or `unknown`.
@@ -208,18 +206,15 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, DataError> {
     })
 }
 
-/// A stable 64-bit hash (FNV-1a) of a seed and a string: the same on every platform and
+/// A stable 64-bit hash of a seed and a string (FNV-1a from a seeded state, then SplitMix64's
+/// finaliser so nearby strings spread over the whole range): the same on every platform and
 /// release, unlike `std`'s hasher.
 pub(crate) fn stable_hash(seed: u64, text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // Final avalanche (splitmix64), so nearby strings spread over the whole range.
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    use clipscale_core::rng::{FNV_OFFSET, GOLDEN, fnv1a_from, mix64};
+    mix64(fnv1a_from(
+        FNV_OFFSET ^ seed.wrapping_mul(GOLDEN),
+        text.as_bytes(),
+    ))
 }
 
 /// A progress bar over `len` items, hidden when `quiet` (and by indicatif when stderr is not

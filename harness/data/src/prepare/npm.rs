@@ -122,15 +122,24 @@ fn npm_pack(pkg: &NpmPackage, dir: &Path) -> Result<(), DataError> {
 /// Unpacks a gzip'd tar into `dest` (entries keep their paths, normally `package/...`).
 pub fn unpack_tgz(tgz: &Path, dest: &Path) -> Result<(), DataError> {
     let file = std::fs::File::open(tgz).map_err(|e| DataError::io(tgz, &e))?;
-    let mut archive =
-        tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
-    archive.set_preserve_permissions(false);
-    archive.set_preserve_mtime(false);
-    std::fs::create_dir_all(dest).map_err(|e| DataError::io(dest, &e))?;
-    archive.unpack(dest).map_err(|e| DataError::Format {
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::io::BufReader::new(file)),
+        &mut tar,
+    )
+    .map_err(|e| DataError::Format {
         path: tgz.display().to_string(),
-        detail: format!("cannot unpack into {}: {e}", dest.display()),
-    })
+        detail: format!("not a gzip'd tar: {e}"),
+    })?;
+    std::fs::create_dir_all(dest).map_err(|e| DataError::io(dest, &e))?;
+    let mut archive = crate::tarfile::TarReader::with_capacity(std::io::Cursor::new(tar), 1 << 16)
+        .map_err(|e| DataError::io(tgz, &e))?;
+    crate::tarfile::unpack(&mut archive, dest)
+        .map(|_| ())
+        .map_err(|e| DataError::Format {
+            path: tgz.display().to_string(),
+            detail: format!("cannot unpack into {}: {e}", dest.display()),
+        })
 }
 
 /// Finds an already-fetched package under `dir` (see the module header).

@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::image_ops::{decode_to_square, encode_png};
+use super::image_ops::decode_to_square;
 use super::writer::{ShardWriter, clear_shards};
 use super::{
     Manifest, Source, SplitInfo, create_dir, debian_version, parallel_map, progress, worker_count,
     write_manifest,
 };
 use crate::error::DataError;
+use crate::png::encode_rgb;
 
 /// Where the Debian package installs the stamps.
 pub const DEFAULT_ROOT: &str = "/usr/share/tuxpaint/stamps";
@@ -197,7 +198,7 @@ pub fn prepare_tuxpaint(args: &PrepareTuxpaintArgs) -> Result<Manifest, DataErro
         let pngs = parallel_map(batch, threads, |s| -> Result<Vec<u8>, DataError> {
             let bytes = std::fs::read(&s.path).map_err(|e| DataError::io(&s.path, &e))?;
             let rgb = decode_to_square(&bytes, size, &s.path.display().to_string())?;
-            encode_png(&rgb, size, size)
+            encode_rgb(size as usize, size as usize, &rgb)
         });
         for (s, png) in batch.iter().zip(pngs) {
             let png = png?;

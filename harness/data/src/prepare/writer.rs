@@ -1,5 +1,6 @@
 //! WebDataset shard writer: plain tar files of `key.ext` members, a fixed number of samples per
-//! shard, fixed metadata (mode 0644, mtime 0, uid/gid 0) so output is reproducible. Each shard
+//! shard, fixed metadata (mode 0644, mtime 0, uid/gid 0; [`crate::tarfile::TarWriter`]) so
+//! output is reproducible. Each shard
 //! is written as `<name>.tar.tmp` and renamed to `<name>.tar` when closed. Finishing writes
 //! open_clip's `sizes.json` beside the shards (`{"train-000000.tar": 5000, ...}`).
 
@@ -8,13 +9,14 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use crate::error::DataError;
+use crate::tarfile::TarWriter;
 
 /// Writes the samples of one split to `<dir>/<prefix>-NNNNNN.tar`.
 pub(crate) struct ShardWriter {
     dir: PathBuf,
     prefix: String,
     per_shard: usize,
-    current: Option<(tar::Builder<BufWriter<File>>, PathBuf, PathBuf)>,
+    current: Option<(TarWriter<BufWriter<File>>, PathBuf, PathBuf)>,
     in_current: usize,
     shards: Vec<PathBuf>,
     sizes: Vec<usize>,
@@ -52,24 +54,15 @@ impl ShardWriter {
             let path = self.dir.join(&name);
             let tmp = self.dir.join(format!("{name}.tmp"));
             let file = File::create(&tmp).map_err(|e| DataError::io(&tmp, &e))?;
-            let mut builder = tar::Builder::new(BufWriter::new(file));
-            builder.mode(tar::HeaderMode::Deterministic);
-            self.current = Some((builder, tmp, path));
+            self.current = Some((TarWriter::new(BufWriter::new(file)), tmp, path));
             self.in_current = 0;
         }
         let Some((builder, tmp, _)) = self.current.as_mut() else {
             return Ok(()); // unreachable: opened above
         };
         for (ext, bytes) in members {
-            let mut header = tar::Header::new_ustar();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_mtime(0);
-            header.set_uid(0);
-            header.set_gid(0);
-            header.set_entry_type(tar::EntryType::Regular);
             builder
-                .append_data(&mut header, format!("{key}.{ext}"), *bytes)
+                .append(&format!("{key}.{ext}"), bytes)
                 .map_err(|e| DataError::io(&*tmp, &e))?;
         }
         self.in_current += 1;
@@ -79,7 +72,7 @@ impl ShardWriter {
 
     fn close_current(&mut self) -> Result<(), DataError> {
         if let Some((builder, tmp, path)) = self.current.take() {
-            let writer = builder.into_inner().map_err(|e| DataError::io(&tmp, &e))?;
+            let writer = builder.finish().map_err(|e| DataError::io(&tmp, &e))?;
             writer
                 .into_inner()
                 .map_err(|e| DataError::io(&tmp, e.error()))?;
@@ -133,7 +126,6 @@ pub(crate) fn clear_shards(dir: &Path) -> Result<(), DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     #[test]
     fn shards_roll_over_and_hold_the_members() {
@@ -152,14 +144,11 @@ mod tests {
         assert_eq!(n, 5);
         assert_eq!(shards.len(), 3);
         assert!(shards[0].ends_with("train-000000.tar"));
-        let mut archive = tar::Archive::new(File::open(&shards[2]).unwrap());
-        let mut names = Vec::new();
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let mut s = String::new();
-            entry.read_to_string(&mut s).unwrap();
-            names.push((entry.path().unwrap().display().to_string(), s));
-        }
+        let names: Vec<(String, String)> = crate::tarfile::read_tar(&shards[2])
+            .unwrap()
+            .into_iter()
+            .map(|(name, data)| (name, String::from_utf8(data).unwrap()))
+            .collect();
         assert_eq!(
             names,
             [

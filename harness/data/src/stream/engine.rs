@@ -7,8 +7,10 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use clipscale_core::rng::SplitMix64;
+
 use crate::error::DataError;
-use crate::rng::{Rng, sample_key};
+use crate::rng::sample_key;
 use crate::transform::{Transform, decode_rgb};
 
 use super::*;
@@ -21,6 +23,7 @@ pub(crate) const READER_THREAD: &str = "clipscale-read";
 struct Extra {
     skipped: Vec<(SkipReason, String)>,
     warnings: Vec<String>,
+    truncated_shards: u64,
 }
 
 struct Work {
@@ -285,6 +288,7 @@ impl SampleStream {
         for (reason, message) in extra.skipped {
             self.count_skip(reason, message);
         }
+        self.stats.truncated_shard += extra.truncated_shards;
         for w in extra.warnings {
             if self.warnings_seen.insert(w.clone()) {
                 self.stats.warnings.push(w);
@@ -366,7 +370,7 @@ impl Producer {
         loop {
             self.index = 0;
             self.extra = Extra::default();
-            let mut rng = Rng::new(sample_key(cfg.seed, STREAM_SAMPLE_BUFFER, self.epoch));
+            let mut rng = SplitMix64::new(sample_key(cfg.seed, STREAM_SAMPLE_BUFFER, self.epoch));
             let cap = cfg.shuffle_buffer;
             let mut buffer: Vec<RawItem> = Vec::with_capacity(cap.min(1 << 16));
             let mut alive = true;
@@ -391,6 +395,11 @@ impl Producer {
                         true
                     }
                     Event::Warning(w) => {
+                        self.extra.warnings.push(w);
+                        true
+                    }
+                    Event::TruncatedShard(w) => {
+                        self.extra.truncated_shards += 1;
                         self.extra.warnings.push(w);
                         true
                     }

@@ -230,6 +230,10 @@ pub struct StreamStats {
     pub skip_examples: Vec<String>,
     /// Shard-level problems (missing or truncated shards), each once.
     pub warnings: Vec<String>,
+    /// Shards found cut short (the samples before the cut delivered, the rest lost), counted
+    /// once per shard per pass over it.
+    #[serde(default)]
+    pub truncated_shard: u64,
 }
 
 /// What a data source holds, found when opening it.
@@ -249,6 +253,9 @@ pub struct DataStats {
     pub skip_examples: Vec<String>,
     /// Missing, unreadable and truncated shards.
     pub warnings: Vec<String>,
+    /// Shards found cut short when opening (their samples before the cut are counted).
+    #[serde(default)]
+    pub truncated_shard: u64,
 }
 
 impl DataStats {
@@ -281,6 +288,10 @@ pub trait PairSource: Send + Sync {
     fn stream_from(&self, position: StreamPosition) -> Result<SampleStream, DataError>;
     /// What opening found: unique pairs, per-epoch skips, warnings.
     fn stats(&self) -> &DataStats;
+    /// Usable pairs per epoch.
+    fn unique_samples(&self) -> u64 {
+        self.stats().unique_samples
+    }
 }
 
 /// The image of one item before decoding.
@@ -302,8 +313,13 @@ pub(crate) struct RawItem {
 /// What a source reports while listing an epoch.
 pub(crate) enum Event {
     Item(RawItem),
-    Skip { reason: SkipReason, message: String },
+    Skip {
+        reason: SkipReason,
+        message: String,
+    },
     Warning(String),
+    /// A shard that ends early; the message names it and what was kept.
+    TruncatedShard(String),
 }
 
 /// A data source the stream can walk.
@@ -323,4 +339,33 @@ pub(crate) struct StreamConfig {
     pub prefetch: usize,
     pub shuffle_buffer: usize,
     pub transform: Transform,
+}
+
+impl StreamConfig {
+    /// The settings of a data set's streams: `prefetch` 0 means `8 * threads` (at least 64),
+    /// `train` picks the random resized crop over resize and centre crop.
+    pub(crate) fn for_dataset(
+        seed: u64,
+        threads: usize,
+        prefetch: usize,
+        shuffle_buffer: usize,
+        image_size: usize,
+        train: bool,
+    ) -> Self {
+        Self {
+            seed,
+            threads,
+            prefetch: if prefetch == 0 {
+                (8 * threads).max(64)
+            } else {
+                prefetch
+            },
+            shuffle_buffer,
+            transform: if train {
+                Transform::train(image_size)
+            } else {
+                Transform::eval(image_size)
+            },
+        }
+    }
 }

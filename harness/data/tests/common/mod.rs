@@ -3,10 +3,11 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clipscale_data::png::encode_rgb;
-use clipscale_data::tarfile::write_tar;
+use clipscale_data::tarfile::{read_tar, write_tar};
 use clipscale_data::{DecodedSample, SampleStream};
 
 /// The committed fixtures folder.
@@ -90,4 +91,16 @@ pub fn take(stream: &mut SampleStream, n: usize) -> Vec<DecodedSample> {
 /// The keys of samples.
 pub fn keys(samples: &[DecodedSample]) -> Vec<String> {
     samples.iter().map(|s| s.key.clone()).collect()
+}
+
+/// Every sample of a shard: key -> (extension -> bytes).
+pub fn read_shard(path: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    for (name, bytes) in read_tar(path).unwrap() {
+        let (key, ext) = name.split_once('.').expect("key.ext");
+        out.entry(key.to_owned())
+            .or_default()
+            .insert(ext.to_owned(), bytes);
+    }
+    out
 }

@@ -235,7 +235,7 @@ impl Backward<Flex, 3> for LayerNormOp {
 /// `ln.forward(x)` (over the last dimension, epsilon [`LAYER_NORM_EPS`]) as one fused pass on
 /// the CPU. Layer norms without a bias take burn's path.
 pub fn layer_norm<B: Backend, const D: usize>(
-    ln: &burn::nn::LayerNorm<B>,
+    ln: &nn::LayerNorm<B>,
     x: Tensor<B, D>,
 ) -> Tensor<B, D> {
     let Some(beta) = ln.beta.as_ref() else {
@@ -268,7 +268,7 @@ fn add_per_token_flex(x: &FlexTensor, p: &FlexTensor) -> FlexTensor {
     let pd = f32_data(p);
     let block = pd.len();
     assert!(
-        block > 0 && xd.len() % block == 0,
+        block > 0 && xd.len().is_multiple_of(block),
         "add_per_token: sizes do not divide"
     );
     let y = written(xd.len(), |y| {
@@ -288,7 +288,7 @@ struct AddPerTokenOp;
 
 impl Backward<Flex, 2> for AddPerTokenOp {
     /// the shape of p
-    type State = burn::tensor::Shape;
+    type State = Shape;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px, pp] = ops.parents;

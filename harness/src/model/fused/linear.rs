@@ -323,7 +323,7 @@ impl<'a> MatRef<'a> {
 
 fn gemm_slice<T>(out: &mut [T], a: &MatRef, b: &MatRef) {
     // T is f32 or MaybeUninit<f32> (gemm writes without reading)
-    assert!(std::mem::size_of::<T>() == 4, "gemm: f32 output");
+    assert!(size_of::<T>() == 4, "gemm: f32 output");
     assert!(out.len() >= a.rows * b.cols, "gemm: output too short");
     gemm_into(out.as_mut_ptr().cast(), a, b, false);
 }

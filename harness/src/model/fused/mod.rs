@@ -139,7 +139,7 @@ fn f32_data(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn flex_from(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+fn flex_from(values: Vec<f32>, shape: Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -154,7 +154,7 @@ fn map_chunks(x: &[f32], f: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync) -> 
 
 /// A gradient's values, owned and contiguous, to be overwritten in place (copied only when the
 /// buffer is shared or strided).
-fn owned_f32(t: FlexTensor) -> (Vec<f32>, burn::tensor::Shape) {
+fn owned_f32(t: FlexTensor) -> (Vec<f32>, Shape) {
     let shape = t.shape();
     let values = t.into_data().into_vec::<f32>().expect("f32 tensor");
     (values, shape)
