@@ -5,16 +5,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::backend::{BackendInfo, BackendTask, to_vec};
+use crate::backend::{BackendInfo, BackendTask};
 use crate::flops::counts;
-use crate::model::{ClipBatch, ClipConfig, Precision, autocast};
+use crate::model::{ClipBatch, ClipConfig, Precision};
 use crate::train::data::{
-    PairSource, Prefetcher, SyntheticHandle, SyntheticSource, open_shards, tokenizer_for,
+    Prefetcher, SyntheticData, SyntheticSource, TrainingData, open_shards, tokenizer_for,
 };
-use crate::train::optim::{AdamWSpec, clamp_logit_scale, optimizer};
+use crate::train::spec::TokenizerName;
+use crate::train::{StepSettings, Trainer};
 
 /// Peak dense FLOP/s by device name (datasheet figures unless noted). Devices not listed get no
 /// MFU: a guessed peak would make the figure meaningless.
@@ -92,7 +92,8 @@ pub struct ShardFeed {
     pub threads: usize,
 }
 
-/// Warm-up, then timed full training steps (data wait, forward, backward, AdamW, clamp).
+/// Warm-up, then timed training steps ([`Trainer::step`], the step training runs) with their
+/// data wait and upload.
 pub struct TimeSteps {
     pub model: ClipConfig,
     pub batch: usize,
@@ -113,14 +114,15 @@ impl BackendTask for TimeSteps {
         let context_length = self.model.text.context_length;
         let total = (self.warmup + self.steps) as u64;
         let mut pool = Vec::new();
-        let (source, vocab, data): (Arc<dyn PairSource>, usize, String) = match &self.shards {
+        let (source, vocab, data): (Arc<dyn TrainingData>, usize, String) = match &self.shards {
             Some(feed) => {
                 if self.data_pool.is_some() {
                     return Err("a data pool and shards exclude each other".into());
                 }
                 // the synthetic runs' tokenizer, so that the model (its token embedding) is
                 // the same as theirs; the benchmark captions mean nothing anyway
-                let tokenizer = tokenizer_for("word-synthetic", None, None)?;
+                let tokenizer = tokenizer_for(TokenizerName::WordSynthetic, None, None)
+                    .map_err(|e| e.to_string())?;
                 let vocab = tokenizer.vocab_size();
                 let shards = open_shards(
                     &feed.pattern,
@@ -151,15 +153,19 @@ impl BackendTask for TimeSteps {
                 } else {
                     "synthetic-pool"
                 };
-                (Arc::new(SyntheticHandle(source)), vocab, data.into())
+                (Arc::new(SyntheticData(source)), vocab, data.into())
             }
         };
         let cfg = self.model.clone().with_vocab_size(vocab);
-        let mut model = cfg.init::<B>(0, &device).map_err(|e| e.to_string())?;
-        let mut optim = optimizer::<B>(AdamWSpec::default());
+        let settings = StepSettings {
+            precision: self.precision,
+            ..StepSettings::default()
+        };
+        let model = cfg.init::<B>(0, &device).map_err(|e| e.to_string())?;
+        let mut trainer = Trainer::new(model, settings);
         let feed = Prefetcher::start(
             source,
-            serde_json::Value::Null,
+            None,
             self.batch,
             if pool.is_empty() { total } else { 0 },
             3,
@@ -188,10 +194,10 @@ impl BackendTask for TimeSteps {
                 None => pool[i as usize % pool.len()].clone(),
             };
             let uploaded = t1.elapsed().as_secs_f64();
-            let loss = autocast(self.precision, || model.loss(batch));
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = clamp_logit_scale(optim.step(1e-4, model, grads));
-            let _ = to_vec(model.logit_scale.val().inner()); // wait for the device
+            trainer
+                .step(batch, 1e-4)
+                .map_err(|d| format!("the benchmark's loss became {} at step {i}", d.loss))?;
+            let _ = trainer.logit_scale(); // wait for the device
             if i as usize >= self.warmup {
                 step_times.push(t0.elapsed().as_secs_f64());
                 wait += waited;

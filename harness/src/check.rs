@@ -1,14 +1,14 @@
-//! One forward and backward pass (and one optimiser step) captured on the host, and the comparison of two such captures:
-//! the core of the GPU check (CUDA against the CPU on the same weights and batch) and of the
-//! determinism tests.
+//! One training step captured on the host (the forward pass, the gradients the step computes,
+//! and the model after its optimiser update), and the comparison of two such captures: the core
+//! of the GPU check (CUDA against the CPU on the same weights and batch) and of the determinism
+//! tests. The step is [`Trainer::step`], the one training runs.
 
-use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::backend::to_vec;
 use crate::batch::HostBatch;
-use crate::model::{ClipConfig, ConfigError, contrastive_loss};
-use crate::train::optim::{AdamWSpec, optimizer};
+use crate::model::{Clip, ClipConfig, ConfigError, contrastive_loss};
+use crate::train::{StepSettings, Trainer};
 
 /// Outputs and selected gradients of one forward/backward pass.
 #[derive(Debug, Clone)]
@@ -26,34 +26,55 @@ pub struct PassCapture {
     pub logit_scale_after_step: f32,
 }
 
-/// Builds `cfg` from `seed` on `device`, runs the batch forward and backward, and copies out
-/// the embeddings, the loss and the gradients of one parameter of each family.
+/// Builds `cfg` from `seed` on `device`, runs the batch forward, then one training step at
+/// learning rate 1e-3, copying out the embeddings, the loss, the gradients of one parameter of
+/// each family, and the loss and logit scale after the step.
 pub fn capture_pass<B: AutodiffBackend>(
     cfg: &ClipConfig,
     seed: u64,
     batch: &HostBatch,
     device: &B::Device,
 ) -> Result<PassCapture, ConfigError> {
-    let model = cfg.init::<B>(seed, device)?;
-    let out = model.forward(batch.to_device::<B>(device));
+    let mut trainer = Trainer::new(cfg.init::<B>(seed, device)?, StepSettings::default());
+    let out = trainer.model().forward(batch.to_device::<B>(device));
     let loss = contrastive_loss(out.image.clone(), out.text.clone(), out.scale);
-    let grads = loss.clone().backward();
+    let mut grads_out = Vec::new();
+    // a loss that is not finite is captured as it is; the comparison reports it
+    let _ = trainer.step_inspecting(batch.to_device::<B>(device), 1e-3, |model, grads| {
+        grads_out = family_grads(model, grads);
+    });
+    let loss_after_step = to_vec(trainer.model().loss(batch.to_device::<B>(device)).inner())[0];
+    Ok(PassCapture {
+        image_embeddings: to_vec(out.image.inner()),
+        text_embeddings: to_vec(out.text.inner()),
+        loss: to_vec(loss.inner())[0],
+        grads: grads_out,
+        loss_after_step,
+        logit_scale_after_step: trainer.logit_scale() as f32,
+    })
+}
+
+/// The gradient of one parameter of each family.
+fn family_grads<B: AutodiffBackend>(
+    model: &Clip<B>,
+    grads: &B::Gradients,
+) -> Vec<(&'static str, Vec<f32>)> {
     let g = |name: &'static str, t: Option<Vec<f32>>| (name, t.unwrap_or_default());
     let v = &model.visual;
     let t = &model.text;
-    let grads_out = vec![
-        g("logit_scale", model.logit_scale.grad(&grads).map(to_vec)),
-        g("visual.conv1", v.conv1.grad(&grads).map(to_vec)),
+    vec![
+        g("logit_scale", model.logit_scale.grad(grads).map(to_vec)),
+        g("visual.conv1", v.conv1.grad(grads).map(to_vec)),
         g(
             "visual.positional_embedding",
-            v.positional_embedding.grad(&grads).map(to_vec),
+            v.positional_embedding.grad(grads).map(to_vec),
         ),
         g(
             "visual.blocks.0.attn_in.weight",
             v.transformer.blocks[0]
                 .attn_in
                 .weight
-                .grad(&grads)
+                .grad(grads)
                 .map(to_vec),
         ),
         g(
@@ -61,43 +82,31 @@ pub fn capture_pass<B: AutodiffBackend>(
             v.transformer.blocks[0]
                 .mlp_fc
                 .weight
-                .grad(&grads)
+                .grad(grads)
                 .map(to_vec),
         ),
-        g("visual.proj", v.proj.grad(&grads).map(to_vec)),
+        g("visual.proj", v.proj.grad(grads).map(to_vec)),
         g(
             "text.token_embedding",
-            t.token_embedding.grad(&grads).map(to_vec),
+            t.token_embedding.grad(grads).map(to_vec),
         ),
         g(
             "text.blocks.0.attn_in.weight",
             t.transformer.blocks[0]
                 .attn_in
                 .weight
-                .grad(&grads)
+                .grad(grads)
                 .map(to_vec),
         ),
         g(
             "text.ln_final.gamma",
-            t.ln_final.gamma.grad(&grads).map(to_vec),
+            t.ln_final.gamma.grad(grads).map(to_vec),
         ),
         g(
             "text.text_projection",
-            t.text_projection.grad(&grads).map(to_vec),
+            t.text_projection.grad(grads).map(to_vec),
         ),
-    ];
-    let params = GradientsParams::from_grads(grads, &model);
-    let mut optim = optimizer::<B>(AdamWSpec::default());
-    let stepped = optim.step(1e-3, model, params);
-    let loss_after_step = to_vec(stepped.loss(batch.to_device::<B>(device)).inner())[0];
-    Ok(PassCapture {
-        image_embeddings: to_vec(out.image.inner()),
-        text_embeddings: to_vec(out.text.inner()),
-        loss: to_vec(loss.inner())[0],
-        grads: grads_out,
-        loss_after_step,
-        logit_scale_after_step: to_vec(stepped.logit_scale.val().inner())[0],
-    })
+    ]
 }
 
 /// max |a - b| / max |a| (0 when both are all zeros; infinite when lengths differ or any

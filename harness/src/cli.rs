@@ -31,7 +31,7 @@ pub enum Command {
     GpuCheck(GpuCheckArgs),
     /// Train one model end to end: a trial directory with spec, metrics, evaluations,
     /// checkpoints and a final record.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a trial's newest checkpoint after the fact (zero-shot classification, retrieval,
     /// validation loss); appends to its evals.jsonl and writes CLIP_benchmark-style JSON.
     Eval(EvalArgs),
@@ -148,16 +148,15 @@ pub struct SweepRunArgs {
 
 #[derive(Debug, Args)]
 pub struct SweepRunOneArgs {
-    #[command(flatten)]
-    pub common: SweepCommon,
-    /// The trial id (from `sweep plan`).
-    #[arg(long, conflicts_with = "index")]
-    pub trial: Option<String>,
-    /// The trial's position in a manifest of trial ids (one per line), e.g. $SLURM_ARRAY_TASK_ID.
+    /// The trial folder (holding the spec.json its executor wrote).
+    #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
+    pub trial: Option<PathBuf>,
+    /// A manifest of trial folders, one per line (written by `sweep submit`)...
+    #[arg(long, requires = "index")]
+    pub manifest: Option<PathBuf>,
+    /// ...and the line to run, e.g. $SLURM_ARRAY_TASK_ID.
     #[arg(long, requires = "manifest")]
     pub index: Option<usize>,
-    #[arg(long)]
-    pub manifest: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
     #[arg(long)]
@@ -175,7 +174,7 @@ pub struct EvalArgs {
     /// imagefolder=DIR (class sub-folders; optional classnames.txt, templates.txt);
     /// tuxpaint=DIR and wds-retrieval=PATTERN (image-text retrieval).
     #[arg(long = "dataset", id = "dataset", required = true)]
-    pub datasets: Vec<String>,
+    pub datasets: Vec<crate::eval::sets::EvalSetSpec>,
     #[arg(long, default_value_t = 2048)]
     pub eval_samples: usize,
     /// The fixed batch size of the validation loss.
@@ -388,48 +387,9 @@ pub struct GpuCheckArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Model name from the ladder (`clipscale models` lists them).
-    #[arg(long)]
-    pub model: String,
-    /// Image-text pairs to train on (rounded down to whole batches).
-    #[arg(long)]
-    pub samples: u64,
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// Linear warm-up, in samples (default: 5% of the samples).
-    #[arg(long)]
-    pub warmup_samples: Option<u64>,
-    #[arg(long, default_value_t = 0.2)]
-    pub weight_decay: f64,
-    #[arg(long, default_value_t = 0.9)]
-    pub beta1: f64,
-    #[arg(long, default_value_t = 0.98)]
-    pub beta2: f64,
-    #[arg(long, default_value_t = 1e-6)]
-    pub eps: f64,
-    /// Clip the global gradient norm to this value.
-    #[arg(long)]
-    pub grad_clip_norm: Option<f64>,
-    /// Compute precision: f32, or bf16 (bf16 matrix products with f32 master weights; norms,
-    /// softmax, loss and logit scale in f32).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    pub precision: Precision,
-    /// Seed of the weights and the data stream.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Training data set: synthetic, emoji (a folder from `clipscale data prepare emoji`) or wds.
-    #[arg(long, default_value = "synthetic")]
-    pub dataset: String,
-    /// The prepared data set's folder (emoji, default data/emoji) or a shard pattern (wds).
-    #[arg(long)]
-    pub data_dir: Option<String>,
-    /// clip-bpe, bpe-N (trained on the training captions; default bpe-1024 for shards) or
-    /// word-synthetic.
-    #[arg(long)]
-    pub tokenizer: Option<String>,
+    /// The trial's settings: the same names and defaults as a sweep file's keys.
+    #[command(flatten)]
+    pub settings: crate::train::TrialSettings,
     /// cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
@@ -441,24 +401,6 @@ pub struct TrainArgs {
     /// Continue the trial from its newest checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// A metrics record every this many samples (default: about 100 per run).
-    #[arg(long)]
-    pub log_every: Option<u64>,
-    /// Held-out evaluation every this many samples (default: 5 per run, and at the end).
-    #[arg(long)]
-    pub eval_every: Option<u64>,
-    /// A checkpoint every this many samples (default: 10 per run, and at the end).
-    #[arg(long)]
-    pub checkpoint_every: Option<u64>,
-    /// Checkpoints to keep (the newest ones).
-    #[arg(long, default_value_t = 3)]
-    pub keep_checkpoints: usize,
-    /// Held-out pairs for the validation loss and zero-shot accuracy.
-    #[arg(long, default_value_t = 1024)]
-    pub eval_samples: usize,
-    /// The fixed batch size of the validation loss.
-    #[arg(long, default_value_t = 256)]
-    pub eval_batch: usize,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -8,10 +8,10 @@ use clipscale_core::rng::{Random, SplitMix64};
 
 use clipscale::backend::{CpuBackend, to_vec};
 use clipscale::eval::ZeroShotClassifier;
+use clipscale::eval::sets as evalsets;
 use clipscale::eval::zeroshot::metrics_from_scores;
 use clipscale::model::ModelLadder;
 use clipscale::train::data::SyntheticSource;
-use clipscale::train::evalsets;
 
 #[test]
 fn image_embeddings_equal_to_their_class_embedding_score_100_percent() {

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clipscale::sweep::{TrialState, state};
+use clipscale_analysis::trial::TrialDir;
 
 fn slurm_available() -> bool {
     let ok = Command::new("sinfo")
@@ -55,15 +56,17 @@ fn submit(file: &Path, out: &Path, env: &[(&str, &str)]) -> std::process::Output
     c.output().unwrap()
 }
 
-fn trial_dirs(out: &Path, sweep: &str) -> Vec<PathBuf> {
+fn trial_dirs(out: &Path, sweep: &str) -> Vec<TrialDir> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(out.join(sweep))
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.join("spec.json").exists())
         .collect();
     v.sort();
-    v
+    v.into_iter()
+        .map(TrialDir::new)
+        .filter(TrialDir::has_spec)
+        .collect()
 }
 
 #[test]
@@ -182,8 +185,8 @@ fn a_preempted_task_checkpoints_requeues_and_finishes() {
     let trial = loop {
         if let Some(t) = std::fs::read_dir(out.join("requeue")).ok().and_then(|d| {
             d.flatten()
-                .map(|e| e.path())
-                .find(|p| p.join("metrics.jsonl").exists())
+                .map(|e| TrialDir::new(e.path()))
+                .find(|t| t.metrics_path().exists())
         }) {
             break t;
         }
@@ -209,7 +212,7 @@ fn a_preempted_task_checkpoints_requeues_and_finishes() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let log = std::fs::read_to_string(trial.join("train.log")).unwrap();
+    let log = std::fs::read_to_string(trial.log_path()).unwrap();
     assert!(
         log.contains("stopped by signal"),
         "the trial checkpointed on the signal:\n{log}"

@@ -1,14 +1,16 @@
-//! Sweeps: expansion and ids, bad files, locks, the local executor's retries, and a SIGKILL of
-//! the executor mid-sweep followed by a rerun.
+//! Sweeps: expansion and ids (the quickstart's pinned), bad files, locks, the local executor's
+//! retries, a SIGKILL of the executor mid-sweep followed by a rerun, and two executors sharing
+//! one sweep.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clipscale::model::ModelLadder;
-use clipscale::sweep::lock::{LOCK_FILE, TrialLock};
+use clipscale::sweep::lock::TrialLock;
 use clipscale::sweep::{Sweep, TrialState, state};
 use clipscale_analysis::records::Provenance;
+use clipscale_analysis::trial::TrialDir;
 
 fn prov() -> Provenance {
     Provenance {
@@ -140,12 +142,12 @@ fn bad_sweep_files_name_the_file_the_key_and_the_choices() {
 
 #[test]
 fn a_trial_lock_is_exclusive_and_a_dead_owner_is_taken_over() {
-    let dir = tmp("lock");
+    let dir = TrialDir::new(tmp("lock"));
     let first = TrialLock::acquire(&dir).unwrap().expect("free");
     let second = TrialLock::acquire(&dir).unwrap();
     assert_eq!(second.unwrap_err().pid, std::process::id(), "held by us");
     drop(first);
-    assert!(!dir.join(LOCK_FILE).exists());
+    assert!(!dir.lock_path().exists());
     // a lock left by a process that is gone
     let mut dead = Command::new("true").spawn().unwrap();
     let pid = dead.id();
@@ -155,7 +157,7 @@ fn a_trial_lock_is_exclusive_and_a_dead_owner_is_taken_over() {
         .trim()
         .to_string();
     std::fs::write(
-        dir.join(LOCK_FILE),
+        dir.lock_path(),
         format!(r#"{{"host":"{host}","pid":{pid},"acquired_unix_s":0,"heartbeat_unix_s":0}}"#),
     )
     .unwrap();
@@ -179,7 +181,7 @@ model = ["w32-d2", "w48-d2"]
 samples = [1280, 2560]
 "#;
 
-fn trials(root: &Path) -> Vec<PathBuf> {
+fn trials(root: &Path) -> Vec<TrialDir> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("tiny"))
         .unwrap()
         .flatten()
@@ -187,7 +189,7 @@ fn trials(root: &Path) -> Vec<PathBuf> {
         .filter(|p| p.is_dir())
         .collect();
     v.sort();
-    v
+    v.into_iter().map(TrialDir::new).collect()
 }
 
 #[test]
@@ -213,19 +215,19 @@ fn run_retries_a_crashed_trial_and_ends_with_a_table_and_fits() {
     let ts = trials(&out);
     assert_eq!(ts.len(), 4);
     for t in &ts {
-        assert!(matches!(state(t), TrialState::Done(_)), "{}", t.display());
+        assert!(matches!(state(t), TrialState::Done(_)), "{}", t.name());
     }
     let crashed = ts
         .iter()
-        .find(|t| t.to_string_lossy().contains("w48-d2-n2560"))
+        .find(|t| t.name().contains("w48-d2-n2560"))
         .unwrap();
-    let attempts = std::fs::read_to_string(crashed.join("attempts.jsonl")).unwrap();
+    let attempts = std::fs::read_to_string(crashed.attempts_path()).unwrap();
     assert!(
         attempts.contains("\"attempt\":1") && attempts.contains("signal"),
         "the reason is recorded: {attempts}"
     );
     assert!(
-        std::fs::read_to_string(crashed.join("train.log"))
+        std::fs::read_to_string(crashed.log_path())
             .unwrap()
             .contains("resumed from step"),
         "the retry resumed from a checkpoint"
@@ -280,16 +282,9 @@ fn sigkill_of_the_executor_loses_nothing_and_the_rerun_resumes() {
             .iter()
             .filter(|t| matches!(state(t), TrialState::Done(_)))
             .count();
-        let partial = ts.iter().any(|t| {
-            matches!(state(t), TrialState::Running(_))
-                && t.join("checkpoints")
-                    .read_dir()
-                    .map(|d| {
-                        d.flatten()
-                            .any(|e| e.file_name().to_string_lossy().starts_with("step-"))
-                    })
-                    .unwrap_or(false)
-        });
+        let partial = ts
+            .iter()
+            .any(|t| matches!(state(t), TrialState::Running(_)) && !t.checkpoints().is_empty());
         if done >= 1 && partial {
             break;
         }
@@ -303,14 +298,12 @@ fn sigkill_of_the_executor_loses_nothing_and_the_rerun_resumes() {
     exec.kill().unwrap();
     exec.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300)); // the child dies with its parent
-    let finished: Vec<(PathBuf, String)> = trials(&out)
+    let finished: Vec<(TrialDir, String)> = trials(&out)
         .into_iter()
         .filter(|t| matches!(state(t), TrialState::Done(_)))
         .map(|t| {
-            (
-                t.clone(),
-                std::fs::read_to_string(t.join("metrics.jsonl")).unwrap(),
-            )
+            let metrics = std::fs::read_to_string(t.metrics_path()).unwrap();
+            (t, metrics)
         })
         .collect();
     assert!(!finished.is_empty());
@@ -329,29 +322,147 @@ fn sigkill_of_the_executor_loses_nothing_and_the_rerun_resumes() {
     );
     for (t, metrics) in &finished {
         assert_eq!(
-            &std::fs::read_to_string(t.join("metrics.jsonl")).unwrap(),
+            &std::fs::read_to_string(t.metrics_path()).unwrap(),
             metrics,
             "a finished trial was re-run: {}",
-            t.display()
+            t.name()
         );
     }
     let ts = trials(&out);
     assert_eq!(ts.len(), 4);
     assert!(ts.iter().all(|t| matches!(state(t), TrialState::Done(_))));
     assert!(
-        ts.iter()
-            .any(|t| std::fs::read_to_string(t.join("train.log"))
-                .unwrap()
-                .contains("resumed from step")),
+        ts.iter().any(|t| std::fs::read_to_string(t.log_path())
+            .unwrap()
+            .contains("resumed from step")),
         "the interrupted trial resumed"
     );
     // the summary has each trial once
     for t in &ts {
-        let id = t.file_name().unwrap().to_string_lossy().to_string();
+        let id = t.name();
         assert_eq!(
             stdout.lines().filter(|l| l.starts_with(&id)).count(),
             1,
             "{id} in:\n{stdout}"
         );
+    }
+}
+
+#[test]
+fn the_quickstart_trial_ids_are_pinned() {
+    // The ids hash the resolved settings: typing them, moving their defaults or adding a setting
+    // must not change them (results folders and recorded fits are keyed by them).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sweep = Sweep::load(&root.join("sweeps/quickstart.toml")).unwrap();
+    let specs = sweep.resolve(&ModelLadder::builtin(), &prov()).unwrap();
+    let ids: Vec<&str> = specs.iter().map(|s| s.head.trial_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "w32-d2-n9984-b64-s0-c284bd91",
+            "w32-d2-n19968-b64-s0-4bef78c2",
+            "w32-d2-n40k-b64-s0-c1fc767a",
+            "w48-d2-n9984-b64-s0-2e3e7832",
+            "w48-d2-n19968-b64-s0-27d8a413",
+            "w48-d2-n40k-b64-s0-307e127e",
+            "w64-d3-n9984-b64-s0-88a2eb5d",
+            "w64-d3-n19968-b64-s0-f3d46ef0",
+            "w64-d3-n40k-b64-s0-f257afc0",
+        ]
+    );
+}
+
+const EIGHT: &str = r#"
+name = "eight"
+[base]
+batch = 32
+lr = 2e-3
+eval_samples = 64
+eval_batch = 32
+log_every = 32
+[axes]
+model = ["w32-d2", "w48-d2"]
+samples = [640, 960, 1280, 1600]
+"#;
+
+#[test]
+fn two_executors_share_a_sweep_each_trial_runs_once_and_both_exit_0() {
+    let dir = tmp("two");
+    let file = dir.join("eight.toml");
+    std::fs::write(&file, EIGHT).unwrap();
+    let out = dir.join("results");
+    let start = || {
+        bin()
+            .args(["sweep", "run", "--no-analysis"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    // while they run, the status table shows no NaN for a trial in progress
+    let mut seen_running = false;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        let status = bin()
+            .args(["sweep", "status"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&status.stdout);
+        assert!(!text.contains("NaN"), "{text}");
+        seen_running |= text.contains(" running ");
+        if text.matches(" done ").count() == 8 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        seen_running,
+        "the status table never showed a trial in progress"
+    );
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for o in [&a, &b] {
+        assert!(
+            o.status.success(),
+            "an executor reported the sweep incomplete:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let dirs: Vec<TrialDir> = {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(out.join("eight"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        v.into_iter().map(TrialDir::new).collect()
+    };
+    assert_eq!(dirs.len(), 8);
+    for t in &dirs {
+        assert!(matches!(state(t), TrialState::Done(_)), "{}", t.name());
+        let log = std::fs::read_to_string(t.log_path()).unwrap();
+        assert_eq!(
+            log.matches("training ").count(),
+            1,
+            "{} was trained more than once:\n{log}",
+            t.name()
+        );
+        assert!(!log.contains("resumed"), "{log}");
+    }
+    // each executor's table has every trial done, by itself or by the other
+    for o in [&a, &b] {
+        let table = String::from_utf8_lossy(&o.stdout);
+        let done = table
+            .lines()
+            .filter(|l| l.contains(" done") && dirs.iter().any(|t| l.starts_with(&t.name())))
+            .count();
+        assert_eq!(done, 8, "{table}");
     }
 }

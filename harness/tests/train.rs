@@ -157,13 +157,14 @@ fn a_short_run_writes_every_record_and_learns() {
         (f.steps, f.samples_seen, f.unique_samples),
         (200, 6400, Some(6400))
     );
-    // retention: the newest 3 checkpoints, the last being the final step
+    // retention: the newest 2 checkpoints (the default, as in a sweep), the last being the
+    // final step
     let ckpts: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(ckpts.len(), 3, "{ckpts:?}");
+    assert_eq!(ckpts.len(), 2, "{ckpts:?}");
     assert!(ckpts.iter().any(|c| c == "step-000000200"), "{ckpts:?}");
     // a second run of the same trial is refused rather than overwriting it
     let again = bin().args(train_args(&out, 6400, &[])).output().unwrap();

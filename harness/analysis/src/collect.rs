@@ -9,11 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{AnalysisError, Result};
-use crate::records::{
-    self, EVALS_FILE, EvalRecord, FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord,
-    SCHEMA_VERSION, SPEC_FILE, TrialSpecHead, TrialStatus, Versioned,
-};
+use crate::records::{self, SCHEMA_VERSION, TrialSpecHead, TrialStatus, Versioned};
 use crate::table::TidyRow;
+use crate::trial::TrialDir;
 
 /// A trial directory that contributed no rows, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +50,7 @@ pub fn collect_results(root: &Path) -> Result<Collected> {
 }
 
 fn find_trial_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
-    if dir.join(SPEC_FILE).is_file() {
+    if TrialDir::new(dir).has_spec() {
         out.push(dir.to_path_buf());
         return Ok(());
     }
@@ -94,18 +92,21 @@ fn check_version<T: Versioned>(rec: &T, path: &Path, line: Option<usize>) -> Res
 
 /// Reads one trial directory into `out` (rows, or a skip note).
 pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
-    let final_path = dir.join(FINAL_FILE);
-    if !final_path.is_file() {
+    let trial = TrialDir::new(dir);
+    let final_path = trial.final_path();
+    let Some(fin) = trial.read_final()? else {
         out.skipped.push(SkippedTrial {
             dir: dir.to_path_buf(),
-            reason: format!("no {FINAL_FILE}: incomplete or still running"),
+            reason: format!(
+                "no {}: incomplete or still running",
+                final_path.file_name().unwrap_or_default().to_string_lossy()
+            ),
         });
         return Ok(());
-    }
-    let spec_path = dir.join(SPEC_FILE);
-    let spec: TrialSpecHead = records::read_json(&spec_path)?;
+    };
+    let spec_path = trial.spec_path();
+    let spec: TrialSpecHead = trial.read_spec_head()?;
     check_version(&spec, &spec_path, None)?;
-    let fin: FinalRecord = records::read_json(&final_path)?;
     check_version(&fin, &final_path, None)?;
     if fin.status != TrialStatus::Done {
         out.skipped.push(SkippedTrial {
@@ -126,7 +127,7 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
             "{}: trial_id {:?} differs from {}'s {:?}",
             final_path.display(),
             fin.trial_id,
-            SPEC_FILE,
+            spec_path.display(),
             spec.trial_id
         ));
     }
@@ -148,9 +149,9 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         train_data: spec.dataset.clone(),
     };
 
-    let evals_path = dir.join(EVALS_FILE);
+    let evals_path = trial.evals_path();
     if evals_path.is_file() {
-        let read = records::read_jsonl::<EvalRecord>(&evals_path)?;
+        let read = trial.read_evals()?;
         out.warnings.extend(read.warnings);
         for (line, ev) in read.records {
             check_version(&ev, &evals_path, Some(line))?;
@@ -195,9 +196,9 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         .final_loss
         .filter(|l| l.is_finite())
         .map(|l| (fin.samples_seen, l, final_path.display().to_string()));
-    let metrics_path = dir.join(METRICS_FILE);
+    let metrics_path = trial.metrics_path();
     if train_loss.is_none() && metrics_path.is_file() {
-        let read = records::read_jsonl::<MetricsRecord>(&metrics_path)?;
+        let read = trial.read_metrics()?;
         out.warnings.extend(read.warnings);
         if let Some((line, m)) = read.records.last() {
             check_version(m, &metrics_path, Some(*line))?;

@@ -1,5 +1,5 @@
-//! clipscale-analysis: the burn-free half of clipscale. It holds the typed records of a trial
-//! directory ([`records`]), `collect` into one tidy table ([`collect`], [`table`], [`import`]),
+//! clipscale-analysis: the burn-free half of clipscale. It holds the trial folder ([`trial`])
+//! and its typed records ([`records`]), `collect` into one tidy table ([`collect`], [`table`], [`import`]),
 //! and the scaling-law fits ([`fit`], [`pipeline`]): the power law on a binned frontier of
 //! Cherti et al. 2023 ("Reproducible scaling laws for contrastive language-image learning"), a
 //! saturating law, and Chinchilla approach 3 (Hoffmann et al. 2022, as replicated by Besiroglu
@@ -18,5 +18,6 @@ pub mod plot;
 pub mod records;
 pub mod select;
 pub mod table;
+pub mod trial;
 
 pub use error::{AnalysisError, Result};

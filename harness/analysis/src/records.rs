@@ -1,9 +1,19 @@
-//! Typed records of one trial directory, `<results>/<sweep>/<trial-id>/`:
-//! `spec.json` (read through [`TrialSpecHead`]), `metrics.jsonl` ([`MetricsRecord`] per line),
-//! `evals.jsonl` ([`EvalRecord`] per line) and `final.json` ([`FinalRecord`]). The training
-//! harness writes them, `collect` reads them. Compute is counted as in Cherti et al. 2023
-//! ("Reproducible scaling laws for contrastive language-image learning"): forward MACs per
-//! image-text pair times samples seen; training FLOPs = 6 x forward MACs x samples.
+//! Typed records of one trial folder ([`crate::trial::TrialDir`] says which file holds which):
+//! the spec (read through [`TrialSpecHead`]), [`MetricsRecord`], [`EvalRecord`], [`DataRecord`],
+//! [`FinalRecord`], [`AttemptRecord`], [`BenchmarkResult`] and a checkpoint's
+//! [`CheckpointState`]. The training harness writes them, `collect` and the status views read
+//! them. Compute is counted as in Cherti et al. 2023 ("Reproducible scaling laws for
+//! contrastive language-image learning"): forward MACs per image-text pair times samples seen;
+//! training FLOPs = 6 x forward MACs x samples.
+//!
+//! # Schema versions
+//! Every record carries `schema_version`; a reader refuses a version newer than its own. A
+//! change that an older reader can ignore (a new optional field, a new record type) keeps the
+//! version, so records stay readable by older readers:
+//! - 1: the records above. Since then, without a new version: `data.json`'s stream statistics
+//!   gained `truncated_shard`; `attempts.jsonl` lines gained `schema_version` (absent: 1);
+//!   `data.json` and the checkpoint's `state.json` are typed ([`DataRecord`], [`CheckpointState`])
+//!   with the same keys as before.
 //!
 //! The file helpers (`write_json_atomic`, `append_jsonl`, `read_jsonl`) live in [`io`].
 
@@ -13,17 +23,13 @@ pub use io::{JsonlRead, append_jsonl, read_json, read_jsonl, write_json_atomic};
 
 use serde::{Deserialize, Serialize};
 
-/// Version of every record type below; bump when a field changes meaning.
+/// Version of every record type below; bump when a field changes meaning (see the module
+/// documentation for what does not).
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// File names inside a trial directory.
-pub const SPEC_FILE: &str = "spec.json";
-/// Training metrics, one [`MetricsRecord`] per line.
-pub const METRICS_FILE: &str = "metrics.jsonl";
-/// Evaluations, one [`EvalRecord`] per line.
-pub const EVALS_FILE: &str = "evals.jsonl";
-/// Written once when the trial ends, [`FinalRecord`].
-pub const FINAL_FILE: &str = "final.json";
+fn schema_version_1() -> u32 {
+    1
+}
 
 /// Where and with what a trial ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +154,80 @@ pub struct FinalRecord {
     pub message: Option<String>,
 }
 
+/// Where a training data stream stands: what a checkpoint saves to resume the data exactly.
+/// Written as before it was typed: `{"index": n}` for the synthetic scenes (the next sample),
+/// `{"epoch": e, "consumed_in_epoch": c}` for shard and CSV streams; `null` at the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DataPosition {
+    /// The next sample index of an endless generated stream.
+    Index { index: u64 },
+    /// The epoch and the items of it already passed.
+    Epoch { epoch: u64, consumed_in_epoch: u64 },
+}
+
+/// A checkpoint's `state.json`: where the loop stood when the checkpoint was taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    pub schema_version: u32,
+    pub step: u64,
+    pub samples_seen: u64,
+    /// Training wall time before this checkpoint, so a resumed run reports the total.
+    pub wall_s: f64,
+    /// Where the data stream stood (`None`: at the start).
+    #[serde(default)]
+    pub data_position: Option<DataPosition>,
+}
+
+/// `data.json`: what the trial saw of its data. `S` is the stream's statistics (the data crate's
+/// `StreamStats`, for shard and CSV data; absent for generated data); readers that do not need
+/// them read a `serde_json::Value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataRecord<S = serde_json::Value> {
+    pub schema_version: u32,
+    /// The training data set's name.
+    pub dataset: String,
+    /// Distinct pairs in the data (`None`: an endless generated stream).
+    pub unique_pairs: Option<u64>,
+    /// Distinct pairs the trial has seen.
+    pub unique_seen: u64,
+    pub samples_seen: u64,
+    /// Passes over the data (`None` for an endless stream).
+    pub epochs_seen: Option<f64>,
+    /// Where the stream stopped.
+    pub position: Option<DataPosition>,
+    /// Skips, truncated shards and warnings of the stream.
+    pub stream: Option<S>,
+}
+
+/// One line of `attempts.jsonl`: an attempt of an executor that did not finish the trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    #[serde(default = "schema_version_1")]
+    pub schema_version: u32,
+    /// 1 for the first attempt.
+    pub attempt: usize,
+    /// The trial process's exit code (`None`: ended by a signal).
+    pub exit_code: Option<i32>,
+    /// What happened, with the end of the process's output.
+    pub reason: String,
+    pub unix_s: f64,
+}
+
+/// One entry of `benchmark.json`: one evaluation set's results in the layout of LAION's
+/// CLIP_benchmark (`dataset`, `model`, `pretrained`, `task`, `metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkResult {
+    pub dataset: String,
+    pub model: String,
+    /// The trial id (CLIP_benchmark's name for the weights).
+    pub pretrained: String,
+    /// `zeroshot_classification` or `zeroshot_retrieval`.
+    pub task: String,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    pub samples_seen: u64,
+}
+
 /// Training FLOPs of `samples` pairs at `fwd_macs_per_pair`: 1 MAC = 2 FLOPs, training costs
 /// 3 forward passes, so 6 x MACs x samples.
 pub fn train_flops(fwd_macs_per_pair: u64, samples: u64) -> f64 {
@@ -173,4 +253,11 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(TrialSpecHead, MetricsRecord, EvalRecord, FinalRecord);
+versioned!(
+    TrialSpecHead,
+    MetricsRecord,
+    EvalRecord,
+    FinalRecord,
+    CheckpointState,
+    AttemptRecord
+);

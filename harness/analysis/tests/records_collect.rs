@@ -14,6 +14,7 @@ use clipscale_analysis::cli::{
 };
 use clipscale_analysis::collect::collect_results;
 use clipscale_analysis::records::*;
+use clipscale_analysis::trial::TrialDir;
 use common::temp_dir;
 
 fn spec(trial: &str, sweep: &str, params: u64, macs: u64) -> TrialSpecHead {
@@ -78,21 +79,23 @@ fn finals(trial: &str, status: TrialStatus, samples: u64, loss: Option<f64>) -> 
 
 /// Writes a trial directory; `evals` are (samples, acc1).
 fn write_trial(root: &Path, s: &TrialSpecHead, evals: &[(u64, f64)], fin: Option<&FinalRecord>) {
-    let dir = root.join(&s.sweep).join(&s.trial_id);
-    fs::create_dir_all(&dir).expect("dir");
+    let dir = TrialDir::in_results(root, &s.sweep, &s.trial_id);
+    dir.create().expect("dir");
     // The real spec holds more keys than the head; they must be ignored.
     let mut v = serde_json::to_value(s).expect("value");
     v["optimizer"] = serde_json::json!({"lr": 1e-3, "warmup": 100});
-    write_json_atomic(&dir.join(SPEC_FILE), &v).expect("spec");
+    dir.write_spec(&v).expect("spec");
     for &(samples, acc) in evals {
-        append_jsonl(
-            &dir.join(EVALS_FILE),
-            &eval(&s.trial_id, samples, s.model_summary.fwd_macs_per_pair, acc),
-        )
+        dir.append_eval(&eval(
+            &s.trial_id,
+            samples,
+            s.model_summary.fwd_macs_per_pair,
+            acc,
+        ))
         .expect("eval");
     }
     if let Some(f) = fin {
-        write_json_atomic(&dir.join(FINAL_FILE), f).expect("final");
+        dir.write_final(f).expect("final");
     }
 }
 
@@ -214,7 +217,7 @@ fn collect_reads_a_results_tree_and_reports_incomplete_trials() {
         Some(&finals("div", TrialStatus::Diverged, 1000, None)),
     );
     // A truncated last eval line (crash mid-append) in t0 is skipped with a warning.
-    let t0_evals = results.join("grid/t0").join(EVALS_FILE);
+    let t0_evals = TrialDir::in_results(&results, "grid", "t0").evals_path();
     fs::OpenOptions::new()
         .append(true)
         .open(&t0_evals)

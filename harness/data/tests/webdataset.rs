@@ -357,7 +357,11 @@ fn a_truncated_shard_keeps_its_first_samples_and_is_named() {
     // the captions reader (for a trained tokenizer) keeps the same samples and names the shard
     let read = clipscale_data::shard_captions(&pattern).unwrap();
     assert_eq!(read.captions.len(), 5);
-    assert!(read.warnings[0].contains("truncated-000.tar"), "{:?}", read.warnings);
+    assert!(
+        read.warnings[0].contains("truncated-000.tar"),
+        "{:?}",
+        read.warnings
+    );
 }
 
 #[test]

@@ -3,7 +3,9 @@
 
 use anyhow::{Context, Result};
 use clipscale::cli::{BenchCommand, BenchRunArgs, TrainArgs};
-use clipscale_analysis::records::{MetricsRecord, read_jsonl};
+use clipscale::train::TrialSettings;
+use clipscale_analysis::records::MetricsRecord;
+use clipscale_analysis::trial::TrialDir;
 
 /// How this process was invoked, for the record.
 pub fn invocation() -> String {
@@ -41,59 +43,39 @@ fn bench_run(a: &BenchRunArgs) -> Result<()> {
     let out = std::env::temp_dir().join(format!("clipscale-bench-run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let args = TrainArgs {
-        model: a.model.clone(),
-        samples: a.samples,
-        batch: a.batch,
-        lr: a.lr,
-        warmup_samples: None,
-        weight_decay: 0.2,
-        beta1: 0.9,
-        beta2: 0.98,
-        eps: 1e-6,
-        grad_clip_norm: None,
-        precision: Default::default(),
-        seed: 0,
-        dataset: "synthetic".into(),
-        data_dir: None,
-        tokenizer: None,
+        settings: TrialSettings {
+            model: Some(a.model.clone()),
+            samples: Some(a.samples),
+            batch: Some(a.batch),
+            lr: Some(a.lr),
+            keep_checkpoints: Some(1),
+            ..TrialSettings::default()
+        },
         device: a.device,
         out: out.clone(),
         sweep: "bench".into(),
         resume: false,
-        log_every: None,
-        eval_every: None,
-        checkpoint_every: None,
-        keep_checkpoints: 1,
-        eval_samples: 1024,
-        eval_batch: 256,
         quiet: false,
         ladder: Default::default(),
     };
     super::train::train(&args)?;
-    let sweep = out.join("bench");
-    let dir = std::fs::read_dir(&sweep)?
+    let dir = std::fs::read_dir(out.join("bench"))?
         .flatten()
         .next()
-        .context("no trial written")?
-        .path();
-    let m: Vec<MetricsRecord> = read_jsonl::<MetricsRecord>(&dir.join("metrics.jsonl"))?
+        .map(|e| TrialDir::new(e.path()))
+        .context("no trial written")?;
+    let m: Vec<MetricsRecord> = dir
+        .read_metrics()?
         .records
         .into_iter()
         .map(|(_, r)| r)
         .collect();
-    let fin: clipscale_analysis::records::FinalRecord =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("final.json"))?)?;
-    let evals: Vec<clipscale_analysis::records::EvalRecord> = read_jsonl(&dir.join("evals.jsonl"))?
-        .records
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
+    let fin = dir
+        .read_final()?
+        .context("the trial wrote no final record")?;
     let last_eval = |metric: &str| {
-        evals
-            .iter()
-            .rev()
-            .find(|e| e.metric == metric)
-            .map(|e| format!("{:.4}", e.value))
+        dir.last_eval(metric)
+            .map(|v| format!("{v:.4}"))
             .unwrap_or_default()
     };
     let mean_sps = fin.samples_seen as f64 / fin.wall_s;

@@ -1,139 +1,84 @@
-//! `clipscale train`: resolve and check everything, then train one trial.
+//! `clipscale train`: a one-trial sweep. The settings resolve as a sweep's do, the trial's
+//! folder gets its spec, and the trial runs from it as an executor's would.
 
 use std::io::IsTerminal;
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use clipscale::backend::{BackendInfo, dispatch};
+use clipscale::backend::BackendInfo;
 use clipscale::cli::TrainArgs;
 use clipscale::model::ModelLadder;
 use clipscale::provenance;
-use clipscale::train::optim::AdamWSpec;
-use clipscale::train::{Intervals, OptimSpec, TrainTask, TrialRequest, resolve};
-use clipscale_analysis::records::{FINAL_FILE, FinalRecord, SPEC_FILE, TrialStatus};
-
-/// Fails unless `dir` (created if missing) accepts a new file.
-pub fn check_writable(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
-    let probe = dir.join(format!(".clipscale-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("the output folder {} is not writable", dir.display()))?;
-    std::fs::remove_file(&probe).ok();
-    Ok(())
-}
-
-fn default_every(total: u64, parts: u64, batch: usize) -> u64 {
-    (total / parts).max(batch as u64)
-}
+use clipscale::sweep::exec::{EXIT_DIVERGED, EXIT_LOCKED, EXIT_PREEMPTED, RunOneError};
+use clipscale::sweep::{RunOneOutcome, prepare, run_one};
+use clipscale::train::TrainError;
+use clipscale_analysis::records::TrialStatus;
 
 pub fn train(args: &TrainArgs) -> Result<()> {
     let ladder = ModelLadder::load_or_builtin(args.ladder.models.as_deref())?;
-    let model = ladder.get(&args.model)?.clone();
-    let data = clipscale::train::data::resolve_data(
-        &args.dataset,
-        args.data_dir.as_deref(),
-        args.tokenizer.as_deref(),
-        args.seed,
-    )
-    .map_err(anyhow::Error::msg)?;
-    let info = BackendInfo::for_device(args.device);
-    let req = TrialRequest {
-        sweep: args.sweep.clone(),
-        model,
-        data,
-        samples: args.samples,
-        batch_size: args.batch,
-        seed: args.seed,
-        optim: OptimSpec {
-            lr: args.lr,
-            warmup_samples: args.warmup_samples.unwrap_or(args.samples / 20),
-            adamw: AdamWSpec {
-                beta1: args.beta1,
-                beta2: args.beta2,
-                eps: args.eps,
-                weight_decay: args.weight_decay,
+    let provenance = provenance::collect(&BackendInfo::for_device(args.device));
+    let spec = args.settings.resolve(&args.sweep, &ladder, &provenance)?;
+    let dir = spec.dir(&args.out);
+    if dir.has_spec() && !args.resume {
+        let done = matches!(dir.read_final(), Ok(Some(f)) if f.status == TrialStatus::Done);
+        bail!(
+            "trial {} {} at {}; {}",
+            spec.head.trial_id,
+            if done {
+                "is already done"
+            } else {
+                "already exists"
             },
-            grad_clip_norm: args.grad_clip_norm,
-            precision: args.precision,
-        },
-        intervals: Intervals {
-            log_every_samples: args
-                .log_every
-                .unwrap_or_else(|| default_every(args.samples, 100, args.batch)),
-            eval_every_samples: args
-                .eval_every
-                .unwrap_or_else(|| default_every(args.samples, 5, args.batch)),
-            checkpoint_every_samples: args
-                .checkpoint_every
-                .unwrap_or_else(|| default_every(args.samples, 10, args.batch)),
-            keep_checkpoints: args.keep_checkpoints,
-            eval_samples: args.eval_samples,
-            eval_batch_size: args.eval_batch,
-        },
-    };
-    let spec = resolve(req, provenance::collect(&info))?;
-    check_writable(&args.out)?;
-    let dir = args.out.join(&spec.head.sweep).join(&spec.head.trial_id);
-    if dir.join(SPEC_FILE).exists() && !args.resume {
-        let done = std::fs::read_to_string(dir.join(FINAL_FILE))
-            .ok()
-            .and_then(|t| serde_json::from_str::<FinalRecord>(&t).ok());
-        match done {
-            Some(f) if f.status == TrialStatus::Done => bail!(
-                "trial {} is already done ({}); delete it to train again",
-                spec.head.trial_id,
-                dir.display()
-            ),
-            _ => bail!(
-                "trial {} already exists at {}; pass --resume to continue it, or delete it",
-                spec.head.trial_id,
-                dir.display()
-            ),
-        }
+            dir.path().display(),
+            if done {
+                "delete it to train again"
+            } else {
+                "pass --resume to continue it, or delete it"
+            }
+        );
     }
-    if args.resume && dir.join(FINAL_FILE).exists() {
-        let f: FinalRecord = serde_json::from_str(&std::fs::read_to_string(dir.join(FINAL_FILE))?)
-            .with_context(|| format!("reading {}", dir.join(FINAL_FILE).display()))?;
-        if f.status == TrialStatus::Done {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    let dir = prepare(&spec, &args.out)?;
+    eprintln!("trial {} -> {}", spec.head.trial_id, dir.path().display());
+    clipscale::signals::install();
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let fin = match run_one(&dir, args.device, progress) {
+        Ok(RunOneOutcome::Finished(f) | RunOneOutcome::AlreadyDiverged(f)) => f,
+        Ok(RunOneOutcome::AlreadyDone(f)) => {
             println!(
                 "trial {} is already done: {}",
-                spec.head.trial_id,
-                dir.display()
+                f.trial_id,
+                dir.path().display()
             );
             return Ok(());
         }
-        std::fs::remove_file(dir.join(FINAL_FILE)).ok();
-    }
-    eprintln!("trial {} -> {}", spec.head.trial_id, dir.display());
-    let task = TrainTask {
-        spec,
-        trial_dir: dir.clone(),
-        resume: args.resume,
-        progress: !args.quiet && std::io::stderr().is_terminal(),
-    };
-    clipscale::signals::install();
-    let fin = match dispatch(args.device, task)? {
-        Err(e @ clipscale::train::TrainError::Interrupted { .. }) => {
-            eprintln!("{e}; continue with the same command and --resume");
-            std::process::exit(clipscale::sweep::exec::EXIT_PREEMPTED)
+        Ok(RunOneOutcome::Locked(owner)) => {
+            eprintln!(
+                "error: trial {} is being trained by pid {} on {}",
+                spec.head.trial_id, owner.pid, owner.host
+            );
+            std::process::exit(EXIT_LOCKED)
         }
-        other => other?,
+        Err(RunOneError::Train(e @ TrainError::Interrupted { .. })) => {
+            eprintln!("{e}; continue with the same command and --resume");
+            std::process::exit(EXIT_PREEMPTED)
+        }
+        Err(e) => return Err(e.into()),
     };
     println!(
-        "{}: {} steps, {} samples, final loss {:.4}, {:.1} s; records in {}",
+        "{}: {} steps, {} samples, final loss {}, {:.1} s; records in {}",
         fin.status,
         fin.steps,
         fin.samples_seen,
-        fin.final_loss.unwrap_or(f64::NAN),
+        clipscale::sweep::plan::cell(fin.final_loss, 4),
         fin.wall_s,
-        dir.display()
+        dir.path().display()
     );
     match fin.status {
         TrialStatus::Done => Ok(()),
         TrialStatus::Diverged => {
             eprintln!("error: diverged: {}", fin.message.unwrap_or_default());
-            std::process::exit(clipscale::sweep::exec::EXIT_DIVERGED)
+            std::process::exit(EXIT_DIVERGED)
         }
         TrialStatus::Failed => bail!("failed: {}", fin.message.unwrap_or_default()),
     }

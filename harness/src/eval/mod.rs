@@ -1,7 +1,11 @@
 //! Evaluation without autodiff: zero-shot classification as open_clip does it (prompt
-//! ensembles averaged per class), and a validation loss at a fixed evaluation batch size.
+//! ensembles averaged per class), a validation loss at a fixed evaluation batch size, and
+//! image-text retrieval; the evaluation sets ([`sets`]) and the engine that runs them for
+//! training and for `clipscale eval` and records the results ([`engine`]).
 
+pub mod engine;
 pub mod retrieval;
+pub mod sets;
 pub mod zeroshot;
 
 pub use zeroshot::{ClassifierMetrics, ZeroShotClassifier, validation_loss};

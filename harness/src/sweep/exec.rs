@@ -1,24 +1,27 @@
-//! Running one trial of a sweep, idempotently: take the trial's lock, skip it if done, resume it
-//! from its newest checkpoint if interrupted or failed, train it otherwise. The local executor
-//! and Slurm array tasks both run trials through this.
+//! Running one trial, idempotently, from its folder: [`prepare`] writes the trial's spec into
+//! its folder (the executor's job, before anything runs), and [`run_one`] takes the trial's
+//! lock, skips it if done, resumes it from its newest checkpoint if interrupted or failed, and
+//! trains it otherwise. `clipscale train`, the local executor's child processes and Slurm array
+//! tasks all run trials through these two.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use clipscale_analysis::records::{FinalRecord, TrialStatus};
+use clipscale_analysis::trial::TrialDir;
 use thiserror::Error;
-
-use clipscale_analysis::records::{FINAL_FILE, FinalRecord, SPEC_FILE};
 
 use crate::backend::{DeviceError, DeviceSpec, dispatch};
 use crate::train::{TrainError, TrainTask, TrialSpec};
 
 use super::lock::{LockInfo, TrialLock};
-use super::plan::{TrialState, state, trial_dir};
+use super::plan::{TrialState, recorded_state};
 
-/// Exit codes of `clipscale sweep run-one`, read by the executors.
+/// Exit codes of `clipscale sweep run-one` (and `train`), read by the executors.
 pub const EXIT_DONE: i32 = 0;
+/// Any error: the trial failed, or could not be started.
+pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_DIVERGED: i32 = 3;
 pub const EXIT_LOCKED: i32 = 4;
 /// Stopped by a signal (pre-emption, time limit, Ctrl-C) after writing a checkpoint: run it again.
@@ -26,8 +29,10 @@ pub const EXIT_PREEMPTED: i32 = 75;
 
 #[derive(Debug, Error)]
 pub enum RunOneError {
-    #[error("{0}")]
-    Io(String),
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error(transparent)]
+    Records(#[from] clipscale_analysis::AnalysisError),
     #[error(transparent)]
     Device(#[from] DeviceError),
     #[error(transparent)]
@@ -40,16 +45,58 @@ pub enum RunOneError {
         found: String,
         expected: String,
     },
+    #[error(
+        "{dir}: the final record cannot be read ({message}); move it aside to run the trial again"
+    )]
+    Unreadable { dir: String, message: String },
 }
 
+/// What running a trial came to.
 #[derive(Debug)]
 pub enum RunOneOutcome {
-    /// Trained (or resumed) to the end, or stopped as diverged/failed; final.json written.
+    /// Trained (or resumed) to the end, or stopped as diverged or failed; final.json written.
     Finished(FinalRecord),
     AlreadyDone(FinalRecord),
     /// Diverged before: deterministic, so not run again.
     AlreadyDiverged(FinalRecord),
+    /// Another executor holds the trial.
     Locked(LockInfo),
+}
+
+impl RunOneOutcome {
+    /// The exit code that tells an executor what happened.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunOneOutcome::Finished(f)
+            | RunOneOutcome::AlreadyDone(f)
+            | RunOneOutcome::AlreadyDiverged(f) => match f.status {
+                TrialStatus::Done => EXIT_DONE,
+                TrialStatus::Diverged => EXIT_DIVERGED,
+                TrialStatus::Failed => EXIT_FAILED,
+            },
+            RunOneOutcome::Locked(_) => EXIT_LOCKED,
+        }
+    }
+}
+
+/// Creates the trial's folder under `results` and writes its spec there, unless the folder
+/// already holds it (a spec of another trial there is an error).
+pub fn prepare(spec: &TrialSpec, results: &std::path::Path) -> Result<TrialDir, RunOneError> {
+    let trial = spec.dir(results);
+    if trial.has_spec() {
+        let found = trial.read_spec_head()?.trial_id;
+        if found != spec.head.trial_id {
+            return Err(RunOneError::Mismatch {
+                dir: trial.path().display().to_string(),
+                found,
+                expected: spec.head.trial_id.clone(),
+            });
+        }
+        return Ok(trial);
+    }
+    trial.create()?;
+    trial.write_spec(spec)?;
+    Ok(trial)
 }
 
 /// Keeps a lock's heartbeat fresh from a thread until dropped (which releases the lock).
@@ -89,46 +136,36 @@ impl Drop for Heartbeat {
     }
 }
 
+/// Runs the trial whose folder (with its spec) is `trial` on `device`, under its lock.
 pub fn run_one(
-    spec: TrialSpec,
-    results: &Path,
+    trial: &TrialDir,
     device: DeviceSpec,
     progress: bool,
 ) -> Result<RunOneOutcome, RunOneError> {
-    let dir = trial_dir(results, &spec);
-    let lock = match TrialLock::acquire(&dir)
-        .map_err(|e| RunOneError::Io(format!("{}: {e}", dir.display())))?
-    {
+    let io = |e: std::io::Error| RunOneError::Io {
+        path: trial.path().display().to_string(),
+        message: e.to_string(),
+    };
+    let lock = match TrialLock::acquire(trial).map_err(io)? {
         Ok(l) => l,
         Err(owner) => return Ok(RunOneOutcome::Locked(owner)),
     };
     let _heartbeat = Heartbeat::start(lock);
-    match state(&dir) {
+    match recorded_state(trial) {
         TrialState::Done(f) => return Ok(RunOneOutcome::AlreadyDone(f)),
         TrialState::Diverged(f) => return Ok(RunOneOutcome::AlreadyDiverged(f)),
-        TrialState::Failed(_) => {
-            // a failed attempt resumes from its newest checkpoint
-            std::fs::remove_file(dir.join(FINAL_FILE))
-                .map_err(|e| RunOneError::Io(format!("{}: {e}", dir.display())))?;
-        }
-        _ => {}
-    }
-    if let Ok(text) = std::fs::read_to_string(dir.join(SPEC_FILE)) {
-        let found = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["trial_id"].as_str().map(String::from))
-            .unwrap_or_default();
-        if found != spec.head.trial_id {
-            return Err(RunOneError::Mismatch {
-                dir: dir.display().to_string(),
-                found,
-                expected: spec.head.trial_id.clone(),
+        // a failed attempt resumes from its newest checkpoint
+        TrialState::Failed(_) => trial.remove_final()?,
+        TrialState::Unreadable(message) => {
+            return Err(RunOneError::Unreadable {
+                dir: trial.path().display().to_string(),
+                message,
             });
         }
+        TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Running(_) => {}
     }
     let task = TrainTask {
-        spec,
-        trial_dir: dir,
+        trial: trial.clone(),
         resume: true,
         progress,
     };

@@ -6,11 +6,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use clipscale_analysis::trial::TrialDir;
 use serde::{Deserialize, Serialize};
 
 use crate::provenance::{host_name, now_unix_s};
-
-pub const LOCK_FILE: &str = "lock.json";
 /// A lock from another host whose heartbeat is older than this is stale.
 pub const STALE_AFTER_S: f64 = 600.0;
 
@@ -38,9 +37,9 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
-/// Who holds the lock of `trial_dir`, if anyone alive does.
-pub fn holder(trial_dir: &Path) -> Option<LockInfo> {
-    let text = std::fs::read_to_string(trial_dir.join(LOCK_FILE)).ok()?;
+/// Who holds the lock of `trial`, if anyone alive does.
+pub fn holder(trial: &TrialDir) -> Option<LockInfo> {
+    let text = std::fs::read_to_string(trial.lock_path()).ok()?;
     let info: LockInfo = serde_json::from_str(&text).ok()?;
     let stale = if info.host == host_name() {
         !pid_alive(info.pid)
@@ -52,9 +51,9 @@ pub fn holder(trial_dir: &Path) -> Option<LockInfo> {
 
 impl TrialLock {
     /// Takes the lock, or returns who holds it.
-    pub fn acquire(trial_dir: &Path) -> std::io::Result<Result<Self, LockInfo>> {
-        std::fs::create_dir_all(trial_dir)?;
-        let path = trial_dir.join(LOCK_FILE);
+    pub fn acquire(trial: &TrialDir) -> std::io::Result<Result<Self, LockInfo>> {
+        std::fs::create_dir_all(trial.path())?;
+        let path = trial.lock_path();
         for _ in 0..3 {
             let now = now_unix_s();
             let info = LockInfo {
@@ -78,7 +77,7 @@ impl TrialLock {
                     return Ok(Ok(Self { path, info }));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if let Some(owner) = holder(trial_dir) {
+                    if let Some(owner) = holder(trial) {
                         return Ok(Err(owner));
                     }
                     // stale (or unreadable, e.g. its writer was killed mid-write): take it over
@@ -93,18 +92,12 @@ impl TrialLock {
         )))
     }
 
-    /// Refreshes the heartbeat (atomically: write a temporary file, then rename).
+    /// Refreshes the heartbeat (atomically; a failed refresh leaves the older heartbeat, which
+    /// other hosts take as stale only after [`STALE_AFTER_S`]).
     pub fn heartbeat(&mut self) {
         self.info.heartbeat_unix_s = now_unix_s();
-        let tmp = self.path.with_extension("json.tmp");
-        if std::fs::write(
-            &tmp,
-            serde_json::to_string(&self.info).expect("plain struct"),
-        )
-        .is_ok()
-        {
-            let _ = std::fs::rename(&tmp, &self.path);
-        }
+        let text = serde_json::to_string(&self.info).expect("plain struct");
+        let _ = clipscale_core::fs::write_atomic(&self.path, text.as_bytes());
     }
 }
 

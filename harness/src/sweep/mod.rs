@@ -1,12 +1,16 @@
-//! Sweeps: a sweep file expanded into resolved trials, their state on disk and the plan, trial
-//! locks, and idempotent execution of one trial (used by the local executor and Slurm).
+//! Sweeps: a sweep file expanded into resolved trials ([`spec`]), their state on disk and the
+//! plan ([`plan`]), trial locks ([`lock`]), the idempotent run of one trial from its folder
+//! ([`exec`]), and the executors that run them: this machine ([`local`]) or a Slurm job array
+//! ([`slurm`]).
 
+pub mod array;
 pub mod exec;
+pub mod local;
 pub mod lock;
 pub mod plan;
 pub mod slurm;
 pub mod spec;
 
-pub use exec::{RunOneOutcome, run_one};
-pub use plan::{TrialState, state, trial_dir};
+pub use exec::{RunOneOutcome, prepare, run_one};
+pub use plan::{TrialState, state};
 pub use spec::{Sweep, SweepError};

@@ -1,24 +1,20 @@
-//! The state of each trial on disk, the plan table, and the time estimate: from the throughput
-//! of earlier trials of the same model and batch, or a short calibration of the training step on
-//! this device.
+//! Where each trial stands on disk, the plan and status tables, and the time estimate: from the
+//! throughput of earlier trials of the same model and batch, or a short calibration of the
+//! training step ([`Trainer::step`], the step training runs) on this device.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
+use clipscale_analysis::records::{FinalRecord, TrialStatus};
+use clipscale_analysis::trial::TrialDir;
 
-use clipscale_analysis::records::{
-    FINAL_FILE, FinalRecord, METRICS_FILE, MetricsRecord, TrialStatus, read_jsonl,
-};
-
-use crate::backend::{BackendInfo, BackendTask};
+use crate::backend::{BackendInfo, BackendTask, DeviceSpec, dispatch};
 use crate::batch::HostBatch;
-use crate::model::ClipConfig;
-use crate::train::TrialSpec;
-use crate::train::checkpoint;
-use crate::train::optim::{AdamWSpec, optimizer};
+use crate::flops::counts;
+use crate::model::{ClipConfig, ConfigError, Precision};
+use crate::train::{StepSettings, Trainer, TrialSpec};
 
 use super::lock::{LockInfo, holder};
 
@@ -30,10 +26,13 @@ pub enum TrialState {
     Interrupted {
         samples_seen: u64,
     },
+    /// Held by a live executor (here or on another host).
     Running(LockInfo),
     Done(FinalRecord),
     Failed(FinalRecord),
     Diverged(FinalRecord),
+    /// The final record exists but cannot be read.
+    Unreadable(String),
 }
 
 impl TrialState {
@@ -45,35 +44,46 @@ impl TrialState {
             TrialState::Done(_) => "done",
             TrialState::Failed(_) => "failed",
             TrialState::Diverged(_) => "diverged",
+            TrialState::Unreadable(_) => "unreadable",
         }
     }
+
+    /// Whether a (re)run would train: pending, interrupted or failed trials.
+    pub fn runnable(&self) -> bool {
+        matches!(
+            self,
+            TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Failed(_)
+        )
+    }
 }
 
-pub fn trial_dir(results: &Path, spec: &TrialSpec) -> PathBuf {
-    results.join(&spec.head.sweep).join(&spec.head.trial_id)
+/// The state of the trial in `trial`: running while a live executor holds its lock, else what
+/// its records say.
+pub fn state(trial: &TrialDir) -> TrialState {
+    match holder(trial) {
+        Some(owner) => TrialState::Running(owner),
+        None => recorded_state(trial),
+    }
 }
 
-pub fn state(dir: &Path) -> TrialState {
-    if let Some(owner) = holder(dir) {
-        return TrialState::Running(owner);
+/// What the trial's records say, whoever holds its lock (the holder itself asks this).
+pub fn recorded_state(trial: &TrialDir) -> TrialState {
+    match trial.read_final() {
+        Ok(Some(f)) => {
+            return match f.status {
+                TrialStatus::Done => TrialState::Done(f),
+                TrialStatus::Failed => TrialState::Failed(f),
+                TrialStatus::Diverged => TrialState::Diverged(f),
+            };
+        }
+        Ok(None) => {}
+        Err(e) => return TrialState::Unreadable(e.to_string()),
     }
-    if let Some(f) = std::fs::read_to_string(dir.join(FINAL_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str::<FinalRecord>(&t).ok())
-    {
-        return match f.status {
-            TrialStatus::Done => TrialState::Done(f),
-            TrialStatus::Failed => TrialState::Failed(f),
-            TrialStatus::Diverged => TrialState::Diverged(f),
-        };
-    }
-    if !dir.exists() {
+    if !trial.path().exists() {
         return TrialState::Pending;
     }
-    let samples_seen = checkpoint::list(dir)
-        .last()
-        .and_then(|(_, p)| std::fs::read_to_string(p.join("state.json")).ok())
-        .and_then(|t| serde_json::from_str::<checkpoint::LoopState>(&t).ok())
+    let samples_seen = trial
+        .latest_checkpoint_state()
         .map_or(0, |s| s.samples_seen);
     TrialState::Interrupted { samples_seen }
 }
@@ -83,18 +93,13 @@ pub fn measured_throughput(results: &Path) -> HashMap<(String, usize), f64> {
     let mut by: HashMap<(String, usize), Vec<f64>> = HashMap::new();
     let sweeps = std::fs::read_dir(results).into_iter().flatten().flatten();
     for sweep in sweeps {
-        for trial in std::fs::read_dir(sweep.path())
+        for entry in std::fs::read_dir(sweep.path())
             .into_iter()
             .flatten()
             .flatten()
         {
-            let Some(spec) = std::fs::read_to_string(trial.path().join("spec.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<TrialSpec>(&t).ok())
-            else {
-                continue;
-            };
-            let Ok(m) = read_jsonl::<MetricsRecord>(&trial.path().join(METRICS_FILE)) else {
+            let trial = TrialDir::new(entry.path());
+            let (Ok(head), Ok(m)) = (trial.read_spec_head(), trial.read_metrics()) else {
                 continue;
             };
             let mut v: Vec<f64> = m
@@ -105,7 +110,7 @@ pub fn measured_throughput(results: &Path) -> HashMap<(String, usize), f64> {
                 .collect();
             if v.len() >= 3 {
                 v.sort_by(f64::total_cmp);
-                by.entry((spec.model.name.clone(), spec.head.batch_size))
+                by.entry((head.model_summary.name.clone(), head.batch_size))
                     .or_default()
                     .push(v[v.len() / 2]);
             }
@@ -119,29 +124,30 @@ pub fn measured_throughput(results: &Path) -> HashMap<(String, usize), f64> {
         .collect()
 }
 
-/// Samples/s of full training steps (forward, backward, AdamW) on random data.
+/// Samples/s of the training step on random data of the right shapes.
 pub struct Calibrate {
     pub model: ClipConfig,
     pub batch: usize,
+    pub precision: Precision,
     pub steps: usize,
 }
 
 impl BackendTask for Calibrate {
-    type Output = Result<f64, String>;
+    type Output = Result<f64, ConfigError>;
     fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
-        let mut model = self
-            .model
-            .init::<B>(0, &device)
-            .map_err(|e| e.to_string())?;
-        let mut optim = optimizer::<B>(AdamWSpec::default());
+        let settings = StepSettings {
+            precision: self.precision,
+            ..StepSettings::default()
+        };
+        let mut trainer = Trainer::new(self.model.init::<B>(0, &device)?, settings);
         let host = HostBatch::random(&self.model, self.batch, 0);
         let mut times = Vec::new();
-        for i in 0..self.steps + 1 {
+        for i in 0..=self.steps {
             let t = Instant::now();
-            let loss = model.loss(host.to_device::<B>(&device));
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(1e-4, model, grads);
-            let _ = crate::backend::to_vec(model.logit_scale.val().inner()); // wait for the device
+            // random data does not diverge in a few steps at this rate; a NaN would only make
+            // this one timing meaningless
+            let _ = trainer.step(host.to_device::<B>(&device), 1e-4);
+            let _ = trainer.logit_scale(); // wait for the device
             if i > 0 {
                 times.push(t.elapsed().as_secs_f64());
             }
@@ -160,5 +166,141 @@ pub fn format_duration(s: f64) -> String {
         s if s >= 3600 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
         s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
         s => format!("{s}s"),
+    }
+}
+
+/// A number for a table, or `-` when there is none.
+pub fn cell(value: Option<f64>, decimals: usize) -> String {
+    value
+        .filter(|v| v.is_finite())
+        .map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// How long each pending trial should take on `device`, and where the figure comes from.
+pub struct Estimator {
+    device: DeviceSpec,
+    calibrate: bool,
+    measured: HashMap<(String, usize), f64>,
+    timed: HashMap<(String, usize), f64>,
+}
+
+impl Estimator {
+    /// Estimates from the trials already under `results`, timing a few steps where there are
+    /// none (unless `calibrate` is off).
+    pub fn new(results: &Path, device: DeviceSpec, calibrate: bool) -> Self {
+        Self {
+            device,
+            calibrate,
+            measured: measured_throughput(results),
+            timed: HashMap::new(),
+        }
+    }
+
+    /// Samples per second for `spec`, and the source: `measured`, `timed`, `too big` or `-`.
+    pub fn throughput(
+        &mut self,
+        spec: &TrialSpec,
+    ) -> Result<(f64, &'static str), crate::backend::DeviceError> {
+        let key = (spec.model.name.clone(), spec.head.batch_size);
+        if let Some(v) = self.measured.get(&key) {
+            return Ok((*v, "measured"));
+        }
+        if !self.calibrate {
+            return Ok((f64::NAN, "-"));
+        }
+        let step_flops = counts(&spec.model).train_flops_per_sample() * spec.head.batch_size as f64;
+        // a step this large would take minutes to time on a CPU: no estimate rather than a wait
+        if self.device == DeviceSpec::Cpu && step_flops > 2e12 {
+            return Ok((f64::NAN, "too big"));
+        }
+        if let Some(v) = self.timed.get(&key) {
+            return Ok((*v, "timed"));
+        }
+        let task = Calibrate {
+            model: spec.model.clone(),
+            batch: spec.head.batch_size,
+            precision: spec.optim.precision,
+            steps: 2,
+        };
+        let v = dispatch(self.device, task)?.unwrap_or(f64::NAN);
+        self.timed.insert(key, v);
+        Ok((v, "timed"))
+    }
+}
+
+/// Prints the plan: each trial's size, cost, estimated time and state; returns the total
+/// estimated seconds.
+pub fn print_plan(
+    specs: &[TrialSpec],
+    results: &Path,
+    estimator: &mut Estimator,
+) -> Result<f64, crate::backend::DeviceError> {
+    println!(
+        "{:<38} {:<8} {:>10} {:>9} {:>10} {:>9} {:>9}  status",
+        "trial", "model", "params", "samples", "train FLOPs", "est.", "source"
+    );
+    let mut total_s = 0.0;
+    for spec in specs {
+        let st = state(&spec.dir(results));
+        let (per_s, source) = estimator.throughput(spec)?;
+        let remaining = match &st {
+            TrialState::Done(_) | TrialState::Diverged(_) => 0,
+            TrialState::Interrupted { samples_seen } => spec.head.samples - samples_seen,
+            _ => spec.head.samples,
+        };
+        let est = remaining as f64 / per_s;
+        if est.is_finite() {
+            total_s += est;
+        }
+        let c = &spec.head.model_summary;
+        println!(
+            "{:<38} {:<8} {:>10} {:>9} {:>10.3e} {:>9} {:>9}  {}",
+            spec.head.trial_id,
+            spec.model.name,
+            c.params,
+            spec.head.samples,
+            c.train_flops_per_sample() * spec.head.samples as f64,
+            format_duration(est),
+            source,
+            st.label()
+        );
+    }
+    Ok(total_s)
+}
+
+/// Prints where each trial stands: samples seen, the training loss and zero-shot accuracy so
+/// far (`-` where there is none yet), and its log.
+pub fn print_status(specs: &[TrialSpec], results: &Path) {
+    println!(
+        "{:<38} {:<12} {:>9} {:>9} {:>8}  log",
+        "trial", "status", "samples", "loss", "acc1"
+    );
+    for spec in specs {
+        let dir = spec.dir(results);
+        let st = state(&dir);
+        let (seen, loss) = progress(&st, &dir);
+        println!(
+            "{:<38} {:<12} {:>9} {:>9} {:>8}  {}",
+            spec.head.trial_id,
+            st.label(),
+            seen.map_or_else(|| "-".into(), |s| s.to_string()),
+            cell(loss, 4),
+            cell(dir.last_eval("acc1"), 3),
+            dir.log_path().display()
+        );
+    }
+}
+
+/// Samples seen and the latest training loss of a trial in `st`, as far as its records tell.
+pub fn progress(st: &TrialState, dir: &TrialDir) -> (Option<u64>, Option<f64>) {
+    match st {
+        TrialState::Done(f) | TrialState::Failed(f) | TrialState::Diverged(f) => {
+            (Some(f.samples_seen), f.final_loss)
+        }
+        TrialState::Running(_) | TrialState::Interrupted { .. } => {
+            let last = dir.last_metrics();
+            (last.as_ref().map(|m| m.samples_seen), last.map(|m| m.loss))
+        }
+        TrialState::Pending | TrialState::Unreadable(_) => (None, None),
     }
 }

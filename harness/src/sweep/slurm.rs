@@ -1,5 +1,6 @@
 //! Sweeps on Slurm: one job-array task per pending trial, each running `clipscale sweep run-one
-//! FILE --index $SLURM_ARRAY_TASK_ID --manifest M`; pre-emption handled by checkpoint and
+//! --manifest M --index $SLURM_ARRAY_TASK_ID` on the trial folder listed at that line (the
+//! submission writes each trial's spec there first); pre-emption handled by checkpoint and
 //! requeue; job state read from `squeue --json` (Slurm's own JSON, parsed with serde).
 //! Facts this relies on (Slurm 22.05 and later): `sbatch --parsable` prints the job id;
 //! `--signal=B:USR1@T` signals the batch shell T seconds before the time limit; `scontrol
@@ -50,14 +51,10 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// What one job array runs: the binary, the sweep, and the `tasks` trials listed in `manifest`.
+/// What one job array runs: the binary and the `tasks` trial folders listed in `manifest`.
 #[derive(Debug, Clone, Copy)]
 pub struct ArrayJob<'a> {
     pub exe: &'a Path,
-    pub sweep_file: &'a Path,
-    pub results: &'a Path,
-    /// A model ladder other than the built-in one.
-    pub models: Option<&'a Path>,
     pub manifest: &'a Path,
     pub log_dir: &'a Path,
     pub tasks: usize,
@@ -67,9 +64,6 @@ pub struct ArrayJob<'a> {
 pub fn batch_script(job: &ArrayJob<'_>, o: &SlurmOptions) -> String {
     let ArrayJob {
         exe,
-        sweep_file,
-        results,
-        models,
         manifest,
         log_dir,
         tasks: n,
@@ -101,9 +95,6 @@ pub fn batch_script(job: &ArrayJob<'_>, o: &SlurmOptions) -> String {
         h.push(format!("#SBATCH {e}"));
     }
     let device = if o.gpus_per_task > 0 { "cuda:0" } else { "cpu" };
-    let models_arg = models
-        .map(|m| format!(" --models {}", quote(&m.display().to_string())))
-        .unwrap_or_default();
     let threads = if o.gpus_per_task > 0 {
         String::new()
     } else {
@@ -120,7 +111,7 @@ pub fn batch_script(job: &ArrayJob<'_>, o: &SlurmOptions) -> String {
 # puts itself back in the queue; when it runs again the trial resumes from the checkpoint.
 set -u
 {threads}echo "clipscale task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname), restart ${{SLURM_RESTART_COUNT:-0}}, $(date -u +%FT%TZ)"
-{exe} sweep run-one {file} --out {out}{models_arg} --index "$SLURM_ARRAY_TASK_ID" --manifest {manifest} --device {device} --quiet &
+{exe} sweep run-one --manifest {manifest} --index "$SLURM_ARRAY_TASK_ID" --device {device} --quiet &
 child=$!
 requeue() {{
     echo "clipscale: signal received, checkpointing and requeueing"
@@ -141,8 +132,6 @@ exit "$rc"
 "#,
         header = h.join("\n"),
         exe = quote(&exe.display().to_string()),
-        file = quote(&sweep_file.display().to_string()),
-        out = quote(&results.display().to_string()),
         manifest = quote(&manifest.display().to_string()),
     )
 }
@@ -336,9 +325,6 @@ mod tests {
         };
         let job = ArrayJob {
             exe: Path::new("/bin/clipscale"),
-            sweep_file: Path::new("/s/sweep.toml"),
-            results: Path::new("/r"),
-            models: None,
             manifest: Path::new("/r/m.txt"),
             log_dir: Path::new("/r/logs"),
             tasks: 5,

@@ -1,29 +1,50 @@
-//! Feeding the training loop: data sources that stream batches from a saved position (a sample
-//! index for the synthetic scenes, an (epoch, offset) for WebDataset shards), and a prefetch
-//! thread that prepares the next batches while the current step runs.
+//! Feeding the training loop: a trial's [`DataSpec`] opened into a [`TrainingData`] (the
+//! synthetic scenes, or WebDataset shards with a tokenizer) whose streams restart from a saved
+//! [`DataPosition`], and a [`Prefetcher`] thread that prepares the next batches while the current
+//! step runs. Also the data set and tokenizer resolution that a trial's settings go through.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
+use clipscale_analysis::records::DataPosition;
+use clipscale_data::PairSource as _;
 use clipscale_data::{
-    ClipBpe, DataError, ShardSpec, StreamPosition, Synthetic, SyntheticConfig, Tokenizer,
-    WebDataset, WordTokenizer,
+    ClipBpe, DataError, ShardSpec, StreamPosition, StreamStats, Synthetic, SyntheticConfig,
+    Tokenizer, WebDataset, WordTokenizer,
 };
-use serde_json::{Value, json};
+use thiserror::Error;
 
 use crate::batch::HostBatch;
-use clipscale_data::PairSource as _;
+use crate::train::spec::{DataSpec, Dataset, TokenizerName};
 
 /// A tokenizer usable from the data thread.
 pub type SharedTokenizer = Arc<dyn Tokenizer + Send + Sync>;
 
-/// A batch with the stream position after it (what a checkpoint saves) and data statistics.
+/// Why a trial's data set or tokenizer cannot be used.
+#[derive(Debug, Error)]
+pub enum DataSetupError {
+    #[error(
+        "data set emoji: {dir}/manifest.json not found; prepare it first with `clipscale data prepare emoji --out {dir}` (or set data_dir / --data-dir)"
+    )]
+    NotPrepared { dir: String },
+    #[error("tokenizer {tokenizer}: the synthetic scenes use word-synthetic")]
+    WrongTokenizer { tokenizer: TokenizerName },
+    #[error(
+        "tokenizer {tokenizer} is trained on the training captions, and this data set has none to give (use it with emoji or wds)"
+    )]
+    NoCaptions { tokenizer: TokenizerName },
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// A batch with the stream position after it (what a checkpoint saves) and the stream's
+/// statistics so far (shard and CSV streams only).
 pub struct FedBatch {
     pub batch: HostBatch,
-    pub position: Value,
-    pub stats: Value,
+    pub position: DataPosition,
+    pub stats: Option<StreamStats>,
 }
 
 /// A sequential stream of training batches.
@@ -31,16 +52,16 @@ pub trait BatchStream: Send {
     fn next_batch(&mut self, n: usize) -> Result<FedBatch, DataError>;
 }
 
-/// Image-caption pairs for training, as a stream that can restart from a saved position.
-pub trait PairSource: Send + Sync {
-    /// `from` is a position from an earlier [`FedBatch`], or null for the start.
-    fn stream(&self, from: &Value) -> Result<Box<dyn BatchStream>, DataError>;
-    /// Distinct training pairs (None: an endless stream of new ones).
+/// Image-caption pairs for training, as streams that can restart from a saved position.
+pub trait TrainingData: Send + Sync {
+    /// A stream from `from` (a position from an earlier [`FedBatch`]; `None` for the start).
+    fn stream(&self, from: Option<DataPosition>) -> Result<Box<dyn BatchStream>, DataError>;
+    /// Distinct training pairs (`None`: an endless stream of new ones).
     fn unique_pairs(&self) -> Option<u64>;
-    /// Distinct pairs seen by a stream that stopped at `position` (None: unknown).
-    fn unique_seen(&self, position: &Value, samples_seen: u64) -> u64;
-    /// Epochs seen by then (None for an endless stream).
-    fn epochs_seen(&self, position: &Value) -> Option<f64>;
+    /// Distinct pairs seen by a stream that stopped at `position`.
+    fn unique_seen(&self, position: Option<DataPosition>, samples_seen: u64) -> u64;
+    /// Passes over the data by then (`None` for an endless stream).
+    fn epochs_seen(&self, position: Option<DataPosition>) -> Option<f64>;
 }
 
 fn tokenize(
@@ -61,7 +82,7 @@ fn tokenize(
     })
 }
 
-/// The embedded synthetic scenes with the word tokenizer; position = the next sample index.
+/// The embedded synthetic scenes with the word tokenizer.
 pub struct SyntheticSource {
     pub generator: Synthetic,
     pub tokenizer: Arc<WordTokenizer>,
@@ -116,18 +137,22 @@ impl BatchStream for SyntheticStream {
         self.next += n as u64;
         Ok(FedBatch {
             batch,
-            position: json!({ "index": self.next }),
-            stats: Value::Null,
+            position: DataPosition::Index { index: self.next },
+            stats: None,
         })
     }
 }
 
-/// Shared handle so the stream can own the source.
-pub struct SyntheticHandle(pub Arc<SyntheticSource>);
+/// The synthetic scenes as training data: an endless stream whose position is the next index.
+pub struct SyntheticData(pub Arc<SyntheticSource>);
 
-impl PairSource for SyntheticHandle {
-    fn stream(&self, from: &Value) -> Result<Box<dyn BatchStream>, DataError> {
-        let next = from.get("index").and_then(Value::as_u64).unwrap_or(0);
+impl TrainingData for SyntheticData {
+    fn stream(&self, from: Option<DataPosition>) -> Result<Box<dyn BatchStream>, DataError> {
+        let next = match from {
+            Some(DataPosition::Index { index }) => index,
+            Some(other) => return Err(bad_position(other, "a sample index")),
+            None => 0,
+        };
         Ok(Box::new(SyntheticStream {
             source: self.0.clone(),
             next,
@@ -136,11 +161,20 @@ impl PairSource for SyntheticHandle {
     fn unique_pairs(&self) -> Option<u64> {
         None
     }
-    fn unique_seen(&self, _position: &Value, samples_seen: u64) -> u64 {
+    fn unique_seen(&self, _position: Option<DataPosition>, samples_seen: u64) -> u64 {
         samples_seen
     }
-    fn epochs_seen(&self, _position: &Value) -> Option<f64> {
+    fn epochs_seen(&self, _position: Option<DataPosition>) -> Option<f64> {
         None
+    }
+}
+
+fn bad_position(found: DataPosition, expected: &str) -> DataError {
+    DataError::Format {
+        path: "the checkpoint's data position".into(),
+        detail: format!(
+            "{found:?} does not belong to this data set, which resumes from {expected}; the checkpoint is another trial's"
+        ),
     }
 }
 
@@ -150,6 +184,19 @@ pub struct ShardSource {
     pub tokenizer: SharedTokenizer,
     pub image_size: usize,
     pub context_length: usize,
+}
+
+impl ShardSource {
+    fn position(from: Option<DataPosition>) -> Result<StreamPosition, DataError> {
+        match from {
+            Some(DataPosition::Epoch {
+                epoch,
+                consumed_in_epoch,
+            }) => Ok(StreamPosition::new(epoch, consumed_in_epoch)),
+            Some(other) => Err(bad_position(other, "an epoch and an offset")),
+            None => Ok(StreamPosition::START),
+        }
+    }
 }
 
 struct ShardStream {
@@ -162,8 +209,10 @@ struct ShardStream {
 impl BatchStream for ShardStream {
     fn next_batch(&mut self, n: usize) -> Result<FedBatch, DataError> {
         let b = self.stream.next_batch(n)?;
-        let position = serde_json::to_value(b.position_after).expect("plain struct");
-        let stats = serde_json::to_value(self.stream.stats()).unwrap_or(Value::Null);
+        let StreamPosition {
+            epoch,
+            consumed_in_epoch,
+        } = b.position_after;
         Ok(FedBatch {
             batch: tokenize(
                 self.tokenizer.as_ref(),
@@ -172,18 +221,19 @@ impl BatchStream for ShardStream {
                 self.image_size,
                 self.context_length,
             )?,
-            position,
-            stats,
+            position: DataPosition::Epoch {
+                epoch,
+                consumed_in_epoch,
+            },
+            stats: Some(self.stream.stats().clone()),
         })
     }
 }
 
-impl PairSource for ShardSource {
-    fn stream(&self, from: &Value) -> Result<Box<dyn BatchStream>, DataError> {
-        let pos: StreamPosition =
-            serde_json::from_value(from.clone()).unwrap_or(StreamPosition::START);
+impl TrainingData for ShardSource {
+    fn stream(&self, from: Option<DataPosition>) -> Result<Box<dyn BatchStream>, DataError> {
         Ok(Box::new(ShardStream {
-            stream: self.dataset.stream_from(pos)?,
+            stream: self.dataset.stream_from(Self::position(from)?)?,
             tokenizer: self.tokenizer.clone(),
             image_size: self.image_size,
             context_length: self.context_length,
@@ -192,84 +242,70 @@ impl PairSource for ShardSource {
     fn unique_pairs(&self) -> Option<u64> {
         Some(self.dataset.unique_samples())
     }
-    fn unique_seen(&self, position: &Value, samples_seen: u64) -> u64 {
-        serde_json::from_value::<StreamPosition>(position.clone())
+    fn unique_seen(&self, position: Option<DataPosition>, samples_seen: u64) -> u64 {
+        Self::position(position)
             .map(|p| self.dataset.stats().unique_seen(p))
             .unwrap_or(samples_seen)
     }
-    fn epochs_seen(&self, position: &Value) -> Option<f64> {
-        serde_json::from_value::<StreamPosition>(position.clone())
+    fn epochs_seen(&self, position: Option<DataPosition>) -> Option<f64> {
+        Self::position(position)
             .ok()
             .map(|p| self.dataset.stats().epochs_seen(p))
     }
 }
 
-/// The training split's shard pattern of a prepared data set (manifest.json), as a full path.
+/// The shard pattern of a prepared data set's split (from its manifest.json), as a full path.
 pub fn split_pattern(dir: &Path, split: &str) -> Result<String, DataError> {
-    let manifest = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| DataError::io(&manifest, &e))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| DataError::Format {
-        path: manifest.display().to_string(),
-        detail: e.to_string(),
-    })?;
-    if v["splits"][split]["pattern"].as_str().is_none()
-        && let Some(shards) = v["splits"][split]["shards"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-    {
-        let all: Vec<String> = shards
+    let manifest = clipscale_data::prepare::Manifest::load(dir)?;
+    let info = manifest
+        .splits
+        .get(split)
+        .ok_or_else(|| DataError::Format {
+            path: dir.join("manifest.json").display().to_string(),
+            detail: format!(
+                "no split {split:?}; splits: {}",
+                manifest
+                    .splits
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+    if info.pattern.is_empty() {
+        // manifests written before the pattern was recorded list the shards one by one
+        let all: Vec<String> = info
+            .shards
             .iter()
-            .filter_map(Value::as_str)
             .map(|s| dir.join(s).display().to_string())
             .collect();
         return Ok(all.join("::"));
     }
-    let pattern = v["splits"][split]["pattern"]
-        .as_str()
-        .ok_or_else(|| DataError::Format {
-            path: manifest.display().to_string(),
-            detail: format!(
-                "no split {split:?}; splits: {}",
-                v["splits"]
-                    .as_object()
-                    .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default()
-            ),
-        })?;
-    Ok(dir.join(pattern).display().to_string())
+    Ok(dir.join(&info.pattern).display().to_string())
 }
 
-/// A tokenizer by name: `clip-bpe` (OpenAI's 49,408 tokens), `bpe-N` (trained on the training
-/// split's captions, cached beside the data as tokenizer-bpe-N.txt), `word-synthetic`.
+/// The tokenizer `name`: `clip-bpe` (OpenAI's), `word-synthetic`, or `bpe-N` trained on the
+/// captions of `train_pattern`'s shards (cached in `cache_dir` as `tokenizer-bpe-N.txt` when
+/// given, so later runs load it).
 pub fn tokenizer_for(
-    name: &str,
+    name: TokenizerName,
     train_pattern: Option<&str>,
     cache_dir: Option<&Path>,
-) -> Result<SharedTokenizer, String> {
+) -> Result<SharedTokenizer, DataSetupError> {
     match name {
-        "word-synthetic" => Ok(Arc::new(WordTokenizer::for_synthetic())),
-        "clip-bpe" => ClipBpe::openai()
-            .map(|t| Arc::new(t) as SharedTokenizer)
-            .map_err(|e| e.to_string()),
-        other => {
-            let n: usize = other
-                .strip_prefix("bpe-")
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| format!("unknown tokenizer {other:?}; available: clip-bpe, bpe-N (e.g. bpe-1024, trained on the training captions), word-synthetic"))?;
+        TokenizerName::WordSynthetic => Ok(Arc::new(WordTokenizer::for_synthetic())),
+        TokenizerName::ClipBpe => Ok(Arc::new(ClipBpe::openai()?)),
+        TokenizerName::Bpe(n) => {
             let cache = cache_dir.map(|d| d.join(format!("tokenizer-bpe-{n}.txt")));
             if let Some(c) = cache.as_ref().filter(|c| c.exists()) {
-                return ClipBpe::load(c)
-                    .map(|t| Arc::new(t) as SharedTokenizer)
-                    .map_err(|e| e.to_string());
+                return Ok(Arc::new(ClipBpe::load(c)?));
             }
-            let pattern =
-                train_pattern.ok_or("a trained BPE needs training captions (a shard data set)")?;
-            let read = clipscale_data::shard_captions(pattern).map_err(|e| e.to_string())?;
+            let pattern = train_pattern.ok_or(DataSetupError::NoCaptions { tokenizer: name })?;
+            let read = clipscale_data::shard_captions(pattern)?;
             for w in &read.warnings {
-                eprintln!("warning: training the {other} tokenizer: {w}");
+                eprintln!("warning: training the {name} tokenizer: {w}");
             }
-            let bpe =
-                clipscale_data::train_bpe(read.captions.iter(), n).map_err(|e| e.to_string())?;
+            let bpe = clipscale_data::train_bpe(read.captions.iter(), n)?;
             if let Some(c) = cache {
                 let _ = bpe.save(&c); // a read-only data folder only costs a retrain next time
             }
@@ -301,6 +337,70 @@ pub fn open_shards(
     })
 }
 
+/// A trial's data as the trainer and the evaluator use it.
+pub struct OpenedData {
+    pub train: Arc<dyn TrainingData>,
+    pub tokenizer: SharedTokenizer,
+    /// The synthetic scenes' source, whose held-out split is the synthetic evaluation set.
+    pub synthetic: Option<Arc<SyntheticSource>>,
+}
+
+/// The training shards of a data set that reads shards, and the folder its trained tokenizer
+/// is cached in.
+fn shard_source(dataset: &Dataset) -> Result<Option<(String, Option<&Path>)>, DataError> {
+    Ok(match dataset {
+        Dataset::Synthetic => None,
+        Dataset::Emoji { dir } => Some((
+            split_pattern(Path::new(dir), "train")?,
+            Some(Path::new(dir)),
+        )),
+        Dataset::Wds { pattern } => Some((pattern.clone(), None)),
+    })
+}
+
+impl DataSpec {
+    /// The tokenizer the trial trains with.
+    pub fn open_tokenizer(&self) -> Result<SharedTokenizer, DataSetupError> {
+        let shards = shard_source(&self.dataset)?;
+        let (pattern, cache) = match &shards {
+            Some((pattern, cache)) => (Some(pattern.as_str()), *cache),
+            None => (None, None),
+        };
+        tokenizer_for(self.tokenizer, pattern, cache)
+    }
+
+    /// Opens the training data for a model of `image_size` pixels and `context_length` tokens.
+    pub fn open(
+        &self,
+        image_size: usize,
+        context_length: usize,
+    ) -> Result<OpenedData, DataSetupError> {
+        let tokenizer = self.open_tokenizer()?;
+        Ok(match shard_source(&self.dataset)? {
+            None => {
+                let s = Arc::new(SyntheticSource::new(self.seed, image_size, context_length)?);
+                OpenedData {
+                    train: Arc::new(SyntheticData(s.clone())),
+                    tokenizer,
+                    synthetic: Some(s),
+                }
+            }
+            Some((pattern, _)) => OpenedData {
+                train: Arc::new(open_shards(
+                    &pattern,
+                    self.seed,
+                    image_size,
+                    context_length,
+                    tokenizer.clone(),
+                    None,
+                )?),
+                tokenizer,
+                synthetic: None,
+            },
+        })
+    }
+}
+
 /// Prepares batches on a thread, `depth` ahead, starting from a saved position.
 pub struct Prefetcher {
     rx: Receiver<Result<FedBatch, DataError>>,
@@ -309,8 +409,8 @@ pub struct Prefetcher {
 
 impl Prefetcher {
     pub fn start(
-        source: Arc<dyn PairSource>,
-        from: Value,
+        source: Arc<dyn TrainingData>,
+        from: Option<DataPosition>,
         batch: usize,
         batches: u64,
         depth: usize,
@@ -319,7 +419,7 @@ impl Prefetcher {
         let handle = std::thread::Builder::new()
             .name("clipscale-data".into())
             .spawn(move || {
-                let mut stream = match source.stream(&from) {
+                let mut stream = match source.stream(from) {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -356,56 +456,28 @@ impl Drop for Prefetcher {
     }
 }
 
-/// Resolves a data set name, its folder or shard pattern and a tokenizer name into the trial's
-/// data spec, with the vocabulary size the tokenizer really has. Errors say what to run.
+/// A trial's data spec: `dataset` read with `tokenizer` (whose real vocabulary size sets the
+/// model's), after checking that the two go together and that a prepared folder is there.
 pub fn resolve_data(
-    name: &str,
-    path: Option<&str>,
-    tokenizer: Option<&str>,
+    dataset: Dataset,
+    tokenizer: TokenizerName,
     seed: u64,
-) -> Result<crate::train::DataSpec, String> {
-    let spec = |path: Option<String>, tok: String, vocab: usize| crate::train::DataSpec {
-        name: name.to_string(),
-        seed,
-        tokenizer: tok,
-        vocab_size: vocab,
-        path,
-    };
-    match name {
-        "synthetic" => {
-            let tok = tokenizer.unwrap_or("word-synthetic");
-            if tok != "word-synthetic" {
-                return Err(format!(
-                    "tokenizer {tok:?}: the synthetic scenes use word-synthetic"
-                ));
-            }
-            Ok(spec(
-                None,
-                tok.into(),
-                WordTokenizer::for_synthetic().vocab_size(),
-            ))
+) -> Result<DataSpec, DataSetupError> {
+    match &dataset {
+        Dataset::Synthetic if tokenizer != TokenizerName::WordSynthetic => {
+            return Err(DataSetupError::WrongTokenizer { tokenizer });
         }
-        "emoji" => {
-            let dir = path.unwrap_or("data/emoji");
-            let root = Path::new(dir);
-            if !root.join("manifest.json").is_file() {
-                return Err(format!(
-                    "data set emoji: {dir}/manifest.json not found; prepare it first with `clipscale data prepare emoji --out {dir}` (or set data_dir / --data-dir)"
-                ));
-            }
-            let train = split_pattern(root, "train").map_err(|e| e.to_string())?;
-            let tok = tokenizer.unwrap_or("bpe-1024");
-            let t = tokenizer_for(tok, Some(&train), Some(root))?;
-            Ok(spec(Some(dir.to_string()), tok.into(), t.vocab_size()))
+        Dataset::Emoji { dir } if !Path::new(dir).join("manifest.json").is_file() => {
+            return Err(DataSetupError::NotPrepared { dir: dir.clone() });
         }
-        "wds" => {
-            let pattern = path.ok_or("data set wds needs a shard pattern (data_dir / --data-dir), e.g. shards/{00000..00127}.tar")?;
-            let tok = tokenizer.unwrap_or("bpe-1024");
-            let t = tokenizer_for(tok, Some(pattern), None)?;
-            Ok(spec(Some(pattern.to_string()), tok.into(), t.vocab_size()))
-        }
-        other => Err(format!(
-            "unknown data set {other:?}; available: synthetic, emoji (a folder from `clipscale data prepare emoji`), wds (WebDataset shards)"
-        )),
+        _ => {}
     }
+    let spec = DataSpec {
+        dataset,
+        seed,
+        tokenizer,
+        vocab_size: 0,
+    };
+    let vocab_size = spec.open_tokenizer()?.vocab_size();
+    Ok(DataSpec { vocab_size, ..spec })
 }

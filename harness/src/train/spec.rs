@@ -30,21 +30,173 @@ fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>)
     }
 }
 
-/// The training data.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// The training data set, typed. In `spec.json` (and so in the trial id) it is written as it was
+/// before it was typed: a `name` and a `path` (see [`DataSpec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dataset {
+    /// The embedded procedural shape scenes: no files, an endless stream.
+    Synthetic,
+    /// A folder written by `clipscale data prepare emoji` (manifest.json, shards, held-out
+    /// splits evaluated during training).
+    Emoji { dir: String },
+    /// Any WebDataset shards, by brace pattern.
+    Wds { pattern: String },
+}
+
+impl Dataset {
+    /// Every data set name, for messages.
+    pub const NAMES: &'static str =
+        "synthetic, emoji (a folder from `clipscale data prepare emoji`), wds (WebDataset shards)";
+
+    /// The name written in records and accepted on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Dataset::Synthetic => "synthetic",
+            Dataset::Emoji { .. } => "emoji",
+            Dataset::Wds { .. } => "wds",
+        }
+    }
+
+    /// The folder or pattern it reads, if any.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Dataset::Synthetic => None,
+            Dataset::Emoji { dir } => Some(dir),
+            Dataset::Wds { pattern } => Some(pattern),
+        }
+    }
+
+    /// The data set `name` at `path` (a folder or a shard pattern; emoji defaults to
+    /// `data/emoji`).
+    pub fn from_name(name: &str, path: Option<&str>) -> Result<Self, SpecError> {
+        match (name, path) {
+            ("synthetic", None) => Ok(Dataset::Synthetic),
+            ("synthetic", Some(p)) => Err(invalid(
+                "data_dir",
+                p,
+                "the synthetic scenes are generated, not read: leave data_dir unset",
+            )),
+            ("emoji", dir) => Ok(Dataset::Emoji {
+                dir: dir.unwrap_or(DEFAULT_EMOJI_DIR).to_string(),
+            }),
+            ("wds", Some(pattern)) => Ok(Dataset::Wds {
+                pattern: pattern.to_string(),
+            }),
+            ("wds", None) => Err(invalid(
+                "data_dir",
+                "(unset)",
+                "data set wds needs a shard pattern, e.g. shards/{00000..00127}.tar",
+            )),
+            (other, _) => Err(invalid(
+                "dataset",
+                other,
+                format!("unknown data set; available: {}", Dataset::NAMES),
+            )),
+        }
+    }
+
+    /// The tokenizer used when none is named: the synthetic scenes' word list, else a BPE of
+    /// 1,024 tokens trained on the training captions.
+    pub fn default_tokenizer(&self) -> TokenizerName {
+        match self {
+            Dataset::Synthetic => TokenizerName::WordSynthetic,
+            Dataset::Emoji { .. } | Dataset::Wds { .. } => TokenizerName::Bpe(1024),
+        }
+    }
+}
+
+/// Where `clipscale data prepare emoji` writes by default, and where training looks.
+pub const DEFAULT_EMOJI_DIR: &str = "data/emoji";
+
+/// A tokenizer, by the name records use: `word-synthetic`, `clip-bpe` (OpenAI's 49,408 tokens)
+/// or `bpe-N` (a BPE of N tokens trained on the training captions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenizerName {
+    WordSynthetic,
+    ClipBpe,
+    Bpe(usize),
+}
+
+impl std::fmt::Display for TokenizerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenizerName::WordSynthetic => f.write_str("word-synthetic"),
+            TokenizerName::ClipBpe => f.write_str("clip-bpe"),
+            TokenizerName::Bpe(n) => write!(f, "bpe-{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for TokenizerName {
+    type Err = SpecError;
+
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        match s {
+            "word-synthetic" => Ok(TokenizerName::WordSynthetic),
+            "clip-bpe" => Ok(TokenizerName::ClipBpe),
+            other => other
+                .strip_prefix("bpe-")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| *n > 0)
+                .map(TokenizerName::Bpe)
+                .ok_or_else(|| {
+                    invalid(
+                        "tokenizer",
+                        other,
+                        "available: clip-bpe, bpe-N (e.g. bpe-1024, trained on the training captions), word-synthetic",
+                    )
+                }),
+        }
+    }
+}
+
+/// The training data of a trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "DataSpecRecord", into = "DataSpecRecord")]
 pub struct DataSpec {
-    /// Data set name: "synthetic" (the embedded procedural scenes), "emoji" (a folder written by
-    /// `clipscale data prepare emoji`) or "wds" (any WebDataset shards).
-    pub name: String,
-    /// The prepared data set's folder (emoji) or a shard pattern (wds); none for synthetic.
-    #[serde(default)]
-    pub path: Option<String>,
+    pub dataset: Dataset,
     /// Seed of the data stream (and of its held-out split).
     pub seed: u64,
-    /// Tokenizer name and its vocabulary size (which sets the model's).
-    pub tokenizer: String,
+    pub tokenizer: TokenizerName,
+    /// The tokenizer's vocabulary size (which sets the model's).
     pub vocab_size: usize,
+}
+
+/// [`DataSpec`] as `spec.json` holds it (and as the trial id hashes it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataSpecRecord {
+    name: String,
+    #[serde(default)]
+    path: Option<String>,
+    seed: u64,
+    tokenizer: String,
+    vocab_size: usize,
+}
+
+impl TryFrom<DataSpecRecord> for DataSpec {
+    type Error = SpecError;
+
+    fn try_from(r: DataSpecRecord) -> Result<Self, SpecError> {
+        Ok(DataSpec {
+            dataset: Dataset::from_name(&r.name, r.path.as_deref())?,
+            seed: r.seed,
+            tokenizer: r.tokenizer.parse()?,
+            vocab_size: r.vocab_size,
+        })
+    }
+}
+
+impl From<DataSpec> for DataSpecRecord {
+    fn from(d: DataSpec) -> Self {
+        DataSpecRecord {
+            name: d.dataset.name().to_string(),
+            path: d.dataset.path().map(String::from),
+            seed: d.seed,
+            tokenizer: d.tokenizer.to_string(),
+            vocab_size: d.vocab_size,
+        }
+    }
 }
 
 /// Optimisation settings.
@@ -194,7 +346,7 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
             sweep: req.sweep,
             provenance,
             model_summary,
-            dataset: req.data.name.clone(),
+            dataset: req.data.dataset.name().to_string(),
             samples,
             batch_size: req.batch_size,
             seed: req.seed,

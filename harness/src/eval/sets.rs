@@ -1,14 +1,28 @@
-//! The evaluation sets of a trial, built once per run: images and captions on the host, labels,
-//! and tokenised class prompts. Synthetic scenes: the held-out attribute combinations. Emoji:
-//! held-out STYLES (every concept, all classes) and held-out CONCEPTS (classified among the
-//! held-out concepts only), from a data set prepared by `clipscale data prepare emoji`.
+//! Evaluation sets, built once: images and captions on the host, labels, and tokenised class
+//! prompts. Synthetic scenes: the held-out attribute combinations. Emoji: held-out STYLES (every
+//! concept, all classes) and held-out CONCEPTS (classified among the held-out concepts only),
+//! from a data set prepared by `clipscale data prepare emoji`. Any prepared classification
+//! folder (Fashion-MNIST), an ImageFolder tree, and image-text retrieval pairs from shards.
+//! [`EvalSetSpec`] names them on the command line (`clipscale eval --dataset ...`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use clipscale_data::{DataError, PairSource, ShardSpec, StreamPosition, Tokenizer, WebDataset};
+use clipscale_data::{
+    DataError, PairSource, ShardSpec, StreamPosition, Tokenizer, Transform, WebDataset, decode_rgb,
+};
 
 use crate::batch::HostBatch;
 use crate::train::data::{SyntheticSource, split_pattern};
+
+/// The size of what an evaluation set holds: the model's image size and context length, how
+/// many held-out pairs at most, and the batch (the validation loss's fixed batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetShape {
+    pub image_size: usize,
+    pub context_length: usize,
+    pub samples: usize,
+    pub batch: usize,
+}
 
 /// One evaluation data set.
 pub struct EvalTask {
@@ -172,11 +186,14 @@ pub fn emoji(
     dir: &Path,
     names: &[&str],
     tokenizer: &dyn Tokenizer,
-    image_size: usize,
-    context_length: usize,
-    samples: usize,
-    batch: usize,
+    shape: SetShape,
 ) -> Result<Vec<EvalTask>, DataError> {
+    let SetShape {
+        image_size,
+        context_length,
+        samples,
+        batch,
+    } = shape;
     let classnames = read_lines(&dir.join("classnames.txt"))?;
     let templates = read_lines(&dir.join("templates.txt"))?;
     let mut tasks = Vec::new();
@@ -221,17 +238,19 @@ pub fn emoji(
 
 /// Zero-shot classification on a prepared folder with `classnames.txt`, `templates.txt`,
 /// `manifest.json` and shards whose key.json holds the `class` (Fashion-MNIST, emoji splits).
-#[allow(clippy::too_many_arguments)]
 pub fn classification(
     name: &str,
     dir: &Path,
     split: &str,
     tokenizer: &dyn Tokenizer,
-    image_size: usize,
-    context_length: usize,
-    samples: usize,
-    batch: usize,
+    shape: SetShape,
 ) -> Result<EvalTask, DataError> {
+    let SetShape {
+        image_size,
+        context_length,
+        samples,
+        batch,
+    } = shape;
     let classnames = read_lines(&dir.join("classnames.txt"))?;
     let templates = read_lines(&dir.join("templates.txt"))?;
     let pairs = read_split(&split_pattern(dir, split)?, image_size, samples)?;
@@ -267,4 +286,185 @@ pub fn retrieval_pairs(
         out.push((s.image, s.caption));
     }
     Ok(out)
+}
+
+/// Zero-shot classification on an ImageFolder tree, `dir/<class>/<image>`: classes in sorted
+/// folder order, named by `classnames.txt` when present (else the folder names, `_` as space),
+/// prompts from `templates.txt` (else "a photo of a {c}."). Images that do not decode are
+/// skipped with a warning; a folder larger than `samples` gives an evenly spread subset.
+pub fn imagefolder(
+    dir: &Path,
+    tokenizer: &dyn Tokenizer,
+    shape: SetShape,
+) -> Result<EvalTask, DataError> {
+    let list = |d: &Path, dirs: bool| -> Result<Vec<PathBuf>, DataError> {
+        let mut out: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(|e| DataError::io(d, &e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| if dirs { p.is_dir() } else { p.is_file() })
+            .collect();
+        out.sort();
+        Ok(out)
+    };
+    let classes = list(dir, true)?;
+    if classes.is_empty() {
+        return Err(DataError::Format {
+            path: dir.display().to_string(),
+            detail: "no class sub-folders (ImageFolder layout: DIR/<class>/<image>)".into(),
+        });
+    }
+    let optional_lines = |name: &str| {
+        let path = dir.join(name);
+        path.is_file().then(|| read_lines(&path)).transpose()
+    };
+    let names = match optional_lines("classnames.txt")? {
+        Some(names) => names,
+        None => classes
+            .iter()
+            .map(|c| {
+                c.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .replace('_', " ")
+            })
+            .collect(),
+    };
+    if names.len() != classes.len() {
+        return Err(DataError::Format {
+            path: dir.join("classnames.txt").display().to_string(),
+            detail: format!("{} names for {} class folders", names.len(), classes.len()),
+        });
+    }
+    let templates =
+        optional_lines("templates.txt")?.unwrap_or_else(|| vec!["a photo of a {c}.".into()]);
+    let prompts = class_prompts(
+        names.iter().map(String::as_str),
+        &templates,
+        tokenizer,
+        shape.context_length,
+    )?;
+    let transform = Transform::eval(shape.image_size);
+    let mut items = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        for file in list(class, false)? {
+            let bytes = std::fs::read(&file).map_err(|e| DataError::io(&file, &e))?;
+            match decode_rgb(&bytes, &file.display().to_string()) {
+                Ok(img) => items.push((transform.apply(&img, 0), label)),
+                Err(e) => eprintln!("warning: skipped {}: {e}", file.display()),
+            }
+        }
+    }
+    let step = (items.len() / shape.samples.max(1)).max(1);
+    let items: Vec<_> = items
+        .into_iter()
+        .step_by(step)
+        .take(shape.samples)
+        .collect();
+    let labelled = items
+        .chunks(shape.batch)
+        .map(|chunk| {
+            let n = chunk.len();
+            let hb = HostBatch {
+                batch: n,
+                image_size: shape.image_size,
+                context_length: shape.context_length,
+                images: chunk.iter().flat_map(|x| x.0.iter().copied()).collect(),
+                tokens: vec![0; n * shape.context_length],
+                eot_pos: vec![0; n],
+            };
+            (hb, chunk.iter().map(|x| x.1).collect())
+        })
+        .collect();
+    Ok(EvalTask {
+        name: format!("imagefolder:{}", dir.display()),
+        loss_batches: Vec::new(),
+        labelled,
+        prompts,
+    })
+}
+
+/// An evaluation set named on the command line: `NAME` or `NAME=ARGUMENT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalSetSpec {
+    /// The synthetic scenes' held-out attribute combinations.
+    SyntheticHeldout,
+    /// `emoji-heldout-style` or `emoji-heldout-concept`, of the trial's emoji folder or `DIR`.
+    Emoji {
+        name: &'static str,
+        dir: Option<PathBuf>,
+    },
+    /// `fashion-mnist=DIR`: the folder of `clipscale data prepare fashion-mnist`.
+    FashionMnist { dir: PathBuf },
+    /// `classification=DIR:SPLIT`: any prepared classification folder.
+    Classification { dir: PathBuf, split: String },
+    /// `imagefolder=DIR`: an ImageFolder tree.
+    ImageFolder { dir: PathBuf },
+    /// `tuxpaint=DIR`: image-text retrieval on the folder of `clipscale data prepare tuxpaint`.
+    Tuxpaint { dir: PathBuf },
+    /// `wds-retrieval=PATTERN`: image-text retrieval on any shards.
+    WdsRetrieval { pattern: String },
+}
+
+/// Why an evaluation set name cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalSetError {
+    #[error("unknown evaluation set `{0}`; known: {known}", known = EvalSetSpec::KNOWN)]
+    Unknown(String),
+    #[error("evaluation set `{name}` needs an argument: {expected}")]
+    MissingArgument {
+        name: String,
+        expected: &'static str,
+    },
+}
+
+impl EvalSetSpec {
+    /// Every evaluation set, for messages.
+    pub const KNOWN: &'static str = "synthetic-heldout, emoji-heldout-style, emoji-heldout-concept, fashion-mnist=DIR, classification=DIR:SPLIT, imagefolder=DIR, tuxpaint=DIR, wds-retrieval=PATTERN";
+}
+
+impl std::str::FromStr for EvalSetSpec {
+    type Err = EvalSetError;
+
+    fn from_str(s: &str) -> Result<Self, EvalSetError> {
+        let (name, arg) = s.split_once('=').map_or((s, None), |(n, a)| (n, Some(a)));
+        let need = |expected: &'static str| {
+            arg.map(String::from).ok_or(EvalSetError::MissingArgument {
+                name: name.to_string(),
+                expected,
+            })
+        };
+        Ok(match name {
+            "synthetic-heldout" => EvalSetSpec::SyntheticHeldout,
+            "emoji-heldout-style" | "emoji-heldout-concept" => EvalSetSpec::Emoji {
+                name: EMOJI_SETS
+                    .iter()
+                    .map(|(_, n)| *n)
+                    .find(|n| *n == name)
+                    .unwrap_or("emoji-heldout-style"),
+                dir: arg.map(PathBuf::from),
+            },
+            "fashion-mnist" => EvalSetSpec::FashionMnist {
+                dir: need("DIR, the folder of `clipscale data prepare fashion-mnist`")?.into(),
+            },
+            "classification" => {
+                let arg = need("DIR:SPLIT, a prepared folder and its split")?;
+                let (dir, split) = arg.rsplit_once(':').unwrap_or((&arg, "test"));
+                EvalSetSpec::Classification {
+                    dir: dir.into(),
+                    split: split.into(),
+                }
+            }
+            "imagefolder" => EvalSetSpec::ImageFolder {
+                dir: need("DIR, an ImageFolder tree DIR/<class>/<image>")?.into(),
+            },
+            "tuxpaint" => EvalSetSpec::Tuxpaint {
+                dir: need("DIR, the folder of `clipscale data prepare tuxpaint`")?.into(),
+            },
+            "wds-retrieval" => EvalSetSpec::WdsRetrieval {
+                pattern: need("PATTERN, a shard pattern")?,
+            },
+            other => return Err(EvalSetError::Unknown(other.to_string())),
+        })
+    }
 }

@@ -1,0 +1,279 @@
+//! The evaluation engine that training and `clipscale eval` share: evaluation sets become jobs
+//! (zero-shot classification with the validation loss, or image-text retrieval), a model runs
+//! them without autodiff, and the results go to the trial folder as evaluation records and as
+//! CLIP_benchmark-style results.
+
+use std::collections::BTreeMap;
+
+use burn::module::AutodiffModule;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use clipscale_analysis::records::{BenchmarkResult, EvalRecord, SCHEMA_VERSION, train_flops};
+use clipscale_analysis::trial::TrialDir;
+use clipscale_data::{DataError, Tokenizer};
+
+use crate::backend::{BackendInfo, BackendTask};
+use crate::eval::retrieval::{RECALL_KS, embed_and_score, retrieval_from_scores};
+use crate::eval::sets::{self, EMOJI_SETS, EvalSetSpec, EvalTask, SetShape};
+use crate::eval::{ZeroShotClassifier, validation_loss};
+use crate::model::Clip;
+use crate::train::checkpoint::{CheckpointError, load_model};
+use crate::train::data::{OpenedData, SharedTokenizer, SyntheticSource, split_pattern};
+use crate::train::spec::{DEFAULT_EMOJI_DIR, DataSpec, Dataset, TrialSpec};
+
+/// One evaluation to run on a model.
+pub enum EvalJob {
+    /// Zero-shot classification, and the validation loss where the set has full batches.
+    Classify(EvalTask),
+    /// Image-text retrieval over (image, caption) pairs.
+    Retrieve {
+        name: String,
+        pairs: Vec<(Vec<f32>, String)>,
+    },
+}
+
+/// The metrics of one evaluation set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalResult {
+    pub dataset: String,
+    /// `zeroshot_classification` or `zeroshot_retrieval` (CLIP_benchmark's task names).
+    pub task: &'static str,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// The evaluation sets a training run tracks: what its data set holds out (the synthetic scenes'
+/// held-out attribute combinations, the emoji folder's held-out styles and concepts; none for
+/// arbitrary shards).
+pub fn training_jobs(
+    data: &DataSpec,
+    opened: &OpenedData,
+    shape: SetShape,
+) -> Result<Vec<EvalJob>, DataError> {
+    let tasks = match (&data.dataset, &opened.synthetic) {
+        (Dataset::Synthetic, Some(source)) => sets::synthetic(source, shape.samples, shape.batch)?,
+        (Dataset::Emoji { dir }, _) => sets::emoji(
+            std::path::Path::new(dir),
+            &EMOJI_SETS.map(|(_, n)| n),
+            opened.tokenizer.as_ref(),
+            shape,
+        )?,
+        _ => Vec::new(),
+    };
+    Ok(tasks.into_iter().map(EvalJob::Classify).collect())
+}
+
+impl EvalSetSpec {
+    /// The jobs of this set for a trial trained on `data`.
+    pub fn jobs(
+        &self,
+        data: &DataSpec,
+        tokenizer: &dyn Tokenizer,
+        shape: SetShape,
+    ) -> Result<Vec<EvalJob>, DataError> {
+        let trial_dir = data.dataset.path().unwrap_or(DEFAULT_EMOJI_DIR);
+        Ok(match self {
+            EvalSetSpec::SyntheticHeldout => {
+                let source =
+                    SyntheticSource::new(data.seed, shape.image_size, shape.context_length)?;
+                sets::synthetic(&source, shape.samples, shape.batch)?
+                    .into_iter()
+                    .map(EvalJob::Classify)
+                    .collect()
+            }
+            EvalSetSpec::Emoji { name, dir } => {
+                let dir = dir.clone().unwrap_or_else(|| trial_dir.into());
+                sets::emoji(&dir, &[name], tokenizer, shape)?
+                    .into_iter()
+                    .map(EvalJob::Classify)
+                    .collect()
+            }
+            EvalSetSpec::FashionMnist { dir } => vec![EvalJob::Classify(sets::classification(
+                "fashion-mnist",
+                dir,
+                "test",
+                tokenizer,
+                shape,
+            )?)],
+            EvalSetSpec::Classification { dir, split } => {
+                vec![EvalJob::Classify(sets::classification(
+                    &format!("classification:{}:{split}", dir.display()),
+                    dir,
+                    split,
+                    tokenizer,
+                    shape,
+                )?)]
+            }
+            EvalSetSpec::ImageFolder { dir } => {
+                vec![EvalJob::Classify(sets::imagefolder(dir, tokenizer, shape)?)]
+            }
+            EvalSetSpec::Tuxpaint { dir } => vec![EvalJob::Retrieve {
+                name: "tuxpaint".into(),
+                pairs: sets::retrieval_pairs(
+                    &split_pattern(dir, "test")?,
+                    shape.image_size,
+                    shape.samples,
+                )?,
+            }],
+            EvalSetSpec::WdsRetrieval { pattern } => vec![EvalJob::Retrieve {
+                name: format!("wds:{pattern}"),
+                pairs: sets::retrieval_pairs(pattern, shape.image_size, shape.samples)?,
+            }],
+        })
+    }
+}
+
+/// Runs `jobs` on `model` (an inference model: no autodiff) of `shape`'s image size and
+/// context length, `shape.batch` pairs at a time for retrieval.
+pub fn run_jobs<B: Backend>(
+    model: &Clip<B>,
+    jobs: &[EvalJob],
+    tokenizer: &dyn Tokenizer,
+    shape: SetShape,
+    device: &B::Device,
+) -> Result<Vec<EvalResult>, DataError> {
+    let (ctx, size, batch) = (shape.context_length, shape.image_size, shape.batch);
+    let mut results = Vec::new();
+    for job in jobs {
+        match job {
+            EvalJob::Classify(task) => {
+                let mut metrics = Vec::new();
+                if !task.loss_batches.is_empty() {
+                    let loss = validation_loss(model, &task.loss_batches, device);
+                    metrics.push(("val_loss".to_string(), loss));
+                }
+                if !task.prompts.is_empty() && !task.labelled.is_empty() {
+                    let zs = ZeroShotClassifier::new(model, &task.prompts, ctx, device).evaluate(
+                        model,
+                        &task.labelled,
+                        device,
+                    );
+                    metrics.extend([
+                        ("acc1".to_string(), zs.acc1),
+                        ("acc5".to_string(), zs.acc5),
+                        (
+                            "mean_per_class_recall".to_string(),
+                            zs.mean_per_class_recall,
+                        ),
+                    ]);
+                }
+                results.push(EvalResult {
+                    dataset: task.name.clone(),
+                    task: "zeroshot_classification",
+                    metrics,
+                });
+            }
+            EvalJob::Retrieve { name, pairs } => {
+                let images: Vec<(Vec<f32>, usize)> = pairs
+                    .chunks(batch)
+                    .map(|c| {
+                        (
+                            c.iter().flat_map(|p| p.0.iter().copied()).collect(),
+                            c.len(),
+                        )
+                    })
+                    .collect();
+                let captions: Vec<String> = pairs.iter().map(|p| p.1.clone()).collect();
+                let texts = captions
+                    .chunks(batch)
+                    .map(|c| tokenizer.encode_batch(c, ctx))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let (scores, n_images, _) =
+                    embed_and_score(model, &images, size, &texts, ctx, device);
+                let text_image: Vec<usize> = (0..pairs.len()).collect();
+                let r = retrieval_from_scores(&scores, n_images, &text_image);
+                let mut metrics = Vec::new();
+                for (i, k) in RECALL_KS.iter().enumerate() {
+                    metrics.push((
+                        format!("image_retrieval_recall@{k}"),
+                        r.image_retrieval_recall[i],
+                    ));
+                    metrics.push((
+                        format!("text_retrieval_recall@{k}"),
+                        r.text_retrieval_recall[i],
+                    ));
+                }
+                results.push(EvalResult {
+                    dataset: name.clone(),
+                    task: "zeroshot_retrieval",
+                    metrics,
+                });
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Appends `results` (taken after `samples_seen` training pairs) to the trial's evaluation
+/// records, and returns them as CLIP_benchmark-style entries.
+pub fn record_results(
+    trial: &TrialDir,
+    spec: &TrialSpec,
+    samples_seen: u64,
+    results: &[EvalResult],
+) -> Result<Vec<BenchmarkResult>, clipscale_analysis::AnalysisError> {
+    let flops = train_flops(spec.head.model_summary.fwd_macs_per_pair, samples_seen);
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        for (metric, value) in &r.metrics {
+            trial.append_eval(&EvalRecord {
+                schema_version: SCHEMA_VERSION,
+                trial_id: spec.head.trial_id.clone(),
+                samples_seen,
+                train_flops: flops,
+                dataset: r.dataset.clone(),
+                metric: metric.clone(),
+                value: *value,
+            })?;
+        }
+        out.push(BenchmarkResult {
+            dataset: r.dataset.clone(),
+            model: spec.model.name.clone(),
+            pretrained: spec.head.trial_id.clone(),
+            task: r.task.to_string(),
+            metrics: r.metrics.iter().cloned().collect::<BTreeMap<_, _>>(),
+            samples_seen,
+        });
+    }
+    Ok(out)
+}
+
+/// Why a checkpoint could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointEvalError {
+    #[error("{0}: no checkpoint to evaluate (train the trial first, or resume it)")]
+    NoCheckpoint(String),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ConfigError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// A trial's newest checkpoint, evaluated on `jobs` on whichever backend runs it.
+pub struct EvaluateCheckpoint {
+    pub spec: TrialSpec,
+    pub trial: TrialDir,
+    pub jobs: Vec<EvalJob>,
+    pub tokenizer: SharedTokenizer,
+    pub shape: SetShape,
+}
+
+impl BackendTask for EvaluateCheckpoint {
+    type Output = Result<Vec<EvalResult>, CheckpointEvalError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
+        let dir = self.trial.latest_checkpoint().ok_or_else(|| {
+            CheckpointEvalError::NoCheckpoint(self.trial.path().display().to_string())
+        })?;
+        let model = self.spec.model.init::<B>(self.spec.head.seed, &device)?;
+        let model = load_model(&dir, model, &device)?.valid();
+        Ok(run_jobs(
+            &model,
+            &self.jobs,
+            self.tokenizer.as_ref(),
+            self.shape,
+            &device,
+        )?)
+    }
+}
