@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod plot;
 pub mod records;
 pub mod select;
+pub mod sweep;
 pub mod table;
 pub mod trial;
 

@@ -1,13 +1,17 @@
-//! Training-step benchmark pieces shared by the CLI: timing of full training steps on the
-//! embedded synthetic data (or WebDataset shards), peak memory, and the peak-FLOPs table used
-//! for MFU.
+//! Benchmarks: timing of training steps on the embedded synthetic data (or WebDataset shards),
+//! peak memory, the peak-FLOPs table used for MFU, and the `bench train` run ([`train`]) with its
+//! open_clip side by side ([`peer`]).
 
+pub mod peer;
+pub mod train;
+
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::backend::{BackendInfo, BackendTask};
+use crate::backend::{BackendInfo, BackendTask, DeviceSpec};
 use crate::flops::counts;
 use crate::model::{ClipBatch, ClipConfig, Precision};
 use crate::train::data::{
@@ -15,6 +19,27 @@ use crate::train::data::{
 };
 use crate::train::spec::TokenizerName;
 use crate::train::{StepSettings, Trainer};
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Option(String),
+    #[error("`{command}`: {message}")]
+    Command { command: String, message: String },
+    #[error(transparent)]
+    Device(#[from] crate::backend::DeviceError),
+    #[error(transparent)]
+    Model(#[from] crate::model::LadderError),
+    #[error("timing the step: {0}")]
+    Step(String),
+}
+
+/// The median (the upper one of an even count); NaN for none.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
 
 /// Peak dense FLOP/s by device name (datasheet figures unless noted). Devices not listed get no
 /// MFU: a guessed peak would make the figure meaningless.
@@ -45,6 +70,24 @@ pub fn cpu_name() -> String {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| "unknown cpu".into())
+}
+
+/// The device's name: the processor's, or the GPU's from nvidia-smi.
+pub fn device_name(device: DeviceSpec) -> String {
+    match device {
+        DeviceSpec::Cpu => cpu_name(),
+        DeviceSpec::Cuda(i) => Command::new("nvidia-smi")
+            .args([
+                "--query-gpu=name",
+                "--format=csv,noheader",
+                &format!("--id={i}"),
+            ])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown GPU".into()),
+    }
 }
 
 /// Peak resident memory of this process so far, in MiB (Linux VmHWM).
