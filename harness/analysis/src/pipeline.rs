@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use crate::error::{AnalysisError, Result};
-use crate::fit::bootstrap::{BootstrapOptions, bootstrap, expand};
+use crate::fit::bootstrap::{BootstrapOptions, BootstrapSummary, bootstrap, expand};
 use crate::fit::chinchilla::{self, ChinchillaFit, ChinchillaOptions};
-use crate::fit::extrapolate::{self, HoldoutPoint};
+use crate::fit::extrapolate::{self, Extrapolation, HoldoutPoint};
 use crate::fit::frontier::{Frontier, pareto};
 use crate::fit::power::{self, PowerFit};
 use crate::fit::record::*;
@@ -167,10 +167,6 @@ pub fn fit_obs(obs: &[Obs], spec: &FitSpec) -> Result<(Fitted, Vec<Obs>)> {
 }
 
 /// Fits, and optionally bootstraps and checks extrapolation, returning the full record.
-#[allow(
-    clippy::too_many_lines,
-    reason = "fit, bootstrap and hold-out check in sequence; split into named steps by issue 19"
-)]
 pub fn fit_selected(
     sel: &Selected,
     spec: &FitSpec,
@@ -185,53 +181,129 @@ pub fn fit_selected(
     let estimate: Vec<f64> = params.iter().map(|(_, v)| *v).collect();
 
     let t1 = Instant::now();
-    let bootstrap = match boot {
-        None => None,
-        Some(b) => Some(match &fitted {
-            Fitted::Chinchilla(full) => {
-                let pts = ndl_of(&sel.obs);
-                bootstrap(pts.len(), &names, &estimate, b, |w| {
-                    let (p, _) = chinchilla::refit(&pts, Some(w), &full.params, &spec.chinchilla)?;
-                    Ok(p.reported().iter().map(|(_, v)| *v).collect())
-                })?
-            }
-            _ => bootstrap(sel.obs.len(), &names, &estimate, b, |w| {
-                let (f, _) = fit_obs(&expand(&sel.obs, w), spec)?;
-                Ok(f.params().iter().map(|(_, v)| *v).collect())
-            })?,
-        }),
-    };
+    let bootstrap = boot
+        .map(|b| bootstrap_fit(sel, spec, &fitted, &names, &estimate, b))
+        .transpose()?;
     let bootstrap_s = boot.map(|_| t1.elapsed().as_secs_f64());
 
     let t2 = Instant::now();
-    let extrapolation = match holdout_above {
-        None => None,
-        Some(c) => {
-            let (low, high) = extrapolate::split(&sel.obs, |o| o.x, c);
-            let (f, _) = fit_obs(&low, spec)?;
-            // A frontier law predicts the best achievable error, so it is judged on the held-out
-            // frontier; without a frontier every held-out point counts.
-            let judged = if spec.frontier == Frontier::None {
-                high
-            } else {
-                let keep = pareto(&points_of(&high));
-                high.into_iter()
-                    .filter(|o| keep.iter().any(|p| p.label == o.label))
-                    .collect()
-            };
-            let pts = judged
-                .iter()
-                .map(|o| HoldoutPoint::new(o.label.clone(), o.x, o.y, f.predict(o)))
-                .collect();
-            Some(extrapolate::summarise(c, &sel.axes.x, low.len(), pts)?)
-        }
-    };
+    let extrapolation = holdout_above
+        .map(|c| holdout_check(sel, spec, c))
+        .transpose()?;
     let extrapolation_s = holdout_above.map(|_| t2.elapsed().as_secs_f64());
 
     let (x_min, x_max) = range(used.iter().map(|o| o.x)).unwrap_or((f64::NAN, f64::NAN));
     let (y_min, y_max) = range(used.iter().map(|o| o.y)).unwrap_or((f64::NAN, f64::NAN));
+    let Description {
+        objective,
+        optimiser,
+        diagnostics,
+        compute_optimal,
+    } = describe(&fitted, spec, &used);
+    Ok(FitRecord {
+        schema_version: FIT_SCHEMA_VERSION,
+        law: spec.law.name().to_string(),
+        formula: fitted.formula(),
+        parameters: params.iter().map(|(n, v)| NamedValue::new(n, *v)).collect(),
+        diagnostics,
+        axes: sel.axes.clone(),
+        selection: sel.selection.clone(),
+        frontier: spec.frontier.describe(),
+        objective,
+        optimiser,
+        points_input: sel.obs.len(),
+        points_used: used
+            .iter()
+            .map(|o| UsedPoint {
+                label: o.label.clone(),
+                x: o.x,
+                y: o.y,
+                n: o.n.is_finite().then_some(o.n),
+                d: o.d.is_finite().then_some(o.d),
+            })
+            .collect(),
+        data_range: DataRange {
+            x_min,
+            x_max,
+            y_min,
+            y_max,
+        },
+        compute_optimal,
+        bootstrap,
+        extrapolation,
+        timings: Timings {
+            fit_s,
+            bootstrap_s,
+            extrapolation_s,
+            total_s: t0.elapsed().as_secs_f64(),
+        },
+        created_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+        clipscale_analysis_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// The bootstrap of a fit: `b.reps` refits on resampled points (Chinchilla: on reweighted
+/// points, from the full fit's parameters).
+fn bootstrap_fit(
+    sel: &Selected,
+    spec: &FitSpec,
+    fitted: &Fitted,
+    names: &[&str],
+    estimate: &[f64],
+    b: &BootstrapOptions,
+) -> Result<BootstrapSummary> {
+    match fitted {
+        Fitted::Chinchilla(full) => {
+            let pts = ndl_of(&sel.obs);
+            bootstrap(pts.len(), names, estimate, b, |w| {
+                let (p, _) = chinchilla::refit(&pts, Some(w), &full.params, &spec.chinchilla)?;
+                Ok(p.reported().iter().map(|(_, v)| *v).collect())
+            })
+        }
+        _ => bootstrap(sel.obs.len(), names, estimate, b, |w| {
+            let (f, _) = fit_obs(&expand(&sel.obs, w), spec)?;
+            Ok(f.params().iter().map(|(_, v)| *v).collect())
+        }),
+    }
+}
+
+/// The law fitted to the points below compute `c`, judged on those above it.
+fn holdout_check(sel: &Selected, spec: &FitSpec, c: f64) -> Result<Extrapolation> {
+    let (low, high) = extrapolate::split(&sel.obs, |o| o.x, c);
+    let (f, _) = fit_obs(&low, spec)?;
+    // A frontier law predicts the best achievable error, so it is judged on the held-out
+    // frontier; without a frontier every held-out point counts.
+    let judged = if spec.frontier == Frontier::None {
+        high
+    } else {
+        let keep = pareto(&points_of(&high));
+        high.into_iter()
+            .filter(|o| keep.iter().any(|p| p.label == o.label))
+            .collect()
+    };
+    let pts = judged
+        .iter()
+        .map(|o| HoldoutPoint::new(o.label.clone(), o.x, o.y, f.predict(o)))
+        .collect();
+    extrapolate::summarise(c, &sel.axes.x, low.len(), pts)
+}
+
+/// How a law was fitted, for its record.
+struct Description {
+    objective: ObjectiveInfo,
+    optimiser: Option<OptimiserInfo>,
+    diagnostics: Vec<NamedValue>,
+    compute_optimal: Option<ComputeOptimalRecord>,
+}
+
+/// The objective, optimiser, diagnostics and (Chinchilla) compute-optimal allocation of a fit
+/// to the points `used`.
+fn describe(fitted: &Fitted, spec: &FitSpec, used: &[Obs]) -> Description {
     let delta = spec.chinchilla.huber_delta;
-    let (objective, optimiser, diagnostics, compute_optimal) = match &fitted {
+    let (objective, optimiser, diagnostics, compute_optimal) = match fitted {
         Fitted::Power(f) => (
             ObjectiveInfo {
                 name: "ols_log10_sse".into(),
@@ -307,49 +379,12 @@ pub fn fit_selected(
             )
         }
     };
-    Ok(FitRecord {
-        schema_version: FIT_SCHEMA_VERSION,
-        law: spec.law.name().to_string(),
-        formula: fitted.formula(),
-        parameters: params.iter().map(|(n, v)| NamedValue::new(n, *v)).collect(),
-        diagnostics,
-        axes: sel.axes.clone(),
-        selection: sel.selection.clone(),
-        frontier: spec.frontier.describe(),
+    Description {
         objective,
         optimiser,
-        points_input: sel.obs.len(),
-        points_used: used
-            .iter()
-            .map(|o| UsedPoint {
-                label: o.label.clone(),
-                x: o.x,
-                y: o.y,
-                n: o.n.is_finite().then_some(o.n),
-                d: o.d.is_finite().then_some(o.d),
-            })
-            .collect(),
-        data_range: DataRange {
-            x_min,
-            x_max,
-            y_min,
-            y_max,
-        },
+        diagnostics,
         compute_optimal,
-        bootstrap,
-        extrapolation,
-        timings: Timings {
-            fit_s,
-            bootstrap_s,
-            extrapolation_s,
-            total_s: t0.elapsed().as_secs_f64(),
-        },
-        created_unix_s: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0),
-        clipscale_analysis_version: env!("CARGO_PKG_VERSION").to_string(),
-    })
+    }
 }
 
 /// Selects from `table` and fits: the whole pipeline.

@@ -159,12 +159,8 @@ fn chinchilla_params(rec: &FitRecord) -> Result<[f64; 5]> {
     Ok([get("E")?, get("A")?, get("B")?, get("alpha")?, get("beta")?])
 }
 
-/// Builds the figure.
-#[allow(
-    clippy::too_many_lines,
-    reason = "curves, minima and fits built in one place; split by issue 19"
-)]
-pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> {
+/// Checks the tolerance and budgets; the Chinchilla parameters of the spec's law, if any.
+fn checked_law(spec: &IsoflopSpec) -> Result<Option<[f64; 5]>> {
     if !(spec.tolerance_dex > 0.0 && spec.tolerance_dex.is_finite()) {
         return Err(AnalysisError::arg(
             "tolerance",
@@ -180,18 +176,19 @@ pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> 
             });
         }
     }
-    let law = match &spec.law {
-        Some(rec) => {
-            if spec.budget_column != "train_flops" {
-                return Err(AnalysisError::arg(
-                    "fit",
-                    "the Chinchilla law is drawn at D = C / (6N); use train_flops budgets",
-                ));
-            }
-            Some(chinchilla_params(rec)?)
-        }
-        None => None,
-    };
+    match &spec.law {
+        Some(_) if spec.budget_column != "train_flops" => Err(AnalysisError::arg(
+            "fit",
+            "the Chinchilla law is drawn at D = C / (6N); use train_flops budgets",
+        )),
+        Some(rec) => chinchilla_params(rec).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Builds the figure.
+pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> {
+    let law = checked_law(spec)?;
     table.require(&[
         "dataset",
         "metric",
@@ -256,61 +253,17 @@ pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> 
             spec.tolerance_dex
         ));
     }
-    let mut budgets = Vec::new();
-    for (c, members) in groups {
-        if members.is_empty() {
-            warnings.push(format!("budget {}: no runs", sci(c)));
-            continue;
-        }
-        let mut points: Vec<(f64, f64)> = members.iter().map(|&i| (xs[i], ys[i])).collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let us: Vec<f64> = points.iter().map(|p| p.0.log10()).collect();
-        let centre = us.iter().sum::<f64>() / us.len() as f64;
-        let cu: Vec<f64> = us.iter().map(|u| u - centre).collect();
-        let py: Vec<f64> = points.iter().map(|p| p.1).collect();
-        let parabola = fit_parabola(&cu, &py);
-        let (umin, umax) = crate::fit::range(cu.iter().copied()).unwrap_or((0.0, 0.0));
-        let optimum = match parabola {
-            Some([a, b, cc]) if cc > 0.0 => {
-                let u = -b / (2.0 * cc);
-                if u >= umin - 0.5 && u <= umax + 0.5 {
-                    Some((10f64.powf(u + centre), a + b * u + cc * u * u))
-                } else {
-                    warnings.push(format!(
-                        "budget {}: the parabola's minimum lies outside the runs' range",
-                        sci(c)
-                    ));
-                    None
-                }
+    let budgets: Vec<Budget> = groups
+        .into_iter()
+        .filter_map(|(c, members)| {
+            if members.is_empty() {
+                warnings.push(format!("budget {}: no runs", sci(c)));
+                return None;
             }
-            Some(_) => {
-                warnings.push(format!("budget {}: the parabola has no minimum", sci(c)));
-                None
-            }
-            None => {
-                warnings.push(format!(
-                    "budget {}: {} runs, a parabola needs 3 distinct sizes",
-                    sci(c),
-                    points.len()
-                ));
-                None
-            }
-        };
-        let law_optimum = law.map(|[e, a, b, al, be]| {
-            let g = (al * a / (be * b)).powf(1.0 / (al + be));
-            let n = g * (c / 6.0).powf(be / (al + be));
-            let d = c / (6.0 * n);
-            (n, e + a / n.powf(al) + b / d.powf(be))
-        });
-        budgets.push(Budget {
-            compute: c,
-            points,
-            parabola,
-            centre,
-            optimum,
-            law_optimum,
-        });
-    }
+            let points = members.iter().map(|&i| (xs[i], ys[i])).collect();
+            Some(budget(c, points, law, &mut warnings))
+        })
+        .collect();
     if budgets.is_empty() {
         return Err(AnalysisError::NothingToPlot {
             what: format!(
@@ -324,6 +277,90 @@ pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> 
     fig.width = spec.width;
     fig.height = spec.height;
     fig.title = spec.title.clone();
+    let budget_entries = push_budgets(&mut fig, &budgets, law, spec.y_log);
+    fig.legend.push(LegendSection {
+        title: Some(format!(
+            "compute budget ({})",
+            super::unit_of(&spec.budget_column)
+        )),
+        entries: budget_entries,
+    });
+    fig.legend.push(fits_legend(spec, law));
+    if let Some(name) = table.path.file_name() {
+        fig.notes.push(format!("data: {}", name.to_string_lossy()));
+    }
+    Ok(IsoflopPlot {
+        figure: fig,
+        budgets,
+        warnings,
+    })
+}
+
+/// One budget's runs, `points` as (x, y): the parabola in log x and its minimum, and the law's
+/// optimum at this compute.
+fn budget(
+    c: f64,
+    mut points: Vec<(f64, f64)>,
+    law: Option<[f64; 5]>,
+    warnings: &mut Vec<String>,
+) -> Budget {
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let us: Vec<f64> = points.iter().map(|p| p.0.log10()).collect();
+    let centre = us.iter().sum::<f64>() / us.len() as f64;
+    let cu: Vec<f64> = us.iter().map(|u| u - centre).collect();
+    let py: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let parabola = fit_parabola(&cu, &py);
+    let (umin, umax) = crate::fit::range(cu.iter().copied()).unwrap_or((0.0, 0.0));
+    let optimum = match parabola {
+        Some([a, b, cc]) if cc > 0.0 => {
+            let u = -b / (2.0 * cc);
+            if u >= umin - 0.5 && u <= umax + 0.5 {
+                Some((10f64.powf(u + centre), a + b * u + cc * u * u))
+            } else {
+                warnings.push(format!(
+                    "budget {}: the parabola's minimum lies outside the runs' range",
+                    sci(c)
+                ));
+                None
+            }
+        }
+        Some(_) => {
+            warnings.push(format!("budget {}: the parabola has no minimum", sci(c)));
+            None
+        }
+        None => {
+            warnings.push(format!(
+                "budget {}: {} runs, a parabola needs 3 distinct sizes",
+                sci(c),
+                points.len()
+            ));
+            None
+        }
+    };
+    let law_optimum = law.map(|[e, a, b, al, be]| {
+        let g = (al * a / (be * b)).powf(1.0 / (al + be));
+        let n = g * (c / 6.0).powf(be / (al + be));
+        let d = c / (6.0 * n);
+        (n, e + a / n.powf(al) + b / d.powf(be))
+    });
+    Budget {
+        compute: c,
+        points,
+        parabola,
+        centre,
+        optimum,
+        law_optimum,
+    }
+}
+
+/// Each budget's parabola, law curve and runs, then the optima on top; returns the budgets'
+/// legend entries.
+fn push_budgets(
+    fig: &mut Figure,
+    budgets: &[Budget],
+    law: Option<[f64; 5]>,
+    y_log: bool,
+) -> Vec<LegendEntry> {
     let n = budgets.len();
     let mut budget_entries = Vec::new();
     for (k, b) in budgets.iter().enumerate() {
@@ -337,7 +374,7 @@ pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> 
                     let u = lo + (hi - lo) * j as f64 / 60.0;
                     (10f64.powf(u + b.centre), a + bb * u + cc * u * u)
                 })
-                .filter(|&(_, y)| !spec.y_log || y > 0.0)
+                .filter(|&(_, y)| !y_log || y > 0.0)
                 .collect();
             fig.layers.push(Layer::Line {
                 name: format!("budget {} parabola", sci(b.compute)),
@@ -413,13 +450,11 @@ pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> 
             });
         }
     }
-    fig.legend.push(LegendSection {
-        title: Some(format!(
-            "compute budget ({})",
-            super::unit_of(&spec.budget_column)
-        )),
-        entries: budget_entries,
-    });
+    budget_entries
+}
+
+/// The legend section that explains the fits.
+fn fits_legend(spec: &IsoflopSpec, law: Option<[f64; 5]>) -> LegendSection {
     let mut fits = vec![
         LegendEntry::new(
             Symbol::Line(LineStyle {
@@ -461,18 +496,10 @@ pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> 
             "the law's optimum N_opt(C)",
         ));
     }
-    fig.legend.push(LegendSection {
+    LegendSection {
         title: Some("fits".into()),
         entries: fits,
-    });
-    if let Some(name) = table.path.file_name() {
-        fig.notes.push(format!("data: {}", name.to_string_lossy()));
     }
-    Ok(IsoflopPlot {
-        figure: fig,
-        budgets,
-        warnings,
-    })
 }
 
 #[cfg(test)]

@@ -168,10 +168,6 @@ pub(super) fn text_size<DB: DrawingBackend>(
         .map_err(err)
 }
 
-#[allow(
-    clippy::too_many_lines,
-    reason = "one pass over every mark kind of a figure; split into per-mark painters by issue 19"
-)]
 pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     fig: &Figure,
@@ -255,76 +251,8 @@ pub(super) fn draw<DB: DrawingBackend>(
 
     let pa = chart.plotting_area();
     let (prx, pry) = pa.get_pixel_range();
-    let to_px = |x: f64, y: f64| pa.map_coordinate(&(fig.x.t(x), fig.y.t(y)));
-    let x_at = |k: usize| {
-        let u = plan.x.0 + (plan.x.1 - plan.x.0) * k as f64 / SAMPLES as f64;
-        (u, fig.x.inv(u))
-    };
     for layer in &fig.layers {
-        match layer {
-            Layer::Band {
-                f, color, opacity, ..
-            } => {
-                // Runs of x where the band is defined become one polygon each, clamped to y.
-                let mut run: Vec<(f64, f64, f64)> = Vec::new();
-                let flush = |run: &mut Vec<(f64, f64, f64)>| -> DrawResult<()> {
-                    if run.len() >= 2 {
-                        let mut poly: Vec<(i32, i32)> = run
-                            .iter()
-                            .map(|&(u, lo, _)| pa.map_coordinate(&(u, lo)))
-                            .collect();
-                        poly.extend(
-                            run.iter()
-                                .rev()
-                                .map(|&(u, _, hi)| pa.map_coordinate(&(u, hi))),
-                        );
-                        root.draw(&Polygon::new(poly, color.rgb().mix(*opacity).filled()))
-                            .map_err(err)?;
-                    }
-                    run.clear();
-                    Ok(())
-                };
-                for k in 0..=SAMPLES {
-                    let (u, x) = x_at(k);
-                    match f(x) {
-                        Some((lo, hi)) if band_ok(fig, lo, hi) => {
-                            let c = |v: f64| fig.y.t(v).clamp(plan.y.0, plan.y.1);
-                            run.push((u, c(lo), c(hi)));
-                        }
-                        _ => flush(&mut run)?,
-                    }
-                }
-                flush(&mut run)?;
-            }
-            Layer::Curve { f, style, .. } => {
-                let pts: Vec<Option<(f64, f64)>> = (0..=SAMPLES)
-                    .map(|k| {
-                        let (u, x) = x_at(k);
-                        f(x).filter(|v| {
-                            v.is_finite() && (fig.y.scale == super::axis::Scale::Linear || *v > 0.0)
-                        })
-                        .map(|v| (u, fig.y.t(v)))
-                    })
-                    .collect();
-                draw_polyline(root, pa, &pts, plan, style, &m)?;
-            }
-            Layer::Line { points, style, .. } => {
-                let pts: Vec<Option<(f64, f64)>> = points
-                    .iter()
-                    .map(|&(x, y)| Some((fig.x.t(x), fig.y.t(y))))
-                    .collect();
-                draw_polyline(root, pa, &pts, plan, style, &m)?;
-            }
-            Layer::Points { points, style, .. } => {
-                for &(x, y) in points {
-                    let (u, v) = (fig.x.t(x), fig.y.t(y));
-                    if u < plan.x.0 || u > plan.x.1 || v < plan.y.0 || v > plan.y.1 {
-                        continue;
-                    }
-                    draw_marker(root, to_px(x, y), style, m.s)?;
-                }
-            }
-        }
+        draw_layer(root, pa, layer, fig, plan, &m)?;
     }
     // Frame around the axes.
     root.draw(&Rectangle::new(
@@ -335,6 +263,87 @@ pub(super) fn draw<DB: DrawingBackend>(
 
     if has_legend {
         draw_legend(&legend_area, fig, &mut lay, pry.start, m.s)?;
+    }
+    Ok(())
+}
+
+/// Draws one layer of the figure onto the plotting area `pa` (bands as polygons on `root`).
+fn draw_layer<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    root: &DrawingArea<DB, Shift>,
+    pa: &DrawingArea<DB, CT>,
+    layer: &Layer,
+    fig: &Figure,
+    plan: &Plan,
+    m: &Metrics,
+) -> DrawResult<()> {
+    let to_px = |x: f64, y: f64| pa.map_coordinate(&(fig.x.t(x), fig.y.t(y)));
+    let x_at = |k: usize| {
+        let u = plan.x.0 + (plan.x.1 - plan.x.0) * k as f64 / SAMPLES as f64;
+        (u, fig.x.inv(u))
+    };
+    match layer {
+        Layer::Band {
+            f, color, opacity, ..
+        } => {
+            // Runs of x where the band is defined become one polygon each, clamped to y.
+            let mut run: Vec<(f64, f64, f64)> = Vec::new();
+            let flush = |run: &mut Vec<(f64, f64, f64)>| -> DrawResult<()> {
+                if run.len() >= 2 {
+                    let mut poly: Vec<(i32, i32)> = run
+                        .iter()
+                        .map(|&(u, lo, _)| pa.map_coordinate(&(u, lo)))
+                        .collect();
+                    poly.extend(
+                        run.iter()
+                            .rev()
+                            .map(|&(u, _, hi)| pa.map_coordinate(&(u, hi))),
+                    );
+                    root.draw(&Polygon::new(poly, color.rgb().mix(*opacity).filled()))
+                        .map_err(err)?;
+                }
+                run.clear();
+                Ok(())
+            };
+            for k in 0..=SAMPLES {
+                let (u, x) = x_at(k);
+                match f(x) {
+                    Some((lo, hi)) if band_ok(fig, lo, hi) => {
+                        let c = |v: f64| fig.y.t(v).clamp(plan.y.0, plan.y.1);
+                        run.push((u, c(lo), c(hi)));
+                    }
+                    _ => flush(&mut run)?,
+                }
+            }
+            flush(&mut run)?;
+        }
+        Layer::Curve { f, style, .. } => {
+            let pts: Vec<Option<(f64, f64)>> = (0..=SAMPLES)
+                .map(|k| {
+                    let (u, x) = x_at(k);
+                    f(x).filter(|v| {
+                        v.is_finite() && (fig.y.scale == super::axis::Scale::Linear || *v > 0.0)
+                    })
+                    .map(|v| (u, fig.y.t(v)))
+                })
+                .collect();
+            draw_polyline(root, pa, &pts, plan, style, m)?;
+        }
+        Layer::Line { points, style, .. } => {
+            let pts: Vec<Option<(f64, f64)>> = points
+                .iter()
+                .map(|&(x, y)| Some((fig.x.t(x), fig.y.t(y))))
+                .collect();
+            draw_polyline(root, pa, &pts, plan, style, m)?;
+        }
+        Layer::Points { points, style, .. } => {
+            for &(x, y) in points {
+                let (u, v) = (fig.x.t(x), fig.y.t(y));
+                if u < plan.x.0 || u > plan.x.1 || v < plan.y.0 || v > plan.y.1 {
+                    continue;
+                }
+                draw_marker(root, to_px(x, y), style, m.s)?;
+            }
+        }
     }
     Ok(())
 }

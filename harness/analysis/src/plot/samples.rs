@@ -37,12 +37,8 @@ pub struct SamplesSpec {
     pub height: u32,
 }
 
-/// Builds the figure.
-#[allow(
-    clippy::too_many_lines,
-    reason = "the figure's marks built in one place; split into named pieces by issue 19"
-)]
-pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
+/// Checks the spec's columns against the table before anything is drawn.
+fn check_columns(table: &Table, spec: &SamplesSpec) -> Result<()> {
     if spec.group_by.is_empty() {
         return Err(AnalysisError::arg("group-by", "give at least one column"));
     }
@@ -55,7 +51,32 @@ pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
     let mut needed: Vec<&str> = vec!["dataset", "metric", "value", spec.x_column.as_str()];
     needed.extend(spec.group_by.iter().map(String::as_str));
     table.require(&needed)?;
-    super::check_not_empty(table)?;
+    super::check_not_empty(table)
+}
+
+/// The x axis (log) and the y axis (linear unless asked) with their descriptions.
+fn axes(spec: &SamplesSpec, dataset: &str, metric: &str, as_error: bool) -> (Axis, Axis) {
+    let x_axis = Axis::log(
+        spec.x_label
+            .clone()
+            .unwrap_or_else(|| column_label(&spec.x_column)),
+    );
+    let y_axis = Axis::new(
+        spec.y_label
+            .clone()
+            .unwrap_or_else(|| metric_label(dataset, metric, as_error)),
+        if spec.y_log {
+            Scale::Log
+        } else {
+            Scale::Linear
+        },
+    );
+    (x_axis, y_axis)
+}
+
+/// Builds the figure.
+pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
+    check_columns(table, spec)?;
     let (rows, dataset, metric) = filter_rows(
         table,
         &spec.sweeps,
@@ -71,21 +92,7 @@ pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
     }
     // Here the metric is shown as it is unless 1 - value is asked for explicitly.
     let as_error = spec.y == YKind::Error;
-    let x_axis = Axis::log(
-        spec.x_label
-            .clone()
-            .unwrap_or_else(|| column_label(&spec.x_column)),
-    );
-    let y_axis = Axis::new(
-        spec.y_label
-            .clone()
-            .unwrap_or_else(|| metric_label(&dataset, &metric, as_error)),
-        if spec.y_log {
-            Scale::Log
-        } else {
-            Scale::Linear
-        },
-    );
+    let (x_axis, y_axis) = axes(spec, &dataset, &metric, as_error);
     let key_of = |i: usize| -> String {
         spec.group_by
             .iter()
@@ -164,6 +171,17 @@ pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
             },
         });
     }
+    fig.legend = legend(spec, &colors, &shapes);
+    if let Some(name) = table.path.file_name() {
+        fig.notes.push(format!("data: {}", name.to_string_lossy()));
+    }
+    Ok(fig)
+}
+
+/// The legend: a section for the colours (the lines, or the colour column's values) and, with a
+/// marker column, one for the shapes.
+fn legend(spec: &SamplesSpec, colors: &[String], shapes: &[String]) -> Vec<LegendSection> {
+    let mut sections = Vec::new();
     let marker = |color, shape| {
         Symbol::Marker(MarkerStyle {
             shape,
@@ -181,7 +199,7 @@ pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
             .collect::<Vec<_>>()
             .join(", "),
     };
-    fig.legend.push(LegendSection {
+    sections.push(LegendSection {
         title: Some(color_title),
         entries: colors
             .iter()
@@ -200,7 +218,7 @@ pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
             .collect(),
     });
     if let Some(m) = &spec.marker_by {
-        fig.legend.push(LegendSection {
+        sections.push(LegendSection {
             title: Some(group_title(m)),
             entries: shapes
                 .iter()
@@ -214,8 +232,5 @@ pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
                 .collect(),
         });
     }
-    if let Some(name) = table.path.file_name() {
-        fig.notes.push(format!("data: {}", name.to_string_lossy()));
-    }
-    Ok(fig)
+    sections
 }

@@ -21,7 +21,7 @@ use crate::fit::frontier::Frontier;
 use crate::fit::record::{FitRecord, Selection};
 use crate::fit::{power, saturating};
 use crate::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table};
-use crate::select::select_rows;
+use crate::select::{Selected, select_rows};
 use crate::table::Table;
 
 /// A law to draw: its record, legend label and (when known) the bootstrap refits.
@@ -264,11 +264,23 @@ fn frontier_words(rec: &FitRecord) -> String {
     }
 }
 
+/// The colours and marker shapes of a figure's groups.
+struct Palette {
+    colors: Vec<String>,
+    shapes: Vec<String>,
+}
+
+impl Palette {
+    fn color(&self, v: &str) -> Rgb {
+        style::category(self.colors.iter().position(|c| c == v).unwrap_or(0))
+    }
+
+    fn shape(&self, v: &str) -> Shape {
+        style::shape(self.shapes.iter().position(|c| c == v).unwrap_or(0))
+    }
+}
+
 /// Builds the figure: points, laws, bands, frontier points and legend.
-#[allow(
-    clippy::too_many_lines,
-    reason = "points, laws, bands and legend built in one place; split by issue 19"
-)]
 pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> {
     check_group_column("color-by", &spec.color_by)?;
     super::check_not_empty(table)?;
@@ -286,7 +298,6 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
             ),
         });
     }
-    let mut warnings = Vec::new();
     let x_axis = Axis::log(
         spec.x_label
             .clone()
@@ -302,7 +313,53 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
         x_axis.check(o.x, &spec.select.x_column, &at)?;
         y_axis.check(o.y, &sel.axes.y, &at)?;
     }
+    let mut warnings = Vec::new();
+    let laws = laws_to_draw(table, spec, &sel, &rows, &mut warnings)?;
+    let palette = Palette {
+        colors: distinct_sorted(table, &rows, &spec.color_by),
+        shapes: match &spec.marker_by {
+            Some(m) => distinct_sorted(table, &rows, m),
+            None => Vec::new(),
+        },
+    };
+    let mut fig = Figure::new(x_axis, y_axis);
+    fig.width = spec.width;
+    fig.height = spec.height;
+    fig.title = spec.title.clone();
+    let styles = law_styles(table, spec, &rows, &laws, &palette);
+    // bands first, under everything; then the points, then the laws and their frontiers
+    let band_levels = if spec.band {
+        push_bands(&mut fig, &laws, &styles)?
+    } else {
+        Vec::new()
+    };
+    push_points(&mut fig, table, spec, &sel, &rows, &palette);
+    let fit_entries = push_laws(&mut fig, spec, &laws, &styles)?;
+    legend(&mut fig, spec, &palette, fit_entries);
+    if let Some((level, n)) = band_levels.first() {
+        fig.notes.push(format!(
+            "bands: {:.0}% pointwise bootstrap intervals ({n} refits)",
+            100.0 * level
+        ));
+    }
+    if let Some(name) = table.path.file_name() {
+        fig.notes.push(format!("data: {}", name.to_string_lossy()));
+    }
+    Ok(ScalingPlot {
+        figure: fig,
+        laws,
+        warnings,
+    })
+}
 
+/// The laws of the spec (given, or fitted per group here), each checked to be of the axes shown.
+fn laws_to_draw(
+    table: &Table,
+    spec: &ScalingSpec,
+    sel: &Selected,
+    rows: &[usize],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<LawToDraw>> {
     let laws = match &spec.fits {
         Fits::None => Vec::new(),
         Fits::Given(l) => l.clone(),
@@ -314,15 +371,7 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
             if let Some(b) = by {
                 check_group_column("fit-by", b)?;
             }
-            fit_groups(
-                table,
-                &rows,
-                spec,
-                by,
-                fit,
-                bootstrap.as_ref(),
-                &mut warnings,
-            )?
+            fit_groups(table, rows, spec, by, fit, bootstrap.as_ref(), warnings)?
         }
     };
     for l in &laws {
@@ -337,78 +386,91 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
             ));
         }
     }
+    Ok(laws)
+}
 
-    // Colours and shapes.
-    let colors = distinct_sorted(table, &rows, &spec.color_by);
-    let shapes: Vec<String> = match &spec.marker_by {
-        Some(m) => distinct_sorted(table, &rows, m),
-        None => Vec::new(),
-    };
-    let color_of = |v: &str| style::category(colors.iter().position(|c| c == v).unwrap_or(0));
-    let shape_of = |v: &str| style::shape(shapes.iter().position(|c| c == v).unwrap_or(0));
-
-    let mut fig = Figure::new(x_axis, y_axis);
-    fig.width = spec.width;
-    fig.height = spec.height;
-    fig.title = spec.title.clone();
-
-    // Law colours: the colour of the group when all its points share one, else a dark one.
-    let mut law_styles: Vec<LineStyle> = Vec::new();
+/// Law colours: the colour of the group when all its points share one, else a dark one.
+fn law_styles(
+    table: &Table,
+    spec: &ScalingSpec,
+    rows: &[usize],
+    laws: &[LawToDraw],
+    palette: &Palette,
+) -> Vec<LineStyle> {
     let mut dark = 0;
-    for l in &laws {
-        let vals: Vec<&str> = rows
-            .iter()
-            .filter(|&&i| in_selection(&table.rows[i], &l.record.selection))
-            .map(|&i| text_of(&table.rows[i], &spec.color_by))
-            .collect();
-        let single = vals.first().filter(|v| vals.iter().all(|w| w == *v));
-        let color = match single {
-            Some(v) => color_of(v).darker(0.15),
-            None => {
-                dark += 1;
-                style::LAW_COLORS[(dark - 1) % style::LAW_COLORS.len()]
+    laws.iter()
+        .map(|l| {
+            let vals: Vec<&str> = rows
+                .iter()
+                .filter(|&&i| in_selection(&table.rows[i], &l.record.selection))
+                .map(|&i| text_of(&table.rows[i], &spec.color_by))
+                .collect();
+            let single = vals.first().filter(|v| vals.iter().all(|w| w == *v));
+            let color = match single {
+                Some(v) => palette.color(v).darker(0.15),
+                None => {
+                    dark += 1;
+                    style::LAW_COLORS[(dark - 1) % style::LAW_COLORS.len()]
+                }
+            };
+            LineStyle {
+                color,
+                width: 2.6,
+                dashed: false,
             }
-        };
-        law_styles.push(LineStyle {
-            color,
-            width: 2.6,
-            dashed: false,
+        })
+        .collect()
+}
+
+/// The bootstrap band of each law that has refits; returns their (level, refits).
+fn push_bands(
+    fig: &mut Figure,
+    laws: &[LawToDraw],
+    styles: &[LineStyle],
+) -> Result<Vec<(f64, usize)>> {
+    let mut band_levels = Vec::new();
+    for (l, st) in laws.iter().zip(styles) {
+        if l.replicates.len() < 2 {
+            continue;
+        }
+        let f = law_fn(&l.record.law)?;
+        let level = l.record.bootstrap.as_ref().map_or(0.95, |b| b.level);
+        band_levels.push((level, l.replicates.len()));
+        let reps = Arc::new(l.replicates.clone());
+        let tail = (1.0 - level) / 2.0;
+        fig.layers.push(Layer::Band {
+            name: format!("{} band", l.label),
+            f: Arc::new(move |c| {
+                let mut v: Vec<f64> = reps
+                    .iter()
+                    .map(|p| f(p, c))
+                    .filter(|v| v.is_finite())
+                    .collect();
+                if v.len() < 2 {
+                    return None;
+                }
+                v.sort_by(f64::total_cmp);
+                Some((quantile(&v, tail), quantile(&v, 1.0 - tail)))
+            }),
+            color: st.color,
+            opacity: 0.16,
         });
     }
-    // Bands first, under everything.
-    let mut band_levels = Vec::new();
-    if spec.band {
-        for (l, st) in laws.iter().zip(&law_styles) {
-            if l.replicates.len() < 2 {
-                continue;
-            }
-            let f = law_fn(&l.record.law)?;
-            let level = l.record.bootstrap.as_ref().map(|b| b.level).unwrap_or(0.95);
-            band_levels.push((level, l.replicates.len()));
-            let reps = Arc::new(l.replicates.clone());
-            let tail = (1.0 - level) / 2.0;
-            fig.layers.push(Layer::Band {
-                name: format!("{} band", l.label),
-                f: Arc::new(move |c| {
-                    let mut v: Vec<f64> = reps
-                        .iter()
-                        .map(|p| f(p, c))
-                        .filter(|v| v.is_finite())
-                        .collect();
-                    if v.len() < 2 {
-                        return None;
-                    }
-                    v.sort_by(f64::total_cmp);
-                    Some((quantile(&v, tail), quantile(&v, 1.0 - tail)))
-                }),
-                color: st.color,
-                opacity: 0.16,
-            });
-        }
-    }
-    // Points grouped by (colour, shape).
+    Ok(band_levels)
+}
+
+/// The selected runs as points, grouped by (colour, shape); bigger colour groups first, so a
+/// small group (e.g. 3 reference models) stays visible on top.
+fn push_points(
+    fig: &mut Figure,
+    table: &Table,
+    spec: &ScalingSpec,
+    sel: &Selected,
+    rows: &[usize],
+    palette: &Palette,
+) {
     let mut combos: Vec<(String, String)> = Vec::new();
-    for &i in &rows {
+    for &i in rows {
         let r = &table.rows[i];
         let key = (
             text_of(r, &spec.color_by).to_string(),
@@ -421,7 +483,6 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
             combos.push(key);
         }
     }
-    // Bigger colour groups first, so a small group (e.g. 3 reference models) stays visible.
     let count = |c: &str| {
         rows.iter()
             .filter(|&&i| text_of(&table.rows[i], &spec.color_by) == c)
@@ -432,7 +493,7 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
         let points: Vec<(f64, f64)> = sel
             .obs
             .iter()
-            .zip(&rows)
+            .zip(rows)
             .filter(|(_, i)| {
                 let r = &table.rows[**i];
                 text_of(r, &spec.color_by) == c
@@ -445,19 +506,27 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
             points,
             style: MarkerStyle {
                 shape: if spec.marker_by.is_some() {
-                    shape_of(s)
+                    palette.shape(s)
                 } else {
                     Shape::Circle
                 },
-                color: color_of(c),
+                color: palette.color(c),
                 size: 7.5,
                 filled: true,
             },
         });
     }
-    // Laws and their frontier points.
-    let mut fit_entries = Vec::new();
-    for (l, st) in laws.iter().zip(&law_styles) {
+}
+
+/// Each law as a curve with the frontier points it was fitted to; returns their legend entries.
+fn push_laws(
+    fig: &mut Figure,
+    spec: &ScalingSpec,
+    laws: &[LawToDraw],
+    styles: &[LineStyle],
+) -> Result<Vec<LegendEntry>> {
+    let mut entries = Vec::new();
+    for (l, st) in laws.iter().zip(styles) {
         let f = law_fn(&l.record.law)?;
         let p = params_of(&l.record);
         fig.layers.push(Layer::Curve {
@@ -471,7 +540,7 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
         } else {
             Symbol::Line(*st)
         };
-        fit_entries.push(LegendEntry {
+        entries.push(LegendEntry {
             symbol,
             lines: vec![
                 format!("{}: {}", l.label, law_text(&l.record)),
@@ -495,47 +564,40 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
                 Frontier::Bins(_) => "binned frontier (bin centre, best error)",
                 _ => "Pareto frontier",
             };
-            fit_entries.push(LegendEntry::new(
+            entries.push(LegendEntry::new(
                 Symbol::Marker(fs),
                 format!("{}: {what}", l.label),
             ));
         }
     }
+    Ok(entries)
+}
 
-    // Legend.
+/// The legend: colours, shapes (with a marker column) and the fitted laws.
+fn legend(fig: &mut Figure, spec: &ScalingSpec, palette: &Palette, fit_entries: Vec<LegendEntry>) {
+    let marker = |shape, color| {
+        Symbol::Marker(MarkerStyle {
+            shape,
+            color,
+            size: 7.5,
+            filled: true,
+        })
+    };
     fig.legend.push(LegendSection {
         title: Some(super::group_title(&spec.color_by)),
-        entries: colors
+        entries: palette
+            .colors
             .iter()
-            .map(|c| {
-                LegendEntry::new(
-                    Symbol::Marker(MarkerStyle {
-                        shape: Shape::Circle,
-                        color: color_of(c),
-                        size: 7.5,
-                        filled: true,
-                    }),
-                    spec.labels.get(c),
-                )
-            })
+            .map(|c| LegendEntry::new(marker(Shape::Circle, palette.color(c)), spec.labels.get(c)))
             .collect(),
     });
     if let Some(m) = &spec.marker_by {
         fig.legend.push(LegendSection {
             title: Some(super::group_title(m)),
-            entries: shapes
+            entries: palette
+                .shapes
                 .iter()
-                .map(|s| {
-                    LegendEntry::new(
-                        Symbol::Marker(MarkerStyle {
-                            shape: shape_of(s),
-                            color: Rgb::GREY,
-                            size: 7.5,
-                            filled: true,
-                        }),
-                        spec.labels.get(s),
-                    )
-                })
+                .map(|s| LegendEntry::new(marker(palette.shape(s), Rgb::GREY), spec.labels.get(s)))
                 .collect(),
         });
     }
@@ -548,18 +610,4 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
             entries: fit_entries,
         });
     }
-    if let Some((level, n)) = band_levels.first() {
-        fig.notes.push(format!(
-            "bands: {:.0}% pointwise bootstrap intervals ({n} refits)",
-            100.0 * level
-        ));
-    }
-    if let Some(name) = table.path.file_name() {
-        fig.notes.push(format!("data: {}", name.to_string_lossy()));
-    }
-    Ok(ScalingPlot {
-        figure: fig,
-        laws,
-        warnings,
-    })
 }

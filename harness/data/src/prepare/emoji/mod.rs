@@ -160,10 +160,6 @@ pub const TEMPLATES: [&str; 8] = [
 pub const SPLITS: [&str; 4] = ["train", "heldout_style", "heldout_concept", "heldout_both"];
 
 /// Prepares the emoji data set (see the module docs) and returns its manifest.
-#[allow(
-    clippy::too_many_lines,
-    reason = "fetch, plan, render and write in one pass; split into named stages by issue 19"
-)]
 pub fn prepare_emoji(args: &PrepareEmojiArgs) -> Result<Manifest, DataError> {
     let started = Instant::now();
     if !(16..=1024).contains(&args.image_size) {
@@ -189,31 +185,12 @@ pub fn prepare_emoji(args: &PrepareEmojiArgs) -> Result<Manifest, DataError> {
     let size = args.image_size;
 
     // Concepts: all, or a seeded subset; then the seeded held-out fraction.
-    let base_dir = source.get(&EMOJIBASE)?;
-    let mut concepts = load_concepts(&base_dir)?;
     let max_concepts = args.max_concepts.or(if args.reduced {
         Some(REDUCED_CONCEPTS)
     } else {
         None
     });
-    if let Some(max) = max_concepts
-        && max < concepts.len()
-    {
-        let mut keyed: Vec<(u64, usize)> = concepts
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (stable_hash(seed, &format!("subset:{}", c.key)), i))
-            .collect();
-        keyed.sort_unstable();
-        let mut keep: Vec<usize> = keyed.into_iter().take(max).map(|(_, i)| i).collect();
-        keep.sort_unstable();
-        concepts = keep.into_iter().map(|i| concepts[i].clone()).collect();
-    }
-    let threshold = (args.heldout_concept_fraction * 10_000.0).round() as u64;
-    for (i, c) in concepts.iter_mut().enumerate() {
-        c.class = i;
-        c.heldout = stable_hash(seed, &format!("concept:{}", c.key)) % 10_000 < threshold;
-    }
+    let concepts = choose_concepts(&source.get(&EMOJIBASE)?, max_concepts, args)?;
 
     // Join every style; fetch packages first (they may need the network).
     let mut jobs = Vec::new();
@@ -262,6 +239,116 @@ pub fn prepare_emoji(args: &PrepareEmojiArgs) -> Result<Manifest, DataError> {
     for split in SPLITS {
         clear_shards(&args.out.join(split))?;
     }
+    let (splits, per_style) = write_splits(args, &jobs, &concepts, &styles)?;
+
+    write_class_files(&args.out, &concepts)?;
+
+    let style_names: Vec<&str> = styles.iter().map(|&s| STYLES[s].name).collect();
+    let heldout_styles: Vec<&str> = style_names
+        .iter()
+        .zip(&style_heldout)
+        .filter(|(_, h)| **h)
+        .map(|(n, _)| *n)
+        .collect();
+    let heldout_concepts: Vec<&str> = concepts
+        .iter()
+        .filter(|c| c.heldout)
+        .map(|c| c.label.as_str())
+        .collect();
+    let manifest = Manifest {
+        dataset: "emoji".to_owned(),
+        image_size: size,
+        seed,
+        num_classes: concepts.len(),
+        splits,
+        per_style,
+        sources,
+        details: serde_json::json!({
+            "styles": style_names,
+            "heldout_styles": heldout_styles,
+            "concepts": concepts.len(),
+            "heldout_concept_fraction": args.heldout_concept_fraction,
+            "heldout_concepts": heldout_concepts,
+            "icons_joined_per_style": coverage,
+            "reduced": args.reduced,
+            "max_concepts": max_concepts,
+            "shard_size": args.shard_size,
+            "files": ["classnames.txt", "templates.txt", "concepts.json"],
+            "sample": "key.png (RGB), key.txt (one caption), key.json (concept, class, style, group, subgroup, split, tags, captions)",
+        }),
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    write_manifest(&args.out, &manifest)?;
+    Ok(manifest)
+}
+
+/// The concepts of emojibase's list: all, or a subset of `max` chosen by the seed; each
+/// numbered and marked held out by the seed's draw.
+fn choose_concepts(
+    base_dir: &Path,
+    max: Option<usize>,
+    args: &PrepareEmojiArgs,
+) -> Result<Vec<Concept>, DataError> {
+    let seed = args.seed;
+    let mut concepts = load_concepts(base_dir)?;
+    if let Some(max) = max
+        && max < concepts.len()
+    {
+        let mut keyed: Vec<(u64, usize)> = concepts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (stable_hash(seed, &format!("subset:{}", c.key)), i))
+            .collect();
+        keyed.sort_unstable();
+        let mut keep: Vec<usize> = keyed.into_iter().take(max).map(|(_, i)| i).collect();
+        keep.sort_unstable();
+        concepts = keep.into_iter().map(|i| concepts[i].clone()).collect();
+    }
+    let threshold = (args.heldout_concept_fraction * 10_000.0).round() as u64;
+    for (i, c) in concepts.iter_mut().enumerate() {
+        c.class = i;
+        c.heldout = stable_hash(seed, &format!("concept:{}", c.key)) % 10_000 < threshold;
+    }
+    Ok(concepts)
+}
+
+/// Writes the class names, the prompt templates and the concepts beside the shards.
+fn write_class_files(out: &Path, concepts: &[Concept]) -> Result<(), DataError> {
+    let classnames: String = concepts.iter().map(|c| format!("{}\n", c.label)).collect();
+    write_atomic(&out.join("classnames.txt"), classnames.as_bytes())?;
+    let templates: String = TEMPLATES.iter().map(|t| format!("{t}\n")).collect();
+    write_atomic(&out.join("templates.txt"), templates.as_bytes())?;
+    let concept_json: Vec<serde_json::Value> = concepts
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "class": c.class, "label": c.label, "hexcode": c.hexcode, "emoji": c.emoji,
+                "group": c.group, "subgroup": c.subgroup, "tags": c.tags, "heldout": c.heldout,
+            })
+        })
+        .collect();
+    let concept_text = serde_json::to_string_pretty(&concept_json).unwrap_or_default();
+    write_atomic(
+        &out.join("concepts.json"),
+        format!("{concept_text}\n").as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// What [`write_splits`] wrote: the splits, and the samples of each style in each split.
+type Written = (
+    BTreeMap<String, SplitInfo>,
+    BTreeMap<String, BTreeMap<String, usize>>,
+);
+
+/// Renders every job (in split, style, concept order) and writes the shards of each split.
+fn write_splits(
+    args: &PrepareEmojiArgs,
+    jobs: &[Job],
+    concepts: &[Concept],
+    styles: &[usize],
+) -> Result<Written, DataError> {
+    let (seed, size) = (args.seed, args.image_size);
     let caption_lists: Vec<Vec<String>> = concepts.iter().map(|c| captions(c, seed)).collect();
     let threads = worker_count(args.threads);
     let bar = progress(jobs.len(), args.quiet, "emoji");
@@ -339,64 +426,7 @@ pub fn prepare_emoji(args: &PrepareEmojiArgs) -> Result<Manifest, DataError> {
         start = end;
     }
     bar.finish_and_clear();
-
-    // Class names, templates, concepts.
-    let classnames: String = concepts.iter().map(|c| format!("{}\n", c.label)).collect();
-    write_atomic(&args.out.join("classnames.txt"), classnames.as_bytes())?;
-    let templates: String = TEMPLATES.iter().map(|t| format!("{t}\n")).collect();
-    write_atomic(&args.out.join("templates.txt"), templates.as_bytes())?;
-    let concept_json: Vec<serde_json::Value> = concepts
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "class": c.class, "label": c.label, "hexcode": c.hexcode, "emoji": c.emoji,
-                "group": c.group, "subgroup": c.subgroup, "tags": c.tags, "heldout": c.heldout,
-            })
-        })
-        .collect();
-    let concept_text = serde_json::to_string_pretty(&concept_json).unwrap_or_default();
-    write_atomic(
-        &args.out.join("concepts.json"),
-        format!("{concept_text}\n").as_bytes(),
-    )?;
-
-    let style_names: Vec<&str> = styles.iter().map(|&s| STYLES[s].name).collect();
-    let heldout_styles: Vec<&str> = style_names
-        .iter()
-        .zip(&style_heldout)
-        .filter(|(_, h)| **h)
-        .map(|(n, _)| *n)
-        .collect();
-    let heldout_concepts: Vec<&str> = concepts
-        .iter()
-        .filter(|c| c.heldout)
-        .map(|c| c.label.as_str())
-        .collect();
-    let manifest = Manifest {
-        dataset: "emoji".to_owned(),
-        image_size: size,
-        seed,
-        num_classes: concepts.len(),
-        splits,
-        per_style,
-        sources,
-        details: serde_json::json!({
-            "styles": style_names,
-            "heldout_styles": heldout_styles,
-            "concepts": concepts.len(),
-            "heldout_concept_fraction": args.heldout_concept_fraction,
-            "heldout_concepts": heldout_concepts,
-            "icons_joined_per_style": coverage,
-            "reduced": args.reduced,
-            "max_concepts": max_concepts,
-            "shard_size": args.shard_size,
-            "files": ["classnames.txt", "templates.txt", "concepts.json"],
-            "sample": "key.png (RGB), key.txt (one caption), key.json (concept, class, style, group, subgroup, split, tags, captions)",
-        }),
-        wall_seconds: started.elapsed().as_secs_f64(),
-    };
-    write_manifest(&args.out, &manifest)?;
-    Ok(manifest)
+    Ok((splits, per_style))
 }
 
 #[cfg(test)]
