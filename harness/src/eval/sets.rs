@@ -93,6 +93,14 @@ fn read_lines(path: &Path) -> Result<Vec<String>, DataError> {
         .collect())
 }
 
+/// A prepared folder's class names and prompt templates (`classnames.txt`, `templates.txt`).
+fn class_files(dir: &Path) -> Result<(Vec<String>, Vec<String>), DataError> {
+    Ok((
+        read_lines(&dir.join("classnames.txt"))?,
+        read_lines(&dir.join("templates.txt"))?,
+    ))
+}
+
 /// Up to `samples` pairs of a split (a fixed random subset), with the class from each key.json.
 fn read_split(
     pattern: &str,
@@ -149,10 +157,14 @@ fn batches(
     pairs: &[(Vec<f32>, String, usize)],
     label: impl Fn(usize) -> usize,
     tokenizer: &dyn Tokenizer,
-    image_size: usize,
-    context_length: usize,
-    batch: usize,
+    shape: SetShape,
 ) -> Result<(Vec<HostBatch>, Vec<LabelledBatch>), DataError> {
+    let SetShape {
+        image_size,
+        context_length,
+        batch,
+        ..
+    } = shape;
     let mut loss_batches = Vec::new();
     let mut labelled = Vec::new();
     for chunk in pairs.chunks(batch) {
@@ -188,17 +200,10 @@ pub fn emoji(
     tokenizer: &dyn Tokenizer,
     shape: SetShape,
 ) -> Result<Vec<EvalTask>, DataError> {
-    let SetShape {
-        image_size,
-        context_length,
-        samples,
-        batch,
-    } = shape;
-    let classnames = read_lines(&dir.join("classnames.txt"))?;
-    let templates = read_lines(&dir.join("templates.txt"))?;
+    let (classnames, templates) = class_files(dir)?;
     let mut tasks = Vec::new();
     for (split, name) in EMOJI_SETS.into_iter().filter(|(_, n)| names.contains(n)) {
-        let pairs = read_split(&split_pattern(dir, split)?, image_size, samples)?;
+        let pairs = read_split(&split_pattern(dir, split)?, shape.image_size, shape.samples)?;
         // held-out concepts are classified among the held-out concepts; held-out styles among all
         let classes: Vec<usize> = if split == "heldout_concept" {
             let mut c: Vec<usize> = pairs.iter().map(|p| p.2).collect();
@@ -216,16 +221,9 @@ pub fn emoji(
                 .map(|&c| classnames.get(c).map(String::as_str).unwrap_or("?")),
             &templates,
             tokenizer,
-            context_length,
+            shape.context_length,
         )?;
-        let (loss_batches, labelled) = batches(
-            &pairs,
-            |c| index_of[&c],
-            tokenizer,
-            image_size,
-            context_length,
-            batch,
-        )?;
+        let (loss_batches, labelled) = batches(&pairs, |c| index_of[&c], tokenizer, shape)?;
         tasks.push(EvalTask {
             name: name.into(),
             loss_batches,
@@ -245,23 +243,15 @@ pub fn classification(
     tokenizer: &dyn Tokenizer,
     shape: SetShape,
 ) -> Result<EvalTask, DataError> {
-    let SetShape {
-        image_size,
-        context_length,
-        samples,
-        batch,
-    } = shape;
-    let classnames = read_lines(&dir.join("classnames.txt"))?;
-    let templates = read_lines(&dir.join("templates.txt"))?;
-    let pairs = read_split(&split_pattern(dir, split)?, image_size, samples)?;
+    let (classnames, templates) = class_files(dir)?;
+    let pairs = read_split(&split_pattern(dir, split)?, shape.image_size, shape.samples)?;
     let prompts = class_prompts(
         classnames.iter().map(String::as_str),
         &templates,
         tokenizer,
-        context_length,
+        shape.context_length,
     )?;
-    let (loss_batches, labelled) =
-        batches(&pairs, |c| c, tokenizer, image_size, context_length, batch)?;
+    let (loss_batches, labelled) = batches(&pairs, |c| c, tokenizer, shape)?;
     Ok(EvalTask {
         name: name.into(),
         loss_batches,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::figure::{
     Figure, Layer, LegendEntry, LegendSection, LineStyle, MarkerStyle, Rgb, Shape, Symbol,
 };
-use super::{Axis, Scale, column_label, metric_label, number_of, sci, style};
+use super::{Axis, MetricAxes, number_of, sci, style};
 use crate::error::{AnalysisError, Result};
 use crate::fit::record::FitRecord;
 use crate::select::{YKind, filter_rows, is_loss};
@@ -210,21 +210,13 @@ pub fn isoflop_figure(table: &Table, spec: &IsoflopSpec) -> Result<IsoflopPlot> 
         YKind::Error => true,
         YKind::Value => false,
     };
-    let x_axis = Axis::log(
-        spec.x_label
-            .clone()
-            .unwrap_or_else(|| column_label(&spec.x_column)),
-    );
-    let y_axis = Axis::new(
-        spec.y_label
-            .clone()
-            .unwrap_or_else(|| metric_label(&dataset, &metric, as_error)),
-        if spec.y_log {
-            Scale::Log
-        } else {
-            Scale::Linear
-        },
-    );
+    let (x_axis, y_axis) = MetricAxes {
+        x_column: &spec.x_column,
+        x_label: spec.x_label.as_deref(),
+        y_label: spec.y_label.as_deref(),
+        y_log: spec.y_log,
+    }
+    .build(&dataset, &metric, as_error);
     let budget_axis = Axis::log(&spec.budget_column);
     let mut xs = Vec::with_capacity(rows.len());
     let mut ys = Vec::with_capacity(rows.len());

@@ -111,6 +111,35 @@ fn dataset_name(dataset: &str) -> String {
 
 /// Axis description of an evaluation: e.g. `ImageNet-1k zero-shot top-1 error` for
 /// (imagenet1k, acc1, as error) or `training loss` for (train, loss).
+/// The axes of a metric against a column: x logarithmic and described by its column, y linear
+/// (or logarithmic with `y_log`) and described by the metric; given labels replace either.
+pub struct MetricAxes<'a> {
+    pub x_column: &'a str,
+    pub x_label: Option<&'a str>,
+    pub y_label: Option<&'a str>,
+    pub y_log: bool,
+}
+
+impl MetricAxes<'_> {
+    /// The (x, y) axes for `metric` on `dataset`, shown as an error (1 - value) when `as_error`.
+    pub fn build(&self, dataset: &str, metric: &str, as_error: bool) -> (Axis, Axis) {
+        let x = Axis::log(
+            self.x_label
+                .map_or_else(|| column_label(self.x_column), String::from),
+        );
+        let y = Axis::new(
+            self.y_label
+                .map_or_else(|| metric_label(dataset, metric, as_error), String::from),
+            if self.y_log {
+                Scale::Log
+            } else {
+                Scale::Linear
+            },
+        );
+        (x, y)
+    }
+}
+
 pub fn metric_label(dataset: &str, metric: &str, as_error: bool) -> String {
     let d = dataset_name(dataset);
     let (what, zero_shot) = match metric {

@@ -4,8 +4,7 @@
 
 use super::figure::{Figure, Layer, LegendEntry, LegendSection, LineStyle, MarkerStyle, Symbol};
 use super::{
-    Axis, Labels, Scale, check_group_column, column_label, distinct_sorted, group_title,
-    metric_label, number_of, style, text_of,
+    Labels, MetricAxes, check_group_column, distinct_sorted, group_title, number_of, style, text_of,
 };
 use crate::error::{AnalysisError, Result};
 use crate::select::{YKind, filter_rows};
@@ -54,26 +53,6 @@ fn check_columns(table: &Table, spec: &SamplesSpec) -> Result<()> {
     super::check_not_empty(table)
 }
 
-/// The x axis (log) and the y axis (linear unless asked) with their descriptions.
-fn axes(spec: &SamplesSpec, dataset: &str, metric: &str, as_error: bool) -> (Axis, Axis) {
-    let x_axis = Axis::log(
-        spec.x_label
-            .clone()
-            .unwrap_or_else(|| column_label(&spec.x_column)),
-    );
-    let y_axis = Axis::new(
-        spec.y_label
-            .clone()
-            .unwrap_or_else(|| metric_label(dataset, metric, as_error)),
-        if spec.y_log {
-            Scale::Log
-        } else {
-            Scale::Linear
-        },
-    );
-    (x_axis, y_axis)
-}
-
 /// Builds the figure.
 pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
     check_columns(table, spec)?;
@@ -92,7 +71,13 @@ pub fn samples_figure(table: &Table, spec: &SamplesSpec) -> Result<Figure> {
     }
     // Here the metric is shown as it is unless 1 - value is asked for explicitly.
     let as_error = spec.y == YKind::Error;
-    let (x_axis, y_axis) = axes(spec, &dataset, &metric, as_error);
+    let (x_axis, y_axis) = MetricAxes {
+        x_column: &spec.x_column,
+        x_label: spec.x_label.as_deref(),
+        y_label: spec.y_label.as_deref(),
+        y_log: spec.y_log,
+    }
+    .build(&dataset, &metric, as_error);
     let key_of = |i: usize| -> String {
         spec.group_by
             .iter()
