@@ -1,5 +1,7 @@
 //! Sweep files (TOML): a name, base settings, axes (grid product), zipped axes (varied together)
-//! and explicit trials; expanded into fully resolved trial specs with deterministic ids.
+//! and explicit trials; expanded into fully resolved trial specs with deterministic ids. The
+//! settings' keys are [`TrialSettings`]' (the flags of `clipscale train`, `_` for `-`), resolved
+//! by its one resolver.
 //!
 //! ```toml
 //! name = "quickstart"
