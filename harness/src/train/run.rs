@@ -61,8 +61,8 @@ pub struct TrainTask {
 impl BackendTask for TrainTask {
     type Output = Result<FinalRecord, TrainError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
-        train::<B>(&self, &device)
+    fn run<B: AutodiffBackend>(self, device: B::Device, info: BackendInfo) -> Self::Output {
+        train::<B>(&self, &device, &info)
     }
 }
 
@@ -70,6 +70,7 @@ impl BackendTask for TrainTask {
 fn train<B: AutodiffBackend>(
     task: &TrainTask,
     device: &B::Device,
+    backend: &BackendInfo,
 ) -> Result<FinalRecord, TrainError> {
     let trial = &task.trial;
     let spec: TrialSpec = trial.read_spec()?;
@@ -90,6 +91,12 @@ fn train<B: AutodiffBackend>(
         shape,
     };
     let (mut state, mut trainer) = start_or_resume::<B>(trial, &spec, task.resume, device)?;
+    if state.step == 0 {
+        // where the trial really runs (the executor that wrote the spec may be another host)
+        let mut ran = spec.clone();
+        ran.head.provenance = crate::provenance::collect(backend);
+        trial.write_spec(&ran)?;
+    }
     let schedule = Schedule {
         peak_lr: spec.optim.lr,
         warmup_samples: spec.optim.warmup_samples,
