@@ -167,6 +167,29 @@ fn a_trial_lock_is_exclusive_and_a_dead_owner_is_taken_over() {
     );
 }
 
+#[test]
+fn racing_for_a_lock_one_wins() {
+    // Eight contenders at once, ten times over: exactly one holds the lock each time (a reader
+    // that met a half-written lock used to take it for stale and take it over too).
+    for round in 0..10 {
+        let dir = TrialDir::new(tmp(&format!("race-{round}")));
+        let barrier = std::sync::Barrier::new(8);
+        let won = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        TrialLock::acquire(&dir).unwrap().ok()
+                    })
+                })
+                .collect();
+            let locks: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            locks.iter().filter(|l| l.is_some()).count()
+        });
+        assert_eq!(won, 1, "round {round}");
+    }
+}
+
 const TINY: &str = r#"
 name = "tiny"
 [base]

@@ -409,7 +409,11 @@ impl<W: Write> TarWriter<W> {
         }
         if name.len() > 100 {
             let record = pax_record("path", name);
-            let short: String = format!("PaxHeaders/{}", &name[name.len().saturating_sub(80)..]);
+            let mut from = name.len().saturating_sub(80);
+            while !name.is_char_boundary(from) {
+                from += 1;
+            }
+            let short: String = format!("PaxHeaders/{}", &name[from..]);
             self.entry(b'x', &short, record.as_bytes())?;
             let mut cut = 100;
             while !name.is_char_boundary(cut) {
@@ -630,6 +634,14 @@ mod tests {
         assert!(err.to_string().contains("outside"), "{err}");
         assert!(!dest.parent().unwrap().join("evil.txt").exists());
         std::fs::remove_dir_all(&dest).ok();
+    }
+
+    #[test]
+    fn long_names_with_multibyte_characters_round_trip() {
+        let long = format!("{}/{}.txt", "é".repeat(60), "ß".repeat(30));
+        let guard = temp("utf8.tar");
+        write_tar(&guard.0, &[(long.clone(), b"x".to_vec())]).unwrap();
+        assert_eq!(read_tar(&guard.0).unwrap(), [(long, b"x".to_vec())]);
     }
 
     #[test]

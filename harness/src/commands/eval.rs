@@ -11,6 +11,12 @@ use clipscale::train::TrialSpec;
 use clipscale_analysis::trial::TrialDir;
 
 pub fn eval(a: &EvalArgs) -> Result<()> {
+    anyhow::ensure!(
+        a.eval_samples >= 1 && a.eval_batch >= 1,
+        "--eval-samples and --eval-batch must be at least 1 (got {} and {})",
+        a.eval_samples,
+        a.eval_batch
+    );
     let trial = TrialDir::new(&a.trial);
     let spec: TrialSpec = trial
         .read_spec()

@@ -93,6 +93,25 @@ fn read_lines(path: &Path) -> Result<Vec<String>, DataError> {
         .collect())
 }
 
+/// Fails unless every pair's class is one of the folder's `classes` class names.
+fn check_classes(
+    pairs: &[(Vec<f32>, String, usize)],
+    classes: usize,
+    dir: &Path,
+    split: &str,
+) -> Result<(), DataError> {
+    match pairs.iter().find(|p| p.2 >= classes) {
+        Some(p) => Err(DataError::Format {
+            path: format!("{} (split {split})", dir.display()),
+            detail: format!(
+                "a sample's class {} is not among the {classes} lines of classnames.txt",
+                p.2
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A prepared folder's class names and prompt templates (`classnames.txt`, `templates.txt`).
 fn class_files(dir: &Path) -> Result<(Vec<String>, Vec<String>), DataError> {
     Ok((
@@ -204,6 +223,7 @@ pub fn emoji(
     let mut tasks = Vec::new();
     for (split, name) in EMOJI_SETS.into_iter().filter(|(_, n)| names.contains(n)) {
         let pairs = read_split(&split_pattern(dir, split)?, shape.image_size, shape.samples)?;
+        check_classes(&pairs, classnames.len(), dir, split)?;
         // held-out concepts are classified among the held-out concepts; held-out styles among all
         let classes: Vec<usize> = if split == "heldout_concept" {
             let mut c: Vec<usize> = pairs.iter().map(|p| p.2).collect();
@@ -245,6 +265,7 @@ pub fn classification(
 ) -> Result<EvalTask, DataError> {
     let (classnames, templates) = class_files(dir)?;
     let pairs = read_split(&split_pattern(dir, split)?, shape.image_size, shape.samples)?;
+    check_classes(&pairs, classnames.len(), dir, split)?;
     let prompts = class_prompts(
         classnames.iter().map(String::as_str),
         &templates,

@@ -49,6 +49,10 @@ pub enum RunOneError {
         "{dir}: the final record cannot be read ({message}); move it aside to run the trial again"
     )]
     Unreadable { dir: String, message: String },
+    #[error(
+        "{0} is not a trial folder (no spec.json): give a folder under <results>/<sweep>/ that an executor or `clipscale train` prepared"
+    )]
+    NotATrial(String),
 }
 
 /// What running a trial came to.
@@ -142,6 +146,17 @@ pub fn run_one(
     device: DeviceSpec,
     progress: bool,
 ) -> Result<RunOneOutcome, RunOneError> {
+    if !trial.has_spec() {
+        return Err(RunOneError::NotATrial(trial.path().display().to_string()));
+    }
+    let found = trial.read_spec_head()?.trial_id;
+    if found != trial.name() {
+        return Err(RunOneError::Mismatch {
+            dir: trial.path().display().to_string(),
+            found,
+            expected: trial.name(),
+        });
+    }
     let io = |e: std::io::Error| RunOneError::Io {
         path: trial.path().display().to_string(),
         message: e.to_string(),

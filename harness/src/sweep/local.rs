@@ -25,7 +25,7 @@ use crate::backend::DeviceSpec;
 use crate::provenance::now_unix_s;
 use crate::train::TrialSpec;
 
-use super::exec::{EXIT_DIVERGED, EXIT_DONE, EXIT_LOCKED, RunOneError, prepare};
+use super::exec::{EXIT_DIVERGED, EXIT_DONE, EXIT_LOCKED, prepare};
 use super::plan::{TrialState, cell, format_duration, progress, state};
 
 /// What to run, where, and how.
@@ -44,8 +44,6 @@ pub struct LocalRun<'a> {
 
 #[derive(Debug, Error)]
 pub enum LocalError {
-    #[error(transparent)]
-    Prepare(#[from] RunOneError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -71,6 +69,8 @@ pub enum Outcome {
     Failed,
     /// Its final record cannot be read.
     Unreadable(String),
+    /// Its folder cannot take it (e.g. it holds another trial's spec); nothing was run.
+    Refused(String),
 }
 
 impl Outcome {
@@ -91,6 +91,7 @@ impl Outcome {
             Outcome::Diverged { earlier: true } => "diverged (earlier)".into(),
             Outcome::Failed => "failed".into(),
             Outcome::Unreadable(_) => "unreadable".into(),
+            Outcome::Refused(_) => "refused".into(),
         }
     }
 }
@@ -278,16 +279,28 @@ impl<'a> Executor<'a> {
                 return Ok(());
             };
             // another executor may have taken the trial since it was queued
-            if matches!(
-                state(&spec.dir(self.run.results)),
-                TrialState::Running(_) | TrialState::Done(_) | TrialState::Diverged(_)
-            ) {
-                self.waiting.push(spec);
-                continue;
+            match state(&spec.dir(self.run.results)) {
+                TrialState::Running(_) | TrialState::Done(_) | TrialState::Diverged(_) => {
+                    self.waiting.push(spec);
+                    continue;
+                }
+                TrialState::Unreadable(m) => {
+                    self.end(&spec, Outcome::Unreadable(m));
+                    continue;
+                }
+                TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Failed(_) => {}
             }
+            let dir = match prepare(&spec, self.run.results) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    let id = &spec.head.trial_id;
+                    self.bars.note(&format!("{id}: {e}; not run"));
+                    self.end(&spec, Outcome::Refused(e.to_string()));
+                    continue;
+                }
+            };
             let device = self.run.devices[self.next_device % self.run.devices.len()];
             self.next_device += 1;
-            let dir = prepare(&spec, self.run.results)?;
             let child = spawn(&self.run.exe, &dir, device)?;
             *self.attempts.entry(spec.head.trial_id.clone()).or_default() += 1;
             let bar = self.bars.trial(&spec);
@@ -351,6 +364,12 @@ impl<'a> Executor<'a> {
             self.outcomes.insert(id, outcome);
         }
         Ok(())
+    }
+
+    /// Ends `spec`'s trial with `outcome`.
+    fn end(&mut self, spec: &TrialSpec, outcome: Outcome) {
+        self.bars.overall.inc(1);
+        self.outcomes.insert(spec.head.trial_id.clone(), outcome);
     }
 
     /// Records a failed attempt; queues a retry (`None`) or gives up.

@@ -176,6 +176,15 @@ pub fn cell(value: Option<f64>, decimals: usize) -> String {
         .map_or_else(|| "-".into(), |v| format!("{v:.decimals$}"))
 }
 
+/// Why a time estimate could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EstimateError {
+    #[error(transparent)]
+    Device(#[from] crate::backend::DeviceError),
+    #[error("timing a step of {model}: {source}")]
+    Model { model: String, source: ConfigError },
+}
+
 /// How long each pending trial should take on `device`, and where the figure comes from.
 pub struct Estimator {
     device: DeviceSpec,
@@ -197,10 +206,7 @@ impl Estimator {
     }
 
     /// Samples per second for `spec`, and the source: `measured`, `timed`, `too big` or `-`.
-    pub fn throughput(
-        &mut self,
-        spec: &TrialSpec,
-    ) -> Result<(f64, &'static str), crate::backend::DeviceError> {
+    pub fn throughput(&mut self, spec: &TrialSpec) -> Result<(f64, &'static str), EstimateError> {
         let key = (spec.model.name.clone(), spec.head.batch_size);
         if let Some(v) = self.measured.get(&key) {
             return Ok((*v, "measured"));
@@ -222,7 +228,10 @@ impl Estimator {
             precision: spec.optim.precision,
             steps: 2,
         };
-        let v = dispatch(self.device, task)?.unwrap_or(f64::NAN);
+        let v = dispatch(self.device, task)?.map_err(|source| EstimateError::Model {
+            model: spec.model.name.clone(),
+            source,
+        })?;
         self.timed.insert(key, v);
         Ok((v, "timed"))
     }
@@ -234,7 +243,7 @@ pub fn print_plan(
     specs: &[TrialSpec],
     results: &Path,
     estimator: &mut Estimator,
-) -> Result<f64, crate::backend::DeviceError> {
+) -> Result<f64, EstimateError> {
     println!(
         "{:<38} {:<8} {:>10} {:>9} {:>10} {:>9} {:>9}  status",
         "trial", "model", "params", "samples", "train FLOPs", "est.", "source"

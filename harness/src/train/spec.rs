@@ -136,8 +136,9 @@ impl std::str::FromStr for TokenizerName {
             "clip-bpe" => Ok(TokenizerName::ClipBpe),
             other => other
                 .strip_prefix("bpe-")
-                .and_then(|n| n.parse().ok())
-                .filter(|n| *n > 0)
+                .and_then(|n| n.parse::<usize>().ok())
+                // written as it reads back (no sign, no leading zero), so the name is the id's
+                .filter(|n| *n > 0 && format!("bpe-{n}") == other)
                 .map(TokenizerName::Bpe)
                 .ok_or_else(|| {
                     invalid(
