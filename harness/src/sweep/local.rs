@@ -302,7 +302,6 @@ impl<'a> Executor<'a> {
             let device = self.run.devices[self.next_device % self.run.devices.len()];
             self.next_device += 1;
             let child = spawn(&self.run.exe, &dir, device)?;
-            *self.attempts.entry(spec.head.trial_id.clone()).or_default() += 1;
             let bar = self.bars.trial(&spec);
             self.running.push(Running {
                 spec,
@@ -345,23 +344,24 @@ impl<'a> Executor<'a> {
             r.bar.finish_and_clear();
             self.bars.multi.remove(&r.bar);
             let id = r.spec.head.trial_id.clone();
+            if status.code() == Some(EXIT_LOCKED) {
+                // not an attempt of this executor's: the trial was another's to run
+                self.bars.note(&format!(
+                    "{id}: running in another executor; waiting for it"
+                ));
+                self.waiting.push(r.spec);
+                continue;
+            }
+            *self.attempts.entry(id.clone()).or_default() += 1;
             let outcome = match status.code() {
                 Some(EXIT_DONE) => Outcome::Done,
                 Some(EXIT_DIVERGED) => Outcome::Diverged { earlier: false },
-                Some(EXIT_LOCKED) => {
-                    self.bars.note(&format!(
-                        "{id}: running in another executor; waiting for it"
-                    ));
-                    self.waiting.push(r.spec);
-                    continue;
-                }
                 code => match self.failed_attempt(&r, code) {
                     Some(outcome) => outcome,
                     None => continue,
                 },
             };
-            self.bars.overall.inc(1);
-            self.outcomes.insert(id, outcome);
+            self.end(&r.spec, outcome);
         }
         Ok(())
     }
@@ -418,8 +418,7 @@ impl<'a> Executor<'a> {
                     continue;
                 }
             };
-            self.bars.overall.inc(1);
-            self.outcomes.insert(spec.head.trial_id.clone(), finished);
+            self.end(&spec, finished);
         }
         self.waiting = still;
         let elsewhere = self.waiting.len();

@@ -12,6 +12,7 @@ use clipscale_analysis::trial::TrialDir;
 
 use crate::backend::{BackendInfo, BackendTask, DeviceSpec, dispatch};
 use crate::batch::HostBatch;
+use crate::bench::median;
 use crate::flops::counts;
 use crate::model::{ClipConfig, ConfigError, Precision};
 use crate::train::{StepSettings, Trainer, TrialSpec};
@@ -102,26 +103,20 @@ pub fn measured_throughput(results: &Path) -> HashMap<(String, usize), f64> {
             let (Ok(head), Ok(m)) = (trial.read_spec_head(), trial.read_metrics()) else {
                 continue;
             };
-            let mut v: Vec<f64> = m
+            let v: Vec<f64> = m
                 .records
                 .iter()
                 .map(|(_, r)| r.samples_per_s)
                 .filter(|x| x.is_finite() && *x > 0.0)
                 .collect();
             if v.len() >= 3 {
-                v.sort_by(f64::total_cmp);
                 by.entry((head.model_summary.name.clone(), head.batch_size))
                     .or_default()
-                    .push(v[v.len() / 2]);
+                    .push(median(v));
             }
         }
     }
-    by.into_iter()
-        .map(|(k, mut v)| {
-            v.sort_by(f64::total_cmp);
-            (k, v[v.len() / 2])
-        })
-        .collect()
+    by.into_iter().map(|(k, v)| (k, median(v))).collect()
 }
 
 /// Samples/s of the training step on random data of the right shapes.
@@ -152,8 +147,7 @@ impl BackendTask for Calibrate {
                 times.push(t.elapsed().as_secs_f64());
             }
         }
-        times.sort_by(f64::total_cmp);
-        Ok(self.batch as f64 / times[times.len() / 2])
+        Ok(self.batch as f64 / median(times))
     }
 }
 
