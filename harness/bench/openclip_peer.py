@@ -58,8 +58,9 @@ def parse_args(argv):
                          "2 threads usable on a 2-core machine that other processes also use")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                     help="cpu (default) or cuda (the first GPU)")
-    ap.add_argument("--precision", choices=("f32", "bf16"), default="f32",
-                    help="f32 (default) or bf16 autocast (open_clip's --precision amp_bf16)")
+    ap.add_argument("--precision", choices=("f32", "bf16", "f16"), default="f32",
+                    help="f32 (default), bf16 autocast (open_clip's --precision amp_bf16) or f16 "
+                         "autocast with a GradScaler (open_clip's --precision amp)")
     ap.add_argument("--models-toml", default=DEFAULT_MODELS, help="model ladder (default sweeps/models.toml)")
     a = ap.parse_args(argv)
     for name in ("batch", "steps", "data_pool"):
@@ -335,15 +336,19 @@ def main(argv=None):
             return on_device(make_batch(torch, gen, a.batch, image_size, ctx, a.vocab))
         return pool[i % len(pool)]
 
-    autocast_dtype = torch.bfloat16 if a.precision == "bf16" else None
+    autocast_dtype = {"bf16": torch.bfloat16, "f16": torch.float16}.get(a.precision)
+    # f16 needs a loss scale, as clipscale's f16 step has (65536 to start, PyTorch's default)
+    scaler = torch.cuda.amp.GradScaler(enabled=a.precision == "f16" and a.device == "cuda")
 
     def train_step(images, text):
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=autocast_dtype is not None):
+        with torch.autocast(device_type=a.device, dtype=autocast_dtype or torch.bfloat16,
+                            enabled=autocast_dtype is not None):
             image_features, text_features, logit_scale = model(images, text)
             loss = loss_fn(image_features, text_features, logit_scale)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))  # as open_clip's training loop
         return loss

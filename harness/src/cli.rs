@@ -27,7 +27,11 @@ pub enum Command {
     /// One forward and backward pass of a model on a random batch: a smoke test of the model
     /// and the backend.
     Demo(DemoArgs),
-    /// Forward and backward on CUDA against the CPU, same weights and batch, f32; relative errors.
+    /// The devices this clipscale can train on, by the names `--device` takes: the CPU, CUDA
+    /// GPUs (built with the cuda feature) and wgpu adapters (built with the wgpu feature).
+    Devices,
+    /// Forward, backward and one AdamW step on a GPU (CUDA or wgpu) against the CPU, same
+    /// weights and batch, f32; relative errors.
     GpuCheck(GpuCheckArgs),
     /// Train one model end to end: a trial directory with spec, metrics, evaluations,
     /// checkpoints and a final record.
@@ -80,6 +84,10 @@ pub struct SweepSubmitArgs {
     /// GPUs per array task (0: train on the CPU).
     #[arg(long, default_value_t = 0)]
     pub gpus_per_task: usize,
+    /// The device each task trains on [default: cuda:0 with --gpus-per-task, else cpu];
+    /// wgpu:0 for AMD or Intel GPUs through Vulkan (a clipscale built with the wgpu feature).
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
     #[arg(long, default_value_t = 2)]
     pub cpus_per_task: usize,
     /// Time limit per task, in Slurm's format (e.g. 04:00:00).
@@ -265,7 +273,8 @@ pub struct BenchTrainArgs {
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Compute precision of the timed step: f32, or bf16 (bf16 matrix products, f32 weights).
+    /// Compute precision of the timed step: f32, bf16 or f16 (half-precision matrix products,
+    /// f32 weights; f16 with loss scaling).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
     /// Cycle N batches rendered and put on the device before timing instead of streaming fresh
@@ -367,12 +376,13 @@ pub struct GpuCheckArgs {
     pub model_names: Vec<String>,
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// The CUDA device to check against the CPU.
+    /// The GPU device to check against the CPU: cuda[:N], or wgpu[:N] (built with the wgpu
+    /// feature).
     #[arg(long, default_value = "cuda:0")]
     pub device: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Largest relative error (max |cuda - cpu| / max |cpu|) that passes.
+    /// Largest relative error (max |gpu - cpu| / max |cpu|) that passes.
     #[arg(long, default_value_t = 1e-3)]
     pub tolerance: f64,
     /// Run everything up to the GPU call (the CPU reference and the comparison against itself).

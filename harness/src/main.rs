@@ -33,6 +33,7 @@ fn main() {
         Command::Models(a) => commands::models::models(a),
         Command::Flops(a) => commands::models::flops(a),
         Command::Demo(a) => commands::demo::demo(a),
+        Command::Devices => commands::devices::devices(),
         Command::GpuCheck(a) => commands::gpu_check::gpu_check(a),
         Command::Train(a) => commands::train::train(a),
         Command::Collect(a) => clipscale_analysis::cli::run_collect(a)

@@ -5,13 +5,12 @@
 pub mod peer;
 pub mod train;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::backend::{BackendInfo, BackendTask, DeviceSpec};
+use crate::backend::{BackendInfo, BackendTask, device_name};
 use crate::flops::counts;
 use crate::model::{ClipBatch, ClipConfig, Precision};
 use crate::train::data::{
@@ -57,37 +56,6 @@ pub fn peak_flops(device_name: &str) -> Vec<(&'static str, f64)> {
         .filter(|(d, _, _)| *d == device_name)
         .map(|(_, what, v)| (*what, *v))
         .collect()
-}
-
-/// The name of the processor (Linux), else "unknown cpu".
-pub fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown cpu".into())
-}
-
-/// The device's name: the processor's, or the GPU's from nvidia-smi.
-pub fn device_name(device: DeviceSpec) -> String {
-    match device {
-        DeviceSpec::Cpu => cpu_name(),
-        DeviceSpec::Cuda(i) => Command::new("nvidia-smi")
-            .args([
-                "--query-gpu=name",
-                "--format=csv,noheader",
-                &format!("--id={i}"),
-            ])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "unknown GPU".into()),
-    }
 }
 
 /// Peak resident memory of this process so far, in MiB (Linux VmHWM).
@@ -152,7 +120,10 @@ pub struct TimeSteps {
 
 impl BackendTask for TimeSteps {
     type Output = Result<StepTiming, String>;
-    fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, device: B::Device, info: BackendInfo) -> Self::Output {
+        self.precision
+            .check_supported::<B>(&device, &device_name(info.device), info.backend)
+            .map_err(|e| e.to_string())?;
         let image_size = self.model.vision.image_size;
         let context_length = self.model.text.context_length;
         let total = (self.warmup + self.steps) as u64;

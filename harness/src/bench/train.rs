@@ -4,7 +4,8 @@
 //! figures that the command records in results/benchmarks/.
 
 use super::peer::{measured, ours_subprocess, peer};
-use super::{BenchError, ShardFeed, StepTiming, TimeSteps, device_name, median, peak_flops};
+use super::{BenchError, ShardFeed, StepTiming, TimeSteps, median, peak_flops};
+use crate::backend::device_name;
 use crate::backend::dispatch;
 use crate::cli::BenchTrainArgs;
 use crate::model::{ClipConfig, ModelLadder};
@@ -31,6 +32,11 @@ pub fn shard_feed(a: &BenchTrainArgs) -> Option<ShardFeed> {
 pub fn run(a: &BenchTrainArgs) -> Result<TrainBench, BenchError> {
     let ladder = ModelLadder::builtin();
     let vocab = clipscale_data::Tokenizer::vocab_size(&WordTokenizer::for_synthetic());
+    if a.peer && matches!(a.device, crate::backend::DeviceSpec::Wgpu(_)) {
+        return Err(BenchError::Option(
+            "--peer runs open_clip on PyTorch, which has no wgpu device; compare on --device cuda or cpu".into(),
+        ));
+    }
     let dev_name = device_name(a.device);
     let peaks = peak_flops(&dev_name);
     let feed = shard_feed(a);
@@ -104,7 +110,10 @@ pub fn run(a: &BenchTrainArgs) -> Result<TrainBench, BenchError> {
     if a.peer {
         figures.push(("max_other_cpu_share".into(), format!("{max_other:.2}")));
     }
-    let topic = if a.peer {
+    // wgpu's figures apart: on lavapipe (CI's software Vulkan) they are a smoke test, not speed
+    let topic = if matches!(a.device, crate::backend::DeviceSpec::Wgpu(_)) {
+        "train-step-wgpu"
+    } else if a.peer {
         "train-step-vs-openclip"
     } else if a.shards.is_some() {
         "train-step-from-shards"

@@ -1,14 +1,32 @@
 //! `clipscale gpu-check`: the same weights (host-initialised from one seed) and the same batch,
-//! forward and backward in f32 on the CPU and on CUDA; relative errors of embeddings, loss and
-//! gradients. `--dry-run` runs everything up to the GPU call: the CPU reference, compared
-//! against a second CPU pass (which must agree exactly).
+//! forward, backward and one AdamW step in f32 on the CPU and on a GPU backend (CUDA, or wgpu:
+//! Vulkan, Metal, DX12, or Mesa's lavapipe in CI); relative errors of embeddings, loss,
+//! gradients and the loss after the step. `--dry-run` runs everything up to the GPU call: the
+//! CPU reference, compared against a second CPU pass (which must agree exactly).
 
 use anyhow::{Context, Result, bail};
-use clipscale::backend::{CpuTrainBackend, DeviceSpec};
+use burn::tensor::backend::AutodiffBackend;
+use clipscale::backend::{
+    BackendInfo, BackendTask, CpuTrainBackend, DeviceSpec, device_name, dispatch,
+};
 use clipscale::batch::HostBatch;
 use clipscale::check::{PassCapture, capture_pass, compare};
 use clipscale::cli::GpuCheckArgs;
-use clipscale::model::{ClipConfig, ModelLadder};
+use clipscale::model::{ClipConfig, ConfigError, ModelLadder};
+
+/// [`capture_pass`] on whichever backend [`dispatch`] picks.
+struct CapturePass<'a> {
+    cfg: &'a ClipConfig,
+    seed: u64,
+    batch: &'a HostBatch,
+}
+
+impl BackendTask for CapturePass<'_> {
+    type Output = Result<PassCapture, ConfigError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
+        capture_pass::<B>(self.cfg, self.seed, self.batch, &device)
+    }
+}
 
 fn other_pass(
     cfg: &ClipConfig,
@@ -20,23 +38,14 @@ fn other_pass(
         return Ok(("cpu (dry run: second CPU pass)".to_string(), cap));
     }
     let spec: DeviceSpec = args.device.parse()?;
-    match spec {
-        DeviceSpec::Cpu => bail!(
-            "--device must be a CUDA device (cuda or cuda:N), got `cpu`; use --dry-run to check without a GPU"
-        ),
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(i) => {
-            let device = burn::backend::cuda::CudaDevice::new(i);
-            let cap = capture_pass::<clipscale::backend::CudaTrainBackend>(
-                cfg, args.seed, batch, &device,
-            )?;
-            Ok((spec.to_string(), cap))
-        }
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => {
-            unreachable!("parsing refuses cuda devices without the cuda feature")
-        }
+    if spec == DeviceSpec::Cpu {
+        bail!(
+            "--device must be a GPU device (cuda[:N] or wgpu[:N]), got `cpu`; use --dry-run to check without a GPU"
+        );
     }
+    let seed = args.seed;
+    let cap = dispatch(spec, CapturePass { cfg, seed, batch })??;
+    Ok((format!("{spec} ({})", device_name(spec)), cap))
 }
 
 pub fn gpu_check(args: &GpuCheckArgs) -> Result<()> {

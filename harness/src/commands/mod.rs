@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_train;
 pub mod data;
 pub mod demo;
+pub mod devices;
 pub mod eval;
 pub mod gpu_check;
 pub mod models;

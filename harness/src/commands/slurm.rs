@@ -8,22 +8,23 @@ use clipscale::sweep::array::{census, follow, submit_pending};
 use clipscale::sweep::slurm::SlurmOptions;
 
 pub fn submit(a: &SweepSubmitArgs) -> Result<()> {
-    let device = if a.gpus_per_task > 0 {
+    let device = a.device.unwrap_or(if a.gpus_per_task > 0 {
         DeviceSpec::Cuda(0)
     } else {
         DeviceSpec::Cpu
-    };
+    });
     let (sweep, specs) = super::sweep::load(&a.common, DeviceSpec::Cpu)
         .or_else(|_| super::sweep::load(&a.common, device))?;
     // the compute nodes find the trial folders by these paths
     let out = std::fs::create_dir_all(&a.common.out)
         .and_then(|()| std::fs::canonicalize(&a.common.out))
         .with_context(|| format!("results folder {}", a.common.out.display()))?;
-    run(a, &sweep.file.name, &specs, &out)
+    run(a, device, &sweep.file.name, &specs, &out)
 }
 
 fn run(
     a: &SweepSubmitArgs,
+    device: DeviceSpec,
     sweep: &str,
     specs: &[clipscale::train::TrialSpec],
     out: &std::path::Path,
@@ -36,6 +37,7 @@ fn run(
     let options = SlurmOptions {
         partition: a.partition.clone(),
         gpus_per_task: a.gpus_per_task,
+        device,
         cpus_per_task: a.cpus_per_task.max(1),
         time: a.time.clone(),
         parallelism: a.parallelism,

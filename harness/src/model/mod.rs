@@ -15,4 +15,4 @@ pub mod vision;
 pub use clip::{Clip, ClipBatch, ClipOutput, contrastive_loss, l2_normalize};
 pub use config::{ClipConfig, ConfigError, TextConfig, VisionConfig};
 pub use ladder::{LadderError, ModelLadder};
-pub use precision::{Precision, autocast};
+pub use precision::{Precision, PrecisionError, autocast};

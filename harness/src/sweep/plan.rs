@@ -128,13 +128,23 @@ pub struct Calibrate {
 }
 
 impl BackendTask for Calibrate {
-    type Output = Result<f64, ConfigError>;
-    fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
+    type Output = Result<f64, EstimateError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, info: BackendInfo) -> Self::Output {
+        let device_name = crate::backend::device_name(info.device);
+        self.precision
+            .check_supported::<B>(&device, &device_name, info.backend)?;
         let settings = StepSettings {
             precision: self.precision,
             ..StepSettings::default()
         };
-        let mut trainer = Trainer::new(self.model.init::<B>(0, &device)?, settings);
+        let model = self
+            .model
+            .init::<B>(0, &device)
+            .map_err(|source| EstimateError::Model {
+                model: self.model.name.clone(),
+                source,
+            })?;
+        let mut trainer = Trainer::new(model, settings);
         let host = HostBatch::random(&self.model, self.batch, 0);
         let mut times = Vec::new();
         for i in 0..=self.steps {
@@ -177,6 +187,8 @@ pub enum EstimateError {
     Device(#[from] crate::backend::DeviceError),
     #[error("timing a step of {model}: {source}")]
     Model { model: String, source: ConfigError },
+    #[error(transparent)]
+    Precision(#[from] crate::model::PrecisionError),
 }
 
 /// How long each pending trial should take on `device`, and where the figure comes from.
@@ -222,10 +234,7 @@ impl Estimator {
             precision: spec.optim.precision,
             steps: 2,
         };
-        let v = dispatch(self.device, task)?.map_err(|source| EstimateError::Model {
-            model: spec.model.name.clone(),
-            source,
-        })?;
+        let v = dispatch(self.device, task)??;
         self.timed.insert(key, v);
         Ok((v, "timed"))
     }

@@ -12,6 +12,8 @@ use std::process::Command;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::backend::DeviceSpec;
+
 #[derive(Debug, Error)]
 pub enum SlurmError {
     #[error(
@@ -35,6 +37,8 @@ pub enum SlurmError {
 pub struct SlurmOptions {
     pub partition: Option<String>,
     pub gpus_per_task: usize,
+    /// What each task trains on (`--device` of `sweep run-one`).
+    pub device: DeviceSpec,
     pub cpus_per_task: usize,
     /// Slurm's time format, e.g. "04:00:00".
     pub time: Option<String>,
@@ -94,7 +98,7 @@ pub fn batch_script(job: &ArrayJob<'_>, o: &SlurmOptions) -> String {
     for e in &o.extra {
         h.push(format!("#SBATCH {e}"));
     }
-    let device = if o.gpus_per_task > 0 { "cuda:0" } else { "cpu" };
+    let device = o.device;
     let threads = if o.gpus_per_task > 0 {
         String::new()
     } else {
@@ -316,6 +320,7 @@ mod tests {
         let o = SlurmOptions {
             partition: Some("gpu".into()),
             gpus_per_task: 1,
+            device: DeviceSpec::Cuda(0),
             cpus_per_task: 8,
             time: Some("04:00:00".into()),
             parallelism: Some(3),

@@ -170,6 +170,18 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     Some(norm)
 }
 
+/// Multiplies every gradient by `factor` (the f16 loss scale's inverse).
+pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &mut GradientsParams,
+    factor: f64,
+) {
+    let device = model.devices().into_iter().next();
+    let Some(device) = device else { return };
+    let factor = Tensor::<B::InnerBackend, 1>::from_floats([factor as f32], &device);
+    model.visit(&mut Scale::<B> { grads, factor });
+}
+
 /// After each step: logit scale into [0, ln 100].
 /// Done on the inner (non-autodiff) tensor, so the parameter stays a leaf of the next graph.
 pub fn clamp_logit_scale<B: AutodiffBackend>(mut model: Clip<B>) -> Clip<B> {

@@ -39,6 +39,8 @@ pub enum TrainError {
     DataSetup(#[from] DataSetupError),
     #[error("model: {0}")]
     Model(#[from] crate::model::ConfigError),
+    #[error(transparent)]
+    Precision(#[from] crate::model::PrecisionError),
     #[error(
         "stopped by signal {signal} at step {step} ({samples_seen} samples seen); checkpoint written, the trial resumes from it"
     )]
@@ -90,7 +92,8 @@ fn train<B: AutodiffBackend>(
         tokenizer: data.tokenizer.clone(),
         shape,
     };
-    let (mut state, mut trainer) = start_or_resume::<B>(trial, &spec, task.resume, device)?;
+    let (mut state, mut trainer) =
+        start_or_resume::<B>(trial, &spec, task.resume, device, backend)?;
     if state.step == 0 {
         // where the trial really runs (the executor that wrote the spec may be another host)
         let mut ran = spec.clone();
@@ -196,6 +199,7 @@ fn train<B: AutodiffBackend>(
     }
     drop(feed);
     bar.finish_and_clear();
+    log_loss_scale(trial, &trainer);
     trial.write_data(&data_record(
         &spec,
         data.train.as_ref(),
@@ -224,6 +228,16 @@ fn train<B: AutodiffBackend>(
     trial.write_final(&final_record)?;
     trial.log(&final_line(&final_record));
     Ok(final_record)
+}
+
+/// In f16, the loss scale and the steps it skipped, in the trial's log.
+fn log_loss_scale<B: AutodiffBackend>(trial: &TrialDir, trainer: &Trainer<B>) {
+    if let Some(ls) = trainer.loss_scale() {
+        trial.log(&format!(
+            "f16 loss scale {} at the end; {} steps skipped for overflowing gradients",
+            ls.scale, ls.skipped_steps
+        ));
+    }
 }
 
 /// The error a stop signal ends the run with (its checkpoint written), logged.
@@ -264,7 +278,11 @@ fn start_or_resume<B: AutodiffBackend>(
     spec: &TrialSpec,
     resume: bool,
     device: &B::Device,
+    backend: &BackendInfo,
 ) -> Result<(CheckpointState, Trainer<B>), TrainError> {
+    // a precision the device lacks is refused before anything is written
+    let device_name = crate::backend::device_name(backend.device);
+    (spec.optim.precision).check_supported::<B>(device, &device_name, backend.backend)?;
     let settings = StepSettings {
         adamw: spec.optim.adamw,
         grad_clip_norm: spec.optim.grad_clip_norm,

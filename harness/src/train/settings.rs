@@ -108,8 +108,9 @@ pub struct TrialSettings {
     /// Clip the global gradient norm to this value [default: no clipping].
     #[arg(long)]
     pub grad_clip_norm: Option<f64>,
-    /// Compute precision: f32, or bf16 (bf16 matrix products with f32 master weights; norms,
-    /// softmax, loss and logit scale in f32) [default: f32].
+    /// Compute precision: f32, bf16 or f16 (half-precision matrix products with f32 master
+    /// weights; norms, softmax, loss and logit scale in f32; f16 with dynamic loss scaling, for
+    /// wgpu, whose shaders have no bf16) [default: f32].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
     /// Seed of the weights and the data stream [default: 0].
