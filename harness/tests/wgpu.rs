@@ -258,16 +258,17 @@ fn training_on_wgpu_follows_the_cpu_and_resumes_after_sigkill() {
     assert_eq!(final_record.steps, 256);
 
     // The loss curves: one record per step, the same steps, and the wgpu run (killed and
-    // resumed from its step-128 checkpoint) within 1e-3 of the CPU's at every step. The runs
+    // resumed from its step-128 checkpoint) within 3e-3 of the CPU's at every step. The runs
     // start from the same weights and batches; f32 rounding in other summation orders grows
-    // over the steps, so exactness is not expected, but a wrong kernel or a resume that lost
-    // optimiser state shows up as a gap of 1e-2 or more.
+    // over the steps (measured on lavapipe: 8.1e-4 at most over the 256 steps), so exactness
+    // is not expected; a wrong kernel, or a resume that lost the optimiser's moments (whose
+    // first step then moves every weight by about lr), shows up as a gap of 1e-2 or more.
     let cpu_curve: Vec<MetricsRecord> = records(&cpu.join("metrics.jsonl"));
     let gpu_curve: Vec<MetricsRecord> = records(&gpu.join("metrics.jsonl"));
     assert_eq!(cpu_curve.len(), 256);
     let gap = curve_gap(&cpu_curve, &gpu_curve);
     eprintln!("wgpu against the CPU: largest loss gap {gap:e} over 256 steps");
-    assert!(gap <= 1e-3, "the wgpu loss curve is {gap:e} from the CPU's");
+    assert!(gap <= 3e-3, "the wgpu loss curve is {gap:e} from the CPU's");
     let mean = |c: &[MetricsRecord]| c.iter().map(|r| r.loss).sum::<f64>() / c.len() as f64;
     assert!(
         mean(&gpu_curve[224..]) < mean(&gpu_curve[..32]) - 0.1,
