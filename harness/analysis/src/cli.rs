@@ -314,6 +314,9 @@ fn print_summary(rec: &FitRecord) {
         _ => format!("C = {}", rec.axes.x),
     };
     println!("  {}    ({axes})", rec.formula);
+    for b in &rec.at_bound {
+        println!("  warning: {b}");
+    }
     println!(
         "  objective {} = {:.6e}; fit {:.3} s",
         rec.objective.name, rec.objective.value, rec.timings.fit_s

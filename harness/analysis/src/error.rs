@@ -77,16 +77,29 @@ pub enum AnalysisError {
     },
 
     /// A dataset, metric, sweep, ... was asked for that the table does not hold.
-    #[error("no rows with {kind} {value:?}; present: {}", present.join(", "))]
+    #[error(
+        "{}: no rows with {kind} {value:?}; present: {}",
+        path.display(),
+        if present.is_empty() { "none (the table has no rows)".to_string() } else { present.join(", ") }
+    )]
     UnknownSelection {
+        path: PathBuf,
         kind: String,
         value: String,
         present: Vec<String>,
     },
 
     /// An option was needed but the table leaves it ambiguous.
-    #[error("please choose --{kind}; the selected rows hold several: {}", present.join(", "))]
-    Ambiguous { kind: String, present: Vec<String> },
+    #[error(
+        "{}: please choose --{kind}; the selected rows hold {}",
+        path.display(),
+        if present.is_empty() { "none (the table has no rows)".to_string() } else { format!("several: {}", present.join(", ")) }
+    )]
+    Ambiguous {
+        path: PathBuf,
+        kind: String,
+        present: Vec<String>,
+    },
 
     /// Some input made a fit impossible (degenerate design, optimiser failure, ...).
     #[error("{law} fit failed: {message}")]

@@ -156,14 +156,17 @@ pub fn cherti2023(path: &Path, arch_params: Option<&HashMap<String, u64>>) -> Re
         })?;
         let gmacs = number(path, rec, &idx, "gmacs")?;
         let gmacs_total = number(path, rec, &idx, "gmacs_total")?;
-        if gmacs <= 0.0 {
-            return Err(AnalysisError::bad_value(
-                path,
-                line,
-                "gmacs",
-                &gmacs.to_string(),
-                "must be > 0",
-            ));
+        for (column, v) in [("gmacs", gmacs), ("gmacs_total", gmacs_total)] {
+            if v <= 0.0 {
+                let why = "must be > 0 (compute is fitted on a logarithmic axis)";
+                return Err(AnalysisError::bad_value(
+                    path,
+                    line,
+                    column,
+                    &v.to_string(),
+                    why,
+                ));
+            }
         }
         let openai = name == "openai" || upstream == "CLIP-WIT";
         let (sweep, trial_id) = if openai {
@@ -178,6 +181,10 @@ pub fn cherti2023(path: &Path, arch_params: Option<&HashMap<String, u64>>) -> Re
             }
             let value = parse_f64(s)
                 .ok_or_else(|| AnalysisError::bad_value(path, line, m, s, "not a number"))?;
+            if !crate::select::is_loss(m) && !(0.0..=1.0).contains(&value) {
+                let why = "a score (accuracy, recall, precision) must lie in [0, 1]";
+                return Err(AnalysisError::bad_value(path, line, m, s, why));
+            }
             rows.push(TidyRow {
                 sweep: sweep.to_string(),
                 trial_id: trial_id.clone(),

@@ -200,6 +200,7 @@ pub fn fit_selected(
         diagnostics,
         compute_optimal,
     } = describe(&fitted, spec, &used);
+    let at_bound = parameters_at_bounds(&fitted, y_min);
     Ok(FitRecord {
         schema_version: FIT_SCHEMA_VERSION,
         law: spec.law.name().to_string(),
@@ -231,6 +232,7 @@ pub fn fit_selected(
         compute_optimal,
         bootstrap,
         extrapolation,
+        at_bound,
         timings: Timings {
             fit_s,
             bootstrap_s,
@@ -270,6 +272,42 @@ fn bootstrap_fit(
     }
 }
 
+/// The parameters that `fitted` left at a bound of their range, said in words. `y_min` is the
+/// lowest fitted error or loss (the scale against which "zero" is judged).
+fn parameters_at_bounds(fitted: &Fitted, y_min: f64) -> Vec<String> {
+    let zero = 1e-6 * y_min.abs();
+    let mut out = Vec::new();
+    match fitted {
+        Fitted::Power(_) => {}
+        Fitted::Saturating(f) => {
+            if f.e_inf_at_bound {
+                out.push(format!(
+                    "E_inf = {} at its upper bound, the lowest observed error: the data show no \
+                     saturation below their lowest point",
+                    sig(f.e_inf)
+                ));
+            } else if f.e_inf <= zero {
+                out.push(format!(
+                    "E_inf = {:.2e} at its lower bound 0: the data show no floor; the power law \
+                     alone describes them",
+                    f.e_inf
+                ));
+            }
+        }
+        Fitted::Chinchilla(f) => {
+            for (name, v) in f.params.reported().into_iter().take(3) {
+                if v <= zero {
+                    out.push(format!(
+                        "{name} = {v:.2e} at its lower bound 0: the points cannot pin this term \
+                         (too few, or too narrow a range of N and D)"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The law fitted to the points below compute `c`, judged on those above it.
 fn holdout_check(sel: &Selected, spec: &FitSpec, c: f64) -> Result<Extrapolation> {
     let (low, high) = extrapolate::split(&sel.obs, |o| o.x, c);
@@ -288,7 +326,12 @@ fn holdout_check(sel: &Selected, spec: &FitSpec, c: f64) -> Result<Extrapolation
         .iter()
         .map(|o| HoldoutPoint::new(o.label.clone(), o.x, o.y, f.predict(o)))
         .collect();
-    extrapolate::summarise(c, &sel.axes.x, low.len(), pts)
+    let params = f.params().into_iter();
+    let fitted = (
+        f.formula(),
+        params.map(|(n, v)| NamedValue::new(n, v)).collect(),
+    );
+    extrapolate::summarise(c, &sel.axes.x, low.len(), pts, fitted)
 }
 
 /// How a law was fitted, for its record.

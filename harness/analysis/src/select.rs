@@ -73,6 +73,7 @@ fn narrow(table: &Table, rows: Vec<usize>, column: &str, wanted: &[String]) -> R
     for w in wanted {
         if !present.contains(w) {
             return Err(AnalysisError::UnknownSelection {
+                path: table.path.clone(),
                 kind: column.into(),
                 value: w.clone(),
                 present,
@@ -101,6 +102,7 @@ fn choose(
         None if present.len() == 1 => present[0].clone(),
         None => {
             return Err(AnalysisError::Ambiguous {
+                path: table.path.clone(),
                 kind: column.into(),
                 present,
             });
@@ -208,6 +210,15 @@ pub fn select_rows(table: &Table, spec: &SelectSpec) -> Result<(Selected, Vec<us
         } else {
             (f64::NAN, f64::NAN)
         };
+        if as_error && !(0.0..=1.0).contains(&r.value) {
+            return Err(AnalysisError::bad_value(
+                &table.path,
+                line,
+                "value",
+                &r.value.to_string(),
+                format!("a {metric} score must lie in [0, 1] (it is fitted as error = 1 - score)"),
+            ));
+        }
         let y = if as_error { 1.0 - r.value } else { r.value };
         let who = if r.trial_id.is_empty() {
             String::new()

@@ -287,3 +287,117 @@ fn bad_cells_and_bad_files_name_line_and_column() {
         "{err}"
     );
 }
+
+#[test]
+fn scores_outside_zero_to_one_are_refused_at_selection_with_file_line_and_column() {
+    // an acc1 of -0.2 used to become an error of 1.2 and fit without a word
+    let mut s = format!("{HEADER}\n");
+    for (k, (c, acc)) in [(1e3, 0.3), (1e4, -0.2), (1e5, 0.55), (1e6, 0.62)]
+        .iter()
+        .enumerate()
+    {
+        s += &format!("sw,t{k},m,10,100,,1,1,{c},imagenet1k,acc1,{acc},x,d\n");
+    }
+    let p = write("negative-score.csv", &s);
+    let t = read_csv(&p).expect("read");
+    let err = fit_table(
+        &t,
+        &select(Some("imagenet1k"), Some("acc1")),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect_err("a negative accuracy");
+    let text = err.to_string();
+    assert!(
+        text.contains("negative-score.csv") && text.contains(":3") && text.contains("value"),
+        "{text}"
+    );
+    assert!(text.contains("[0, 1]") && text.contains("-0.2"), "{text}");
+    // a loss is not a score: any positive value is fine
+    let loss = s.replace("acc1", "val_loss").replace("-0.2", "1.7");
+    let t = read_csv(&write("loss.csv", &loss)).expect("read");
+    fit_table(
+        &t,
+        &select(Some("imagenet1k"), Some("val_loss")),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect("losses above 1 fit");
+}
+
+#[test]
+fn the_published_table_importer_refuses_bad_scores_and_compute_naming_the_source_line() {
+    let header =
+        "arch,samples_seen,gmacs_total,gmacs,upstream_dataset,downstream_dataset,acc1,name";
+    let good = "ViT-B-32,3e9,1e9,4.4,LAION-2B,imagenet1k,0.6,laion";
+    let p = write("cherti-ok.csv", &format!("{header}\n{good}\n"));
+    assert_eq!(import::cherti2023(&p, None).expect("valid").len(), 1);
+    for (bad, column) in [
+        (
+            "ViT-B-32,3e9,1e9,4.4,LAION-2B,imagenet1k,-0.2,laion",
+            "acc1",
+        ),
+        ("ViT-B-32,3e9,1e9,4.4,LAION-2B,imagenet1k,1.3,laion", "acc1"),
+        (
+            "ViT-B-32,3e9,0,4.4,LAION-2B,imagenet1k,0.6,laion",
+            "gmacs_total",
+        ),
+        (
+            "ViT-B-32,3e9,-5,4.4,LAION-2B,imagenet1k,0.6,laion",
+            "gmacs_total",
+        ),
+    ] {
+        let p = write("cherti-bad.csv", &format!("{header}\n{good}\n{bad}\n"));
+        let err = import::cherti2023(&p, None).expect_err(bad).to_string();
+        assert!(
+            err.contains("cherti-bad.csv") && err.contains(":3") && err.contains(column),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_table_without_rows_names_its_file() {
+    let p = write("header-only.csv", &format!("{HEADER}\n"));
+    let t = read_csv(&p).expect("read");
+    let err = fit_table(
+        &t,
+        &select(Some("imagenet1k"), Some("acc1")),
+        &spec(Law::Power, Frontier::None),
+        None,
+        None,
+    )
+    .expect_err("no rows");
+    let text = err.to_string();
+    assert!(
+        text.contains("header-only.csv") && text.contains("no rows"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_parameter_left_at_a_bound_is_flagged_in_the_record() {
+    // errors that follow a pure power law have no floor: the saturating law's E_inf goes to
+    // its lower bound 0, which used to pass unflagged
+    let mut s = format!("{HEADER}\n");
+    for k in 0..8 {
+        let c = 10f64.powi(3 + k);
+        let acc = 1.0 - 0.9 * c.powf(-0.1);
+        s += &format!("sw,t{k},m,10,100,,1,1,{c},imagenet1k,acc1,{acc},x,d\n");
+    }
+    let t = read_csv(&write("no-floor.csv", &s)).expect("read");
+    let sel = select(Some("imagenet1k"), Some("acc1"));
+    let rec = fit_table(&t, &sel, &spec(Law::Saturating, Frontier::None), None, None)
+        .expect("saturating fit");
+    assert_eq!(rec.at_bound.len(), 1, "{:?}", rec.at_bound);
+    assert!(
+        rec.at_bound[0].starts_with("E_inf") && rec.at_bound[0].contains("lower bound 0"),
+        "{:?}",
+        rec.at_bound
+    );
+    // the same points under the power law: no bounds to sit at
+    let rec = fit_table(&t, &sel, &spec(Law::Power, Frontier::None), None, None).expect("power");
+    assert!(rec.at_bound.is_empty(), "{:?}", rec.at_bound);
+}

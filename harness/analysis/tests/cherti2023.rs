@@ -155,3 +155,22 @@ fn the_table_pipeline_gives_the_same_fits_and_handles_retrieval() {
     let rec = pipeline::fit_table(&t, &s, &spec(Frontier::Pareto), None, None).expect("2B fit");
     assert!(rec.points_input < 29 && rec.param("alpha").expect("alpha") < 0.0);
 }
+
+#[test]
+fn a_binned_frontier_over_openais_three_models_is_refused() {
+    // Five bins over three points used to move them to bin centres and fit 35.31 C^-0.1796
+    // without a word, instead of the published 23.18 C^-0.1638 on the points themselves.
+    let rows = rows();
+    let openai = imagenet_points(&rows, CHERTI_OPENAI);
+    let err = Frontier::Bins(5)
+        .apply(&openai)
+        .expect_err("3 points, 5 bins");
+    let text = err.to_string();
+    assert!(
+        text.contains("3 points") && text.contains("--frontier none"),
+        "{text}"
+    );
+    let g = fit_power(&Frontier::None.apply(&openai).expect("none")).expect("fit");
+    assert_sig("OpenAI beta", g.beta, 23.18, 4);
+    assert_sig("OpenAI alpha", g.alpha, -0.1638, 4);
+}

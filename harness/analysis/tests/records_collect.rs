@@ -297,7 +297,16 @@ fn collect_reads_a_results_tree_and_reports_incomplete_trials() {
     assert!((rec.param("beta").expect("beta") - 3.0).abs() < 1e-8);
     let x = rec.extrapolation.as_ref().expect("holdout");
     assert!(x.n_held_out > 0 && x.mean_abs_rel_error < 1e-9);
+    // the held-out fit's own law is kept, so its predictions can be redrawn from the record
+    let held_alpha = x
+        .fitted_parameters
+        .iter()
+        .find(|p| p.name == "alpha")
+        .expect("the held-out fit's alpha");
+    assert!((held_alpha.value + 0.2).abs() < 1e-9, "{held_alpha:?}");
+    assert!(x.fitted_formula.starts_with("E = "), "{}", x.fitted_formula);
     let back: clipscale_analysis::fit::record::FitRecord = read_json(&out).expect("record");
+    assert_eq!(back.extrapolation, rec.extrapolation);
     assert_eq!(back.formula, rec.formula);
     assert_eq!(back.points_used.len(), 4);
 }

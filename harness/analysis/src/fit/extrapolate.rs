@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::record::NamedValue;
 use crate::error::{AnalysisError, Result};
 
 /// One held-out point and its prediction.
@@ -42,6 +43,12 @@ pub struct Extrapolation {
     pub mean_abs_rel_error: f64,
     pub max_abs_rel_error: f64,
     pub points: Vec<HoldoutPoint>,
+    /// The law fitted to the points at or below the threshold, whose predictions these are
+    /// (records written before it was kept read back empty).
+    #[serde(default)]
+    pub fitted_formula: String,
+    #[serde(default)]
+    pub fitted_parameters: Vec<NamedValue>,
 }
 
 /// Splits items into (x <= threshold, x > threshold).
@@ -49,12 +56,14 @@ pub fn split<T: Clone>(items: &[T], x: impl Fn(&T) -> f64, threshold: f64) -> (V
     items.iter().cloned().partition(|it| x(it) <= threshold)
 }
 
-/// Summarises the held-out predictions; fails when nothing was held out.
+/// Summarises the held-out predictions of the law `fitted` (formula, parameters); fails when
+/// nothing was held out.
 pub fn summarise(
     threshold: f64,
     axis: &str,
     n_fit: usize,
     points: Vec<HoldoutPoint>,
+    fitted: (String, Vec<NamedValue>),
 ) -> Result<Extrapolation> {
     if points.is_empty() {
         return Err(AnalysisError::arg(
@@ -72,5 +81,7 @@ pub fn summarise(
         mean_abs_rel_error: points.iter().map(|p| p.rel_error.abs()).sum::<f64>() / n,
         max_abs_rel_error: points.iter().map(|p| p.rel_error.abs()).fold(0.0, f64::max),
         points,
+        fitted_formula: fitted.0,
+        fitted_parameters: fitted.1,
     })
 }

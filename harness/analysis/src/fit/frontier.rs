@@ -52,6 +52,18 @@ pub fn binned(points: &[Point], nbins: usize) -> Result<Vec<Point>> {
     if points.is_empty() {
         return Ok(Vec::new());
     }
+    if points.len() <= nbins {
+        // every point would sit alone in its bin, moved to the bin's centre: a fit to shifted
+        // points that looks like a frontier fit
+        return Err(AnalysisError::arg(
+            "frontier",
+            format!(
+                "a binned frontier of {nbins} bins over {} points keeps every point and moves it \
+                 to its bin's centre; use --frontier none (or pareto), or fewer bins than points",
+                points.len()
+            ),
+        ));
+    }
     let lx: Vec<f64> = points.iter().map(|p| p.x.log10()).collect();
     let lo = lx.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = lx.iter().copied().fold(f64::NEG_INFINITY, f64::max) + BIN_PAD_LOG10;
@@ -152,16 +164,24 @@ mod tests {
             p(10.0, 0.3),
             p(100.0, 0.2),
             p(1e4, 0.1),
+            p(1e4, 0.15),
         ];
         let b = binned(&pts, 5).expect("bins");
         let w = 4.1 / 5.0;
         let centres: Vec<f64> = b.iter().map(|q| q.x.log10()).collect();
         let ys: Vec<f64> = b.iter().map(|q| q.y).collect();
-        // Bin 0 holds x=1; bin 1 holds both x=10 points; bin 2 holds x=100; bin 3 is empty.
+        // Bin 0 holds x=1; bin 1 holds both x=10 points; bin 2 holds x=100; bin 3 is empty;
+        // bin 4 holds both x=1e4 points.
         assert_eq!(ys, vec![0.5, 0.3, 0.2, 0.1]);
         for (c, k) in centres.iter().zip([0.0, 1.0, 2.0, 4.0]) {
             assert!((c - (k + 0.5) * w).abs() < 1e-12, "{c} vs bin {k}");
         }
         assert!(binned(&pts, 0).is_err());
+        // no more points than bins: refused, pointing at the alternatives
+        let err = binned(&pts[..3], 3)
+            .expect_err("3 points, 3 bins")
+            .to_string();
+        assert!(err.contains("--frontier none"), "{err}");
+        assert_eq!(binned(&pts[..4], 3).expect("4 points, 3 bins").len(), 3);
     }
 }

@@ -152,6 +152,10 @@ pub struct FitRecord {
     pub bootstrap: Option<BootstrapSummary>,
     #[serde(default)]
     pub extrapolation: Option<Extrapolation>,
+    /// Parameters the fit left at a bound of their range, each with what that means (empty when
+    /// none): the data do not pin them, and the law's other numbers lean on that.
+    #[serde(default)]
+    pub at_bound: Vec<String>,
     pub timings: Timings,
     pub created_unix_s: f64,
     pub clipscale_analysis_version: String,

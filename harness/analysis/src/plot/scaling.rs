@@ -336,11 +336,8 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
     push_points(&mut fig, table, spec, &sel, &rows, &palette);
     let fit_entries = push_laws(&mut fig, spec, &laws, &styles)?;
     legend(&mut fig, spec, &palette, fit_entries);
-    if let Some((level, n)) = band_levels.first() {
-        fig.notes.push(format!(
-            "bands: {:.0}% pointwise bootstrap intervals ({n} refits)",
-            100.0 * level
-        ));
+    if let Some(&(level, succeeded, asked)) = band_levels.first() {
+        fig.notes.push(refits_note(level, succeeded, asked));
     }
     if let Some(name) = table.path.file_name() {
         fig.notes.push(format!("data: {}", name.to_string_lossy()));
@@ -422,12 +419,27 @@ fn law_styles(
         .collect()
 }
 
-/// The bootstrap band of each law that has refits; returns their (level, refits).
+/// The figure's note on its bands: the level, and how many refits succeeded of those asked for
+/// (failed resamples leave no trace in the band, so the count is said).
+fn refits_note(level: f64, succeeded: usize, asked: usize) -> String {
+    let refits = if succeeded == asked {
+        format!("{succeeded} refits")
+    } else {
+        format!("{succeeded} of {asked} refits succeeded")
+    };
+    format!(
+        "bands: {:.0}% pointwise bootstrap intervals ({refits})",
+        100.0 * level
+    )
+}
+
+/// The bootstrap band of each law that has refits; returns their (level, refits that
+/// succeeded, refits asked for).
 fn push_bands(
     fig: &mut Figure,
     laws: &[LawToDraw],
     styles: &[LineStyle],
-) -> Result<Vec<(f64, usize)>> {
+) -> Result<Vec<(f64, usize, usize)>> {
     let mut band_levels = Vec::new();
     for (l, st) in laws.iter().zip(styles) {
         if l.replicates.len() < 2 {
@@ -435,7 +447,9 @@ fn push_bands(
         }
         let f = law_fn(&l.record.law)?;
         let level = l.record.bootstrap.as_ref().map_or(0.95, |b| b.level);
-        band_levels.push((level, l.replicates.len()));
+        let n = l.replicates.len();
+        let asked = l.record.bootstrap.as_ref().map_or(n, |b| b.reps.max(n));
+        band_levels.push((level, n, asked));
         let reps = Arc::new(l.replicates.clone());
         let tail = (1.0 - level) / 2.0;
         fig.layers.push(Layer::Band {
@@ -540,13 +554,24 @@ fn push_laws(
         } else {
             Symbol::Line(*st)
         };
-        entries.push(LegendEntry {
-            symbol,
-            lines: vec![
-                format!("{}: {}", l.label, law_text(&l.record)),
-                format!("\u{a0}\u{a0}{}", frontier_words(&l.record)),
-            ],
-        });
+        let mut lines = vec![
+            format!("{}: {}", l.label, law_text(&l.record)),
+            format!("\u{a0}\u{a0}{}", frontier_words(&l.record)),
+        ];
+        if !l.record.at_bound.is_empty() {
+            // the parameter names, "E_inf = 1e-14 at its lower bound..." -> "E_inf"
+            let names: Vec<&str> = l
+                .record
+                .at_bound
+                .iter()
+                .map(|b| b.split(" =").next().unwrap_or(b))
+                .collect();
+            lines.push(format!(
+                "\u{a0}\u{a0}at a bound of its range: {} (see the fit record)",
+                names.join(", ")
+            ));
+        }
+        entries.push(LegendEntry { symbol, lines });
         let frontier = parse_frontier(&l.record.frontier)?;
         if frontier != Frontier::None {
             let fs = MarkerStyle {
@@ -609,5 +634,22 @@ fn legend(fig: &mut Figure, spec: &ScalingSpec, palette: &Palette, fit_entries: 
             )),
             entries: fit_entries,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refits_note;
+
+    #[test]
+    fn the_band_note_says_how_many_refits_succeeded() {
+        assert_eq!(
+            refits_note(0.95, 1000, 1000),
+            "bands: 95% pointwise bootstrap intervals (1000 refits)"
+        );
+        assert_eq!(
+            refits_note(0.95, 874, 1000),
+            "bands: 95% pointwise bootstrap intervals (874 of 1000 refits succeeded)"
+        );
     }
 }
