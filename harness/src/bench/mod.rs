@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::backend::{BackendInfo, BackendTask, device_name};
+use crate::backend::{BackendInfo, BackendTask};
 use crate::flops::counts;
 use crate::model::{ClipBatch, ClipConfig, Precision};
 use crate::train::data::{
@@ -122,7 +122,7 @@ impl BackendTask for TimeSteps {
     type Output = Result<StepTiming, String>;
     fn run<B: AutodiffBackend>(self, device: B::Device, info: BackendInfo) -> Self::Output {
         self.precision
-            .check_supported::<B>(&device, &device_name(info.device), info.backend)
+            .check_supported::<B>(&device, &info)
             .map_err(|e| e.to_string())?;
         let image_size = self.model.vision.image_size;
         let context_length = self.model.text.context_length;

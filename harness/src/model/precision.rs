@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::fused;
+use crate::backend::BackendInfo;
 
 /// The compute precision of a trial's training step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -83,26 +84,26 @@ impl Precision {
     }
 
     /// Whether backend `B` on `device` computes in this precision: bf16 and f16 need the type
-    /// for storage and arithmetic (burn's `supports_dtype`). `device_name` and `backend` name it
-    /// in the error.
+    /// for storage and arithmetic (burn's `supports_dtype`). `info` names the device in the
+    /// error (its name is looked up only then: a driver query, not worth a trial's start).
     pub fn check_supported<B: Backend>(
         self,
         device: &B::Device,
-        device_name: &str,
-        backend: &'static str,
+        info: &BackendInfo,
     ) -> Result<(), PrecisionError> {
-        let device_name = device_name.to_string();
+        let device_name = || crate::backend::device_name(info.device);
+        let backend = info.backend;
         match self {
             Precision::F32 => Ok(()),
             Precision::Bf16 if !B::supports_dtype(device, DType::BF16) => {
                 Err(PrecisionError::NoBf16 {
-                    device: device_name,
+                    device: device_name(),
                     backend,
                 })
             }
             Precision::F16 if !B::supports_dtype(device, DType::F16) => {
                 Err(PrecisionError::NoF16 {
-                    device: device_name,
+                    device: device_name(),
                     backend,
                 })
             }

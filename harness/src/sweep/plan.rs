@@ -130,9 +130,7 @@ pub struct Calibrate {
 impl BackendTask for Calibrate {
     type Output = Result<f64, EstimateError>;
     fn run<B: AutodiffBackend>(self, device: B::Device, info: BackendInfo) -> Self::Output {
-        let device_name = crate::backend::device_name(info.device);
-        self.precision
-            .check_supported::<B>(&device, &device_name, info.backend)?;
+        self.precision.check_supported::<B>(&device, &info)?;
         let settings = StepSettings {
             precision: self.precision,
             ..StepSettings::default()

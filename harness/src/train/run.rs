@@ -281,8 +281,7 @@ fn start_or_resume<B: AutodiffBackend>(
     backend: &BackendInfo,
 ) -> Result<(CheckpointState, Trainer<B>), TrainError> {
     // a precision the device lacks is refused before anything is written
-    let device_name = crate::backend::device_name(backend.device);
-    (spec.optim.precision).check_supported::<B>(device, &device_name, backend.backend)?;
+    spec.optim.precision.check_supported::<B>(device, backend)?;
     let settings = StepSettings {
         adamw: spec.optim.adamw,
         grad_clip_norm: spec.optim.grad_clip_norm,

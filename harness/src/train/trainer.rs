@@ -1,8 +1,8 @@
 //! The training step, written once: forward under the trial's precision, the contrastive loss,
 //! the divergence check, backward (through a dynamic loss scale in f16), global gradient-norm
-//! clipping, AdamW at the given learning rate and the logit-scale clamp. The training run, `clipscale bench train`, the sweep plan's
-//! time estimate and the GPU check all call [`Trainer::step`], so each times or checks the step
-//! that training runs.
+//! clipping, AdamW at the given learning rate and the logit-scale clamp. The training run,
+//! `clipscale bench train`, the sweep plan's time estimate and the GPU check all call
+//! [`Trainer::step`], so each times or checks the step that training runs.
 
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
