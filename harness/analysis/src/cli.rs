@@ -21,6 +21,7 @@ use crate::collect::{Collected, collect_results};
 use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::{BootstrapOptions, BootstrapSummary};
 use crate::fit::chinchilla::{self, ChinchillaFit, ChinchillaOptions};
+use crate::fit::classical::ClassicalSummary;
 use crate::fit::frontier::Frontier;
 use crate::fit::record::FitRecord;
 use crate::fit::saturating::SaturatingOptions;
@@ -61,8 +62,43 @@ pub enum LawArg {
     Power,
     /// E = E_inf + beta * C^alpha, robust (Huber) fit.
     Saturating,
+    /// E = a (C + b)^c + d with a, b, d >= 0, c <= 0 (Nezhurina et al. 2025), least squares
+    /// on ln residuals, on a frontier of geometric bins.
+    Shifted,
     /// L = E + A/N^alpha + B/D^beta (Chinchilla approach 3).
     Chinchilla,
+}
+
+impl LawArg {
+    pub fn law(self) -> Law {
+        match self {
+            LawArg::Power => Law::Power,
+            LawArg::Saturating => Law::Saturating,
+            LawArg::Shifted => Law::Shifted,
+            LawArg::Chinchilla => Law::Chinchilla,
+        }
+    }
+}
+
+/// Bins of the geometric-bin frontier when `--bins` is not given: 5 for the power law as
+/// Cherti et al. 2023, 10 for the four-parameter shifted law (it needs 6 frontier points).
+pub fn default_bins(law: Law) -> usize {
+    if law == Law::Shifted { 10 } else { 5 }
+}
+
+/// The frontier asked for, or the law's default: bins for the power and shifted laws, the
+/// Pareto frontier for the saturating law, none for Chinchilla.
+pub fn frontier_for(law: Law, frontier: Option<FrontierArg>, bins: Option<usize>) -> Frontier {
+    let arg = frontier.unwrap_or(match law {
+        Law::Power | Law::Shifted => FrontierArg::Bins,
+        Law::Saturating => FrontierArg::Pareto,
+        Law::Chinchilla => FrontierArg::None,
+    });
+    match arg {
+        FrontierArg::Bins => Frontier::Bins(bins.unwrap_or(default_bins(law))),
+        FrontierArg::Pareto => Frontier::Pareto,
+        FrontierArg::None => Frontier::None,
+    }
 }
 
 /// Frontier reduction before fitting.
@@ -106,12 +142,12 @@ pub struct FitArgs {
     pub table: PathBuf,
     #[arg(long, value_enum, default_value_t = LawArg::Power)]
     pub law: LawArg,
-    /// Default: bins for power, pareto for saturating, none for chinchilla.
+    /// Default: bins for power and shifted, pareto for saturating, none for chinchilla.
     #[arg(long, value_enum)]
     pub frontier: Option<FrontierArg>,
-    /// Number of bins for --frontier bins.
-    #[arg(long, default_value_t = 5)]
-    pub bins: usize,
+    /// Number of geometric bins for --frontier bins (default 5; 10 for the shifted law).
+    #[arg(long)]
+    pub bins: Option<usize>,
     #[arg(long, value_enum, default_value_t = XArg::TotalGmacs)]
     pub x: XArg,
     #[arg(long, value_enum, default_value_t = YArg::Auto)]
@@ -228,21 +264,8 @@ pub fn run_collect(args: &CollectArgs) -> Result<Collected> {
 
 /// Runs `fit`, writes the record if asked and prints the law and its parameters.
 pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
-    let law = match args.law {
-        LawArg::Power => Law::Power,
-        LawArg::Saturating => Law::Saturating,
-        LawArg::Chinchilla => Law::Chinchilla,
-    };
-    let frontier_arg = args.frontier.unwrap_or(match law {
-        Law::Power => FrontierArg::Bins,
-        Law::Saturating => FrontierArg::Pareto,
-        Law::Chinchilla => FrontierArg::None,
-    });
-    let frontier = match frontier_arg {
-        FrontierArg::Bins => Frontier::Bins(args.bins),
-        FrontierArg::Pareto => Frontier::Pareto,
-        FrontierArg::None => Frontier::None,
-    };
+    let law = args.law.law();
+    let frontier = frontier_for(law, args.frontier, args.bins);
     if args.huber_delta.is_nan() || args.huber_delta <= 0.0 {
         return Err(AnalysisError::arg(
             "huber-delta",
@@ -333,6 +356,12 @@ fn print_summary(rec: &FitRecord) {
     if let Some(b) = &rec.bootstrap {
         print_bootstrap(b);
     }
+    if let Some(why) = &rec.bootstrap_refused {
+        println!("  bootstrap refused: {why}");
+    }
+    if let (None, Some(c)) = (&rec.bootstrap, &rec.classical) {
+        print_classical(c);
+    }
     if let Some(x) = &rec.extrapolation {
         println!(
             "  extrapolation above {:e}: fitted {} points, predicted {}; mean |rel error| {:.2}%, max {:.2}%",
@@ -341,6 +370,25 @@ fn print_summary(rec: &FitRecord) {
             x.n_held_out,
             100.0 * x.mean_abs_rel_error,
             100.0 * x.max_abs_rel_error
+        );
+    }
+}
+
+fn print_classical(c: &ClassicalSummary) {
+    println!(
+        "  classical: {:.0}% t-intervals, {} residual degrees of freedom (t = {})",
+        100.0 * c.level,
+        c.dof,
+        sig(c.t)
+    );
+    for p in &c.params {
+        println!(
+            "    {:>6} = {:<10} [{}, {}]  se {}",
+            p.name,
+            sig(p.estimate),
+            sig(p.ci_low),
+            sig(p.ci_high),
+            sig(p.se)
         );
     }
 }

@@ -6,14 +6,16 @@
 use std::time::Instant;
 
 use crate::error::{AnalysisError, Result};
-use crate::fit::bootstrap::{BootstrapOptions, BootstrapSummary, bootstrap, expand};
+use crate::fit::bootstrap::{BootstrapOptions, BootstrapSummary, bootstrap, expand, resample_of};
 use crate::fit::chinchilla::{self, ChinchillaFit, ChinchillaOptions};
+use crate::fit::classical::{ClassicalSummary, classical};
 use crate::fit::extrapolate::{self, Extrapolation, HoldoutPoint};
 use crate::fit::frontier::{Frontier, pareto};
 use crate::fit::power::{self, PowerFit};
 use crate::fit::record::*;
 use crate::fit::saturating::{self, SaturatingFit, SaturatingOptions};
-use crate::fit::{Point, check_positive, range};
+use crate::fit::shifted::{self, ShiftedFit};
+use crate::fit::{Point, check_enough, check_positive, min_points, range};
 use crate::import::NdlPoint;
 use crate::table::Table;
 
@@ -24,16 +26,81 @@ pub use crate::select::{Obs, SelectSpec, Selected, YKind, is_loss, select};
 pub enum Law {
     Power,
     Saturating,
+    /// E = a (C + b)^c + d, Nezhurina et al. 2025.
+    Shifted,
     Chinchilla,
 }
+
+/// Most resamples of a bootstrap that may hold fewer distinct points than the law needs; above
+/// it the percentile band is refused and the classical interval reported instead.
+pub const MAX_THIN_RESAMPLES: f64 = 0.05;
 
 impl Law {
     pub fn name(&self) -> &'static str {
         match self {
             Law::Power => power::LAW,
             Law::Saturating => saturating::LAW,
+            Law::Shifted => shifted::LAW,
             Law::Chinchilla => chinchilla::LAW,
         }
+    }
+
+    /// The law of a record's `law` field.
+    pub fn from_name(name: &str) -> Result<Law> {
+        [Law::Power, Law::Saturating, Law::Shifted, Law::Chinchilla]
+            .into_iter()
+            .find(|l| l.name() == name)
+            .ok_or_else(|| AnalysisError::arg("fit", format!("unknown law {name:?} in record")))
+    }
+
+    /// Reported parameters, in record order, and whether each is a scale (positive, its
+    /// uncertainty taken on a log scale).
+    pub fn parameters(&self) -> &'static [(&'static str, bool)] {
+        match self {
+            Law::Power => &[("beta", true), ("alpha", false)],
+            Law::Saturating => &[("E_inf", false), ("beta", true), ("alpha", false)],
+            Law::Shifted => &[("a", true), ("b", false), ("c", false), ("d", false)],
+            Law::Chinchilla => &[
+                ("E", false),
+                ("A", true),
+                ("B", true),
+                ("alpha", false),
+                ("beta", false),
+            ],
+        }
+    }
+
+    /// Whether the law is a function of compute alone (else of N and D).
+    pub fn of_compute(&self) -> bool {
+        *self != Law::Chinchilla
+    }
+
+    /// The law's prediction with parameters `p` (record order) at compute `c`, or at (n, d)
+    /// for Chinchilla.
+    pub fn predict(&self, p: &[f64], c: f64, n: f64, d: f64) -> f64 {
+        match self {
+            Law::Power => p[0] * c.powf(p[1]),
+            Law::Saturating => p[0] + p[1] * c.powf(p[2]),
+            Law::Shifted => shifted::predict(p, c),
+            Law::Chinchilla => p[0] + p[1] / n.powf(p[3]) + p[2] / d.powf(p[4]),
+        }
+    }
+
+    /// Distinct points among `obs`: distinct computes, or distinct (N, D) for Chinchilla.
+    fn distinct(&self, obs: &[&Obs]) -> usize {
+        let mut keys: Vec<(u64, u64)> = obs
+            .iter()
+            .map(|o| {
+                if self.of_compute() {
+                    (o.x.to_bits(), 0)
+                } else {
+                    (o.n.to_bits(), o.d.to_bits())
+                }
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len()
     }
 }
 
@@ -51,6 +118,7 @@ pub struct FitSpec {
 pub enum Fitted {
     Power(PowerFit),
     Saturating(SaturatingFit),
+    Shifted(ShiftedFit),
     Chinchilla(ChinchillaFit),
 }
 
@@ -60,6 +128,7 @@ impl Fitted {
         match self {
             Fitted::Power(f) => vec![("beta", f.beta), ("alpha", f.alpha)],
             Fitted::Saturating(f) => vec![("E_inf", f.e_inf), ("beta", f.beta), ("alpha", f.alpha)],
+            Fitted::Shifted(f) => vec![("a", f.a), ("b", f.b), ("c", f.c), ("d", f.d)],
             Fitted::Chinchilla(f) => f.params.reported().to_vec(),
         }
     }
@@ -69,6 +138,7 @@ impl Fitted {
         match self {
             Fitted::Power(f) => f.predict(o.x),
             Fitted::Saturating(f) => f.predict(o.x),
+            Fitted::Shifted(f) => f.predict(o.x),
             Fitted::Chinchilla(f) => f.params.predict(o.n, o.d),
         }
     }
@@ -82,6 +152,13 @@ impl Fitted {
                 sig(f.e_inf),
                 sig(f.beta),
                 sig(f.alpha)
+            ),
+            Fitted::Shifted(f) => format!(
+                "E = {} * (C + {})^{} + {}",
+                sig(f.a),
+                sig(f.b),
+                sig(f.c),
+                sig(f.d)
             ),
             Fitted::Chinchilla(f) => {
                 let p = &f.params;
@@ -130,16 +207,32 @@ fn ndl_of(obs: &[Obs]) -> Vec<NdlPoint> {
 }
 
 /// Fits `spec.law` to `obs` (after the frontier); returns the fit and the points it used.
+/// Fails when the points left are fewer than the law's [`min_points`].
 pub fn fit_obs(obs: &[Obs], spec: &FitSpec) -> Result<(Fitted, Vec<Obs>)> {
+    let n_params = spec.law.parameters().len();
     match spec.law {
-        Law::Power | Law::Saturating => {
+        Law::Power | Law::Saturating | Law::Shifted => {
             let pts = points_of(obs);
             check_positive(&pts, "compute", "error")?;
             let used = spec.frontier.apply(&pts)?;
-            let fitted = if spec.law == Law::Power {
-                Fitted::Power(power::fit_power(&used)?)
-            } else {
-                Fitted::Saturating(saturating::fit_saturating(&used, &spec.saturating)?)
+            let mut xs: Vec<u64> = used.iter().map(|p| p.x.to_bits()).collect();
+            xs.sort_unstable();
+            xs.dedup();
+            let counted = match spec.frontier {
+                Frontier::None => "distinct computes".to_string(),
+                f => format!(
+                    "distinct computes on the {} frontier of {} points",
+                    f.describe(),
+                    obs.len()
+                ),
+            };
+            check_enough(spec.law.name(), n_params, xs.len(), &counted)?;
+            let fitted = match spec.law {
+                Law::Power => Fitted::Power(power::fit_power(&used)?),
+                Law::Saturating => {
+                    Fitted::Saturating(saturating::fit_saturating(&used, &spec.saturating)?)
+                }
+                _ => Fitted::Shifted(shifted::fit_shifted(&used)?),
             };
             let used = used
                 .into_iter()
@@ -160,6 +253,13 @@ pub fn fit_obs(obs: &[Obs], spec: &FitSpec) -> Result<(Fitted, Vec<Obs>)> {
                     "the Chinchilla law is fitted to all points; use --frontier none",
                 ));
             }
+            let all: Vec<&Obs> = obs.iter().collect();
+            check_enough(
+                chinchilla::LAW,
+                n_params,
+                spec.law.distinct(&all),
+                "distinct (N, D) pairs",
+            )?;
             let fit = chinchilla::fit_chinchilla(&ndl_of(obs), &spec.chinchilla)?;
             Ok((Fitted::Chinchilla(fit), obs.to_vec()))
         }
@@ -180,8 +280,12 @@ pub fn fit_selected(
     let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
     let estimate: Vec<f64> = params.iter().map(|(_, v)| *v).collect();
 
+    let level = boot.map_or(0.95, |b| b.level);
+    let classical = classical_of(spec.law, &names, &estimate, &used, level);
     let t1 = Instant::now();
+    let bootstrap_refused = boot.and_then(|b| thin_resamples(sel, spec.law, b));
     let bootstrap = boot
+        .filter(|_| bootstrap_refused.is_none())
         .map(|b| bootstrap_fit(sel, spec, &fitted, &names, &estimate, b))
         .transpose()?;
     let bootstrap_s = boot.map(|_| t1.elapsed().as_secs_f64());
@@ -200,7 +304,7 @@ pub fn fit_selected(
         diagnostics,
         compute_optimal,
     } = describe(&fitted, spec, &used);
-    let at_bound = parameters_at_bounds(&fitted, y_min);
+    let at_bound = parameters_at_bounds(&fitted, x_min, y_min);
     Ok(FitRecord {
         schema_version: FIT_SCHEMA_VERSION,
         law: spec.law.name().to_string(),
@@ -231,6 +335,8 @@ pub fn fit_selected(
         },
         compute_optimal,
         bootstrap,
+        bootstrap_refused,
+        classical,
         extrapolation,
         at_bound,
         timings: Timings {
@@ -272,13 +378,77 @@ fn bootstrap_fit(
     }
 }
 
+/// The classical interval of the fit to `used` (`None` when it has no residual degree of
+/// freedom or a parameter is not determined: then it is not reported).
+fn classical_of(
+    law: Law,
+    names: &[&str],
+    estimate: &[f64],
+    used: &[Obs],
+    level: f64,
+) -> Option<ClassicalSummary> {
+    let log_scale: Vec<bool> = law.parameters().iter().map(|(_, l)| *l).collect();
+    let ln_y: Vec<f64> = used.iter().map(|o| o.y.ln()).collect();
+    let ln_pred = |p: &[f64], i: usize| {
+        let o = &used[i];
+        law.predict(p, o.x, o.n, o.d).ln()
+    };
+    classical(names, estimate, &log_scale, &ln_y, &ln_pred, level).ok()
+}
+
+/// Why a bootstrap of `sel` would mislead, if it would: more than [`MAX_THIN_RESAMPLES`] of its
+/// resamples hold fewer distinct points than the law needs (a percentile band from the rest is
+/// narrower than the data allow). Draws the same resamples the bootstrap would.
+fn thin_resamples(sel: &Selected, law: Law, b: &BootstrapOptions) -> Option<String> {
+    let needed = min_points(law.parameters().len());
+    let n = sel.obs.len();
+    let thin = (0..b.reps)
+        .filter(|&r| {
+            let counts = resample_of(b.seed, r, n);
+            let drawn: Vec<&Obs> = sel
+                .obs
+                .iter()
+                .zip(&counts)
+                .filter(|(_, c)| **c > 0.0)
+                .map(|(o, _)| o)
+                .collect();
+            law.distinct(&drawn) < needed
+        })
+        .count();
+    let distinct = law.distinct(&sel.obs.iter().collect::<Vec<_>>());
+    (thin as f64 > MAX_THIN_RESAMPLES * b.reps as f64).then(|| {
+        format!(
+            "{thin} of {} resamples ({:.0}%) of these {distinct} distinct points keep fewer than \
+             the {needed} the {} law needs; percentile intervals from the rest would be \
+             narrower than the data allow, so the classical interval is reported instead",
+            b.reps,
+            100.0 * thin as f64 / b.reps as f64,
+            law.name()
+        )
+    })
+}
+
 /// The parameters that `fitted` left at a bound of their range, said in words. `y_min` is the
-/// lowest fitted error or loss (the scale against which "zero" is judged).
-fn parameters_at_bounds(fitted: &Fitted, y_min: f64) -> Vec<String> {
+/// lowest fitted error or loss (the scale against which "zero" is judged), `x_min` the lowest
+/// fitted compute (the scale of the shifted law's b).
+fn parameters_at_bounds(fitted: &Fitted, x_min: f64, y_min: f64) -> Vec<String> {
     let zero = 1e-6 * y_min.abs();
     let mut out = Vec::new();
     match fitted {
         Fitted::Power(_) => {}
+        Fitted::Shifted(f) => {
+            for (name, v, what, tiny) in [
+                ("b", f.b, "no bend at small compute", 1e-6 * x_min),
+                ("c", f.c, "no decrease with compute", 1e-6),
+                ("d", f.d, "no floor", zero),
+            ] {
+                if v.abs() <= tiny {
+                    out.push(format!(
+                        "{name} = {v:.2e} at its bound 0: the data show {what}"
+                    ));
+                }
+            }
+        }
         Fitted::Saturating(f) => {
             if f.e_inf_at_bound {
                 out.push(format!(
@@ -378,6 +548,23 @@ fn describe(fitted: &Fitted, spec: &FitSpec, used: &[Obs]) -> Description {
                 NamedValue::new("iterations", f.iterations as f64),
                 NamedValue::new("e_inf_at_bound", f64::from(u8::from(f.e_inf_at_bound))),
             ],
+            None,
+        ),
+        Fitted::Shifted(f) => (
+            ObjectiveInfo {
+                name: "sum_squared_ln_residuals".into(),
+                value: f.objective,
+                huber_delta: None,
+            },
+            Some(OptimiserInfo {
+                name: "argmin L-BFGS (More-Thuente)".into(),
+                starts: f.starts,
+                converged_starts: f.converged_starts,
+                best_start: vec![],
+                polish_rounds: 0,
+                threads: 1,
+            }),
+            vec![NamedValue::new("iterations", f.iterations as f64)],
             None,
         ),
         Fitted::Chinchilla(f) => {

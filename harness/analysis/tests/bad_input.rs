@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clipscale_analysis::AnalysisError;
 use clipscale_analysis::fit::Point;
+use clipscale_analysis::fit::bootstrap::BootstrapOptions;
 use clipscale_analysis::fit::chinchilla::{self, ChinchillaOptions};
 use clipscale_analysis::fit::frontier::Frontier;
 use clipscale_analysis::fit::power::fit_power;
@@ -400,4 +401,117 @@ fn a_parameter_left_at_a_bound_is_flagged_in_the_record() {
     // the same points under the power law: no bounds to sit at
     let rec = fit_table(&t, &sel, &spec(Law::Power, Frontier::None), None, None).expect("power");
     assert!(rec.at_bound.is_empty(), "{:?}", rec.at_bound);
+}
+
+#[test]
+fn laws_on_too_few_points_per_parameter_are_refused_with_the_count() {
+    // A power law through two computes used to be fitted without comment.
+    let mut s = format!("{HEADER}\n");
+    for (k, (c, acc)) in [(1e3, 0.3), (1e3, 0.31), (1e5, 0.55)].iter().enumerate() {
+        s += &format!("sw,t{k},m,10,100,,1,1,{c},imagenet1k,acc1,{acc},x,d\n");
+    }
+    let t = read_csv(&write("two-computes.csv", &s)).expect("read");
+    let sel = select(Some("imagenet1k"), Some("acc1"));
+    let err = fit_table(&t, &sel, &spec(Law::Power, Frontier::None), None, None)
+        .expect_err("two distinct computes");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            AnalysisError::TooFewPoints {
+                needed: 3,
+                got: 2,
+                ..
+            }
+        ) && text.contains("1.5 per parameter")
+            && text.contains("distinct computes"),
+        "{text}"
+    );
+    // The saturating law's three parameters need five; the shifted law's four need six.
+    let t = read_csv(&good_table()).expect("read");
+    for (law, needed) in [(Law::Saturating, 5), (Law::Shifted, 6)] {
+        let err =
+            fit_table(&t, &sel, &spec(law, Frontier::None), None, None).expect_err("four points");
+        assert!(
+            matches!(err, AnalysisError::TooFewPoints { needed: n, got: 4, .. } if n == needed),
+            "{law:?}: {err}"
+        );
+    }
+    // Chinchilla on six (N, D) points returned E = 4e-19 and alpha = 4.08 with exit code 0;
+    // its five parameters now need eight.
+    let mut s = format!("{HEADER}\n");
+    for k in 0..6 {
+        let (n, d) = (1e6 * f64::from(1 << k), 1e8 * f64::from(3 - k % 3));
+        let loss = 2.0 + 400.0 / n.powf(0.34) + 410.0 / d.powf(0.28);
+        s += &format!("sw,t{k},m,{n},{d},,1,1,1,train,loss,{loss},x,d\n");
+    }
+    let t = read_csv(&write("six.csv", &s)).expect("read");
+    let mut sel = select(Some("train"), Some("loss"));
+    sel.need_nd = true;
+    let err = fit_table(&t, &sel, &spec(Law::Chinchilla, Frontier::None), None, None)
+        .expect_err("six points");
+    assert!(
+        matches!(
+            err,
+            AnalysisError::TooFewPoints {
+                needed: 8,
+                got: 6,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bootstrap_of_too_few_distinct_points_is_refused_and_the_classical_interval_given() {
+    // Four computes: most resamples keep three or more distinct ones for a power law... but
+    // about 1 in 4 do not, far above the 5% the bootstrap tolerates.
+    let t = read_csv(&good_table()).expect("read");
+    let sel = select(Some("imagenet1k"), Some("acc1"));
+    let boot = BootstrapOptions {
+        reps: 400,
+        seed: 1,
+        level: 0.95,
+        threads: 1,
+    };
+    let rec = fit_table(
+        &t,
+        &sel,
+        &spec(Law::Power, Frontier::None),
+        Some(&boot),
+        None,
+    )
+    .expect("fit");
+    assert!(rec.bootstrap.is_none(), "{:?}", rec.bootstrap);
+    let why = rec.bootstrap_refused.as_deref().expect("refused");
+    assert!(
+        why.contains("of 400 resamples") && why.contains("4 distinct"),
+        "{why}"
+    );
+    let c = rec.classical.as_ref().expect("classical interval");
+    assert_eq!(c.dof, 2);
+    let alpha = c.param("alpha").expect("alpha");
+    assert!(alpha.ci_low < alpha.estimate && alpha.estimate < alpha.ci_high);
+    // With twenty computes the bootstrap runs as before.
+    let mut s = format!("{HEADER}\n");
+    for k in 0..20 {
+        let c = 1e3 * 1.6f64.powi(k);
+        let err = 2.0 * c.powf(-0.1) * (1.0 + 0.01 * f64::from(k % 3));
+        s += &format!(
+            "sw,t{k},m,10,100,,1,1,{c},imagenet1k,acc1,{},x,d\n",
+            1.0 - err.min(0.99)
+        );
+    }
+    let t = read_csv(&write("twenty.csv", &s)).expect("read");
+    let rec = fit_table(
+        &t,
+        &sel,
+        &spec(Law::Power, Frontier::None),
+        Some(&boot),
+        None,
+    )
+    .expect("fit");
+    assert!(rec.bootstrap_refused.is_none());
+    assert_eq!(rec.bootstrap.as_ref().map(|b| b.succeeded), Some(400));
 }

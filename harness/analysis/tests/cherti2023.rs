@@ -174,3 +174,54 @@ fn a_binned_frontier_over_openais_three_models_is_refused() {
     assert_sig("OpenAI beta", g.beta, 23.18, 4);
     assert_sig("OpenAI alpha", g.alpha, -0.1638, 4);
 }
+
+#[test]
+fn openais_three_models_get_the_classical_interval_not_a_bootstrap_band() {
+    // A bootstrap of three points resamples mostly one or two distinct computes: it drew
+    // alpha in [-0.176, -0.144] as a "95% band", 3.5x narrower than the t-interval on one
+    // residual degree of freedom, [-0.277, -0.050].
+    let dir = temp_dir("cherti-openai-classical");
+    let path = dir.join("t.csv");
+    table::write_csv(&path, &rows()).expect("write");
+    let t = table::read_csv(&path).expect("read");
+    let sel = SelectSpec {
+        sweeps: vec![CHERTI_OPENAI.into()],
+        train_data: None,
+        model: None,
+        dataset: Some("imagenet1k".into()),
+        metric: Some("acc1".into()),
+        x_column: "total_gmacs".into(),
+        y: YKind::Auto,
+        drop_highest: 0,
+        need_nd: false,
+    };
+    let spec = FitSpec {
+        law: Law::Power,
+        frontier: Frontier::None,
+        saturating: Default::default(),
+        chinchilla: Default::default(),
+    };
+    let boot = clipscale_analysis::fit::bootstrap::BootstrapOptions {
+        reps: 1000,
+        seed: 0,
+        level: 0.95,
+        threads: 1,
+    };
+    let rec = pipeline::fit_table(&t, &sel, &spec, Some(&boot), None).expect("fit");
+    assert_sig(
+        "OpenAI alpha",
+        rec.param("alpha").expect("alpha"),
+        -0.1638,
+        4,
+    );
+    assert!(rec.bootstrap.is_none());
+    let why = rec.bootstrap_refused.as_deref().expect("refused");
+    assert!(why.contains("3 distinct points"), "{why}");
+    let c = rec.classical.as_ref().expect("classical");
+    assert_eq!(c.dof, 1);
+    let alpha = c.param("alpha").expect("alpha");
+    assert_sig("alpha low", alpha.ci_low, -0.277, 3);
+    assert_sig("alpha high", alpha.ci_high, -0.0501, 3);
+    let beta = c.param("beta").expect("beta");
+    assert!(beta.ci_low > 0.0 && beta.ci_low < 23.18 && beta.ci_high > 23.18);
+}

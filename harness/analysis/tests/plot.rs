@@ -150,7 +150,7 @@ fn fit_args() -> PlotFitArgs {
     PlotFitArgs {
         law: LawArg::Power,
         frontier: Some(FrontierArg::Bins),
-        bins: 5,
+        bins: None,
         bootstrap: 200,
         seed: 3,
         level: 0.95,
@@ -206,6 +206,9 @@ fn the_cherti_reference_figure_comes_with_its_table_and_fits() {
         "ImageNet-1k zero-shot top-1 error",
         "OpenCLIP: E = 5.858 C^-0.1114",
         "OpenAI CLIP: E = 23.18 C^-0.1638",
+        // three points are too few to bootstrap: the band is the classical interval, said so
+        "band: 95% t-interval: alpha in [-0.2774, -0.05012]",
+        "OpenAI CLIP band: classical, 1 d.o.f. (3 points, too few to bootstrap)",
         "LAION-80M",
         "LAION-400M",
         "LAION-2B",
@@ -239,6 +242,8 @@ fn the_cherti_reference_figure_comes_with_its_table_and_fits() {
         4,
     );
     assert!(oc.bootstrap.as_ref().is_some_and(|b| b.succeeded > 250));
+    assert!(oa.bootstrap.is_none() && oa.bootstrap_refused.is_some());
+    assert_eq!(oa.classical.as_ref().map(|c| c.dof), Some(1));
 }
 
 #[test]

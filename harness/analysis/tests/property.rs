@@ -122,3 +122,56 @@ fn chinchilla_exponents_are_recovered_from_noisy_data() {
         );
     }
 }
+
+#[test]
+fn the_shifted_law_recovers_its_parameters_from_noisy_points() {
+    use clipscale_analysis::fit::shifted::{fit_shifted, predict};
+    // Where b bends the curve inside the data (C from 1 to 1e5, b = 50), and on the scale of
+    // Nezhurina et al. 2025's CLIP fit on DataComp-1.4B (a 57.86, b 18.39, c -0.2266,
+    // d 0.1112, C in GFLOPs from 1e8 to 1e12; b is far below every C there and cannot be
+    // recovered, so only a, c, d are checked).
+    let cases: [([f64; 4], (f64, f64), bool); 2] = [
+        ([2.0, 50.0, -0.35, 0.15], (0.0, 5.0), true),
+        ([57.86, 18.39, -0.2266, 0.1112], (8.0, 12.0), false),
+    ];
+    for seed in 0..8 {
+        for (truth, (lo, hi), b_shows) in cases {
+            let mut rng = Xoshiro256::new(seed);
+            let pts: Vec<Point> = (0..80)
+                .map(|i| {
+                    let c = 10f64.powf(rng.range(lo, hi));
+                    let noise = (0.005 * rng.normal()).exp();
+                    Point::new(c, predict(&truth, c) * noise, format!("p{i}"))
+                })
+                .collect();
+            let f = fit_shifted(&pts).expect("fit");
+            let [a, b, c, d] = truth;
+            assert!(
+                (f.c - c).abs() < 0.03,
+                "seed {seed} {truth:?}: c {} vs {c}",
+                f.c
+            );
+            assert!(
+                (f.d - d).abs() < 0.015,
+                "seed {seed} {truth:?}: d {} vs {d}",
+                f.d
+            );
+            assert!(
+                (f.a.ln() - a.ln()).abs() < 0.35,
+                "seed {seed} {truth:?}: a {} vs {a}",
+                f.a
+            );
+            if b_shows {
+                assert!(
+                    (f.b.ln() - b.ln()).abs() < 0.4,
+                    "seed {seed} {truth:?}: b {} vs {b}",
+                    f.b
+                );
+            }
+            for p in &pts {
+                let rel = f.predict(p.x) / predict(&truth, p.x) - 1.0;
+                assert!(rel.abs() < 0.01, "seed {seed}: off by {rel} at {}", p.x);
+            }
+        }
+    }
+}

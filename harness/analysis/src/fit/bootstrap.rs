@@ -73,6 +73,13 @@ pub fn resample_counts(n: usize, rng: &mut Xoshiro256) -> Vec<f64> {
     counts
 }
 
+/// The multiplicities of replicate `r` of a bootstrap with `seed` over `n` points (each
+/// replicate draws from its own stream).
+pub fn resample_of(seed: u64, r: usize, n: usize) -> Vec<f64> {
+    let mut rng = Xoshiro256::stream(seed, r as u64);
+    resample_counts(n, &mut rng)
+}
+
 /// The resampled list: each item repeated by its count.
 pub fn expand<T: Clone>(items: &[T], counts: &[f64]) -> Vec<T> {
     let mut out = Vec::with_capacity(items.len());
@@ -120,8 +127,7 @@ where
     let t0 = Instant::now();
     let threads = super::chinchilla::worker_threads(opts.threads).min(opts.reps);
     let one = |r: usize| {
-        let mut rng = Xoshiro256::stream(opts.seed, r as u64);
-        let counts = resample_counts(n_points, &mut rng);
+        let counts = resample_of(opts.seed, r, n_points);
         refit(&counts).and_then(|v| {
             if v.iter().all(|x| x.is_finite()) {
                 Ok(v)

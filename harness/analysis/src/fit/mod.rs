@@ -1,17 +1,22 @@
 //! Scaling-law fits: the power law E = beta * C^alpha of Cherti et al. 2023 (OLS in log10-log10
 //! space, optionally on a frontier), a saturating law E = E_inf + beta * C^alpha, the Chinchilla
 //! approach-3 law L(N, D) = E + A/N^alpha + B/D^beta of Hoffmann et al. 2022 as replicated by
-//! Besiroglu et al. 2024, bootstrap intervals, hold-out extrapolation checks, and the fit record
-//! written for each fit.
+//! Besiroglu et al. 2024, the shifted law E = a (C + b)^c + d of Nezhurina et al. 2025,
+//! bootstrap and classical intervals, hold-out extrapolation checks, and the fit record written
+//! for each fit. A law is fitted only on enough distinct points ([`min_points`]: 1.5 per
+//! parameter), and a bootstrap whose resamples too often fall below that is refused in favour of
+//! the classical interval (see [`crate::pipeline`]).
 
 pub mod bootstrap;
 pub mod chinchilla;
+pub mod classical;
 pub mod extrapolate;
 pub mod frontier;
 pub mod optim;
 pub mod power;
 pub mod record;
 pub mod saturating;
+pub mod shifted;
 
 use crate::error::{AnalysisError, Result};
 
@@ -60,6 +65,31 @@ pub fn check_count(law: &str, got: usize, needed: usize, why: &str) -> Result<()
             needed,
             got,
             why: why.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Distinct points a law of `params` parameters needs before it is fitted: one and a half per
+/// parameter, and always one more than the parameters (a residual degree of freedom, so the fit
+/// can be judged at all). Power law 3, saturating 5, shifted 6, Chinchilla 8.
+pub fn min_points(params: usize) -> usize {
+    (params + 1).max((3 * params).div_ceil(2))
+}
+
+/// Fails unless `distinct` distinct points are enough for a law of `params` parameters; `what`
+/// says which points were counted (e.g. "after the pareto frontier").
+pub fn check_enough(law: &str, params: usize, distinct: usize, what: &str) -> Result<()> {
+    let needed = min_points(params);
+    if distinct < needed {
+        return Err(AnalysisError::TooFewPoints {
+            law: law.to_string(),
+            needed,
+            got: distinct,
+            why: format!(
+                "1.5 per parameter and one more than its {params} parameters; counted: {what}; \
+                 fit a law with fewer parameters, or add runs"
+            ),
         });
     }
     Ok(())

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bootstrap::BootstrapSummary;
+use super::classical::ClassicalSummary;
 use super::extrapolate::Extrapolation;
 use crate::records::SCHEMA_VERSION;
 
@@ -150,6 +151,14 @@ pub struct FitRecord {
     pub compute_optimal: Option<ComputeOptimalRecord>,
     #[serde(default)]
     pub bootstrap: Option<BootstrapSummary>,
+    /// Why the bootstrap asked for was not run (too few distinct points in too many of its
+    /// resamples); `classical` holds the interval reported instead.
+    #[serde(default)]
+    pub bootstrap_refused: Option<String>,
+    /// Classical (linearised least-squares, Student-t) intervals of the parameters, when the
+    /// fit has a residual degree of freedom and determines every parameter.
+    #[serde(default)]
+    pub classical: Option<ClassicalSummary>,
     #[serde(default)]
     pub extrapolation: Option<Extrapolation>,
     /// Parameters the fit left at a bound of their range, each with what that means (empty when

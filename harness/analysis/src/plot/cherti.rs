@@ -3,8 +3,9 @@
 //! zero-shot top-1 error against total compute (GMAC), the 29 OpenCLIP runs coloured by
 //! training set (LAION-80M/400M/2B) and shaped by model, with the power law fitted to their
 //! 5-bin frontier (E = 5.858 C^-0.1114), and OpenAI's 3 CLIP models with the law fitted to them
-//! directly (E = 23.18 C^-0.1638), each with a bootstrap band. Writes the tidy table the figure
-//! is drawn from, both fit records and the figure files.
+//! directly (E = 23.18 C^-0.1638); the first with its bootstrap band, the second with its
+//! classical t-band (three points are too few to bootstrap). Writes the tidy table the figure is
+//! drawn from, both fit records and the figure files.
 
 use std::path::{Path, PathBuf};
 

@@ -8,6 +8,7 @@
 //! the published data. Each kind builds a [`figure::Figure`], which [`figure::render`] draws.
 
 pub mod axis;
+mod band;
 pub mod cherti;
 pub mod extrapolation;
 pub mod figure;

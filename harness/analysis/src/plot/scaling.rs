@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use super::band::{BAND_OPACITY, Band, band_legend, band_notes, push_bands};
 use super::figure::{
     Figure, Layer, LegendEntry, LegendSection, LineStyle, MarkerStyle, Rgb, Shape, Symbol,
 };
@@ -16,7 +17,7 @@ use super::{
     sub_table, text_of,
 };
 use crate::error::{AnalysisError, Result};
-use crate::fit::bootstrap::{BootstrapOptions, quantile};
+use crate::fit::bootstrap::BootstrapOptions;
 use crate::fit::frontier::Frontier;
 use crate::fit::record::{FitRecord, Selection};
 use crate::fit::{power, saturating};
@@ -75,18 +76,20 @@ pub struct ScalingPlot {
     pub warnings: Vec<String>,
 }
 
-/// A law's prediction from a parameter vector in record order.
-fn law_fn(law: &str) -> Result<fn(&[f64], f64) -> f64> {
-    match law {
-        l if l == power::LAW => Ok(|p, c| p[0] * c.powf(p[1])),
-        l if l == saturating::LAW => Ok(|p, c| p[0] + p[1] * c.powf(p[2])),
-        other => Err(AnalysisError::arg(
+/// A law's prediction at compute `c` from a parameter vector in record order; an error for a
+/// law that is not a function of compute alone.
+pub(super) fn law_fn(law: &str) -> Result<impl Fn(&[f64], f64) -> f64 + Send + Sync + 'static> {
+    let law = Law::from_name(law)?;
+    if !law.of_compute() {
+        return Err(AnalysisError::arg(
             "fit",
             format!(
-                "a {other} law is not a function of compute alone; plot it with `plot isoflop`"
+                "a {} law is not a function of compute alone; plot it with `plot isoflop`",
+                law.name()
             ),
-        )),
+        ));
     }
+    Ok(move |p: &[f64], c: f64| law.predict(p, c, f64::NAN, f64::NAN))
 }
 
 /// The record's parameters in the order the bootstrap stores them.
@@ -125,18 +128,6 @@ pub fn parse_frontier(s: &str) -> Result<Frontier> {
     }
 }
 
-fn law_of(name: &str) -> Result<Law> {
-    match name {
-        n if n == power::LAW => Ok(Law::Power),
-        n if n == saturating::LAW => Ok(Law::Saturating),
-        n if n == crate::fit::chinchilla::LAW => Ok(Law::Chinchilla),
-        other => Err(AnalysisError::arg(
-            "fit",
-            format!("unknown law {other:?} in record"),
-        )),
-    }
-}
-
 /// Replays a record's fit and bootstrap on `table` (same selection, frontier, seed and number
 /// of refits) and returns the refits; fails if the replayed fit differs from the record.
 pub fn replay_bootstrap(table: &Table, rec: &FitRecord) -> Result<Vec<Vec<f64>>> {
@@ -160,7 +151,7 @@ pub fn replay_bootstrap(table: &Table, rec: &FitRecord) -> Result<Vec<Vec<f64>>>
         need_nd: false,
     };
     let mut spec = FitSpec {
-        law: law_of(&rec.law)?,
+        law: Law::from_name(&rec.law)?,
         frontier: parse_frontier(&rec.frontier)?,
         saturating: Default::default(),
         chinchilla: Default::default(),
@@ -328,17 +319,15 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
     fig.title = spec.title.clone();
     let styles = law_styles(table, spec, &rows, &laws, &palette);
     // bands first, under everything; then the points, then the laws and their frontiers
-    let band_levels = if spec.band {
+    let bands = if spec.band {
         push_bands(&mut fig, &laws, &styles)?
     } else {
-        Vec::new()
+        vec![Band::None; laws.len()]
     };
     push_points(&mut fig, table, spec, &sel, &rows, &palette);
-    let fit_entries = push_laws(&mut fig, spec, &laws, &styles)?;
+    let fit_entries = push_laws(&mut fig, &laws, &bands, &styles)?;
     legend(&mut fig, spec, &palette, fit_entries);
-    if let Some(&(level, succeeded, asked)) = band_levels.first() {
-        fig.notes.push(refits_note(level, succeeded, asked));
-    }
+    fig.notes.extend(band_notes(&laws, &bands));
     if let Some(name) = table.path.file_name() {
         fig.notes.push(format!("data: {}", name.to_string_lossy()));
     }
@@ -372,7 +361,7 @@ fn laws_to_draw(
         }
     };
     for l in &laws {
-        law_fn(&l.record.law)?;
+        let _checked = law_fn(&l.record.law)?;
         if l.record.axes.x != spec.select.x_column || l.record.axes.y != sel.axes.y {
             return Err(AnalysisError::arg(
                 "fit",
@@ -417,60 +406,6 @@ fn law_styles(
             }
         })
         .collect()
-}
-
-/// The figure's note on its bands: the level, and how many refits succeeded of those asked for
-/// (failed resamples leave no trace in the band, so the count is said).
-fn refits_note(level: f64, succeeded: usize, asked: usize) -> String {
-    let refits = if succeeded == asked {
-        format!("{succeeded} refits")
-    } else {
-        format!("{succeeded} of {asked} refits succeeded")
-    };
-    format!(
-        "bands: {:.0}% pointwise bootstrap intervals ({refits})",
-        100.0 * level
-    )
-}
-
-/// The bootstrap band of each law that has refits; returns their (level, refits that
-/// succeeded, refits asked for).
-fn push_bands(
-    fig: &mut Figure,
-    laws: &[LawToDraw],
-    styles: &[LineStyle],
-) -> Result<Vec<(f64, usize, usize)>> {
-    let mut band_levels = Vec::new();
-    for (l, st) in laws.iter().zip(styles) {
-        if l.replicates.len() < 2 {
-            continue;
-        }
-        let f = law_fn(&l.record.law)?;
-        let level = l.record.bootstrap.as_ref().map_or(0.95, |b| b.level);
-        let n = l.replicates.len();
-        let asked = l.record.bootstrap.as_ref().map_or(n, |b| b.reps.max(n));
-        band_levels.push((level, n, asked));
-        let reps = Arc::new(l.replicates.clone());
-        let tail = (1.0 - level) / 2.0;
-        fig.layers.push(Layer::Band {
-            name: format!("{} band", l.label),
-            f: Arc::new(move |c| {
-                let mut v: Vec<f64> = reps
-                    .iter()
-                    .map(|p| f(p, c))
-                    .filter(|v| v.is_finite())
-                    .collect();
-                if v.len() < 2 {
-                    return None;
-                }
-                v.sort_by(f64::total_cmp);
-                Some((quantile(&v, tail), quantile(&v, 1.0 - tail)))
-            }),
-            color: st.color,
-            opacity: 0.16,
-        });
-    }
-    Ok(band_levels)
 }
 
 /// The selected runs as points, grouped by (colour, shape); bigger colour groups first, so a
@@ -535,12 +470,12 @@ fn push_points(
 /// Each law as a curve with the frontier points it was fitted to; returns their legend entries.
 fn push_laws(
     fig: &mut Figure,
-    spec: &ScalingSpec,
     laws: &[LawToDraw],
+    bands: &[Band],
     styles: &[LineStyle],
 ) -> Result<Vec<LegendEntry>> {
     let mut entries = Vec::new();
-    for (l, st) in laws.iter().zip(styles) {
+    for ((l, st), band) in laws.iter().zip(styles).zip(bands) {
         let f = law_fn(&l.record.law)?;
         let p = params_of(&l.record);
         fig.layers.push(Layer::Curve {
@@ -549,10 +484,10 @@ fn push_laws(
             style: *st,
             fit_y: true,
         });
-        let symbol = if spec.band && l.replicates.len() >= 2 {
-            Symbol::LineBand(*st, 0.16)
-        } else {
+        let symbol = if *band == Band::None {
             Symbol::Line(*st)
+        } else {
+            Symbol::LineBand(*st, BAND_OPACITY)
         };
         let mut lines = vec![
             format!("{}: {}", l.label, law_text(&l.record)),
@@ -571,6 +506,7 @@ fn push_laws(
                 names.join(", ")
             ));
         }
+        lines.extend(band_legend(&l.record, band).map(|s| format!("\u{a0}\u{a0}{s}")));
         entries.push(LegendEntry { symbol, lines });
         let frontier = parse_frontier(&l.record.frontier)?;
         if frontier != Frontier::None {
@@ -634,22 +570,5 @@ fn legend(fig: &mut Figure, spec: &ScalingSpec, palette: &Palette, fit_entries: 
             )),
             entries: fit_entries,
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::refits_note;
-
-    #[test]
-    fn the_band_note_says_how_many_refits_succeeded() {
-        assert_eq!(
-            refits_note(0.95, 1000, 1000),
-            "bands: 95% pointwise bootstrap intervals (1000 refits)"
-        );
-        assert_eq!(
-            refits_note(0.95, 874, 1000),
-            "bands: 95% pointwise bootstrap intervals (874 of 1000 refits succeeded)"
-        );
     }
 }

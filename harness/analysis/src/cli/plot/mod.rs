@@ -90,12 +90,12 @@ pub struct RowsArgs {
 pub struct PlotFitArgs {
     #[arg(long, value_enum, default_value_t = LawArg::Power)]
     pub law: LawArg,
-    /// Default: bins for power, pareto for saturating.
+    /// Default: bins for power and shifted, pareto for saturating.
     #[arg(long, value_enum)]
     pub frontier: Option<FrontierArg>,
-    /// Number of bins for --frontier bins.
-    #[arg(long, default_value_t = 5)]
-    pub bins: usize,
+    /// Number of geometric bins for --frontier bins (default 5; 10 for the shifted law).
+    #[arg(long)]
+    pub bins: Option<usize>,
     /// Bootstrap refits for the confidence band (0 = no band).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::super::{FrontierArg, LawArg, XArg, YArg};
+use super::super::{XArg, YArg, frontier_for};
 use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::BootstrapOptions;
 use crate::fit::frontier::Frontier;
@@ -37,25 +37,14 @@ fn x_column(x: XArg) -> String {
 }
 
 fn fit_spec(f: &PlotFitArgs) -> Result<FitSpec> {
-    let law = match f.law {
-        LawArg::Power => Law::Power,
-        LawArg::Saturating => Law::Saturating,
-        LawArg::Chinchilla => {
-            return Err(AnalysisError::arg(
-                "law",
-                "the Chinchilla law is not a function of compute alone; use `plot isoflop --chinchilla`",
-            ));
-        }
-    };
-    let frontier = match f.frontier.unwrap_or(if law == Law::Power {
-        FrontierArg::Bins
-    } else {
-        FrontierArg::Pareto
-    }) {
-        FrontierArg::Bins => Frontier::Bins(f.bins),
-        FrontierArg::Pareto => Frontier::Pareto,
-        FrontierArg::None => Frontier::None,
-    };
+    let law = f.law.law();
+    if !law.of_compute() {
+        return Err(AnalysisError::arg(
+            "law",
+            "the Chinchilla law is not a function of compute alone; use `plot isoflop --chinchilla`",
+        ));
+    }
+    let frontier = frontier_for(law, f.frontier, f.bins);
     Ok(FitSpec {
         law,
         frontier,
