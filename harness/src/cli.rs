@@ -42,7 +42,7 @@ pub enum Command {
     /// Trial records (or published runs) into one tidy CSV table.
     Collect(clipscale_analysis::cli::CollectArgs),
     /// Fit a scaling law to rows of the tidy table; writes a fit record.
-    Fit(clipscale_analysis::cli::FitArgs),
+    Fit(Box<clipscale_analysis::cli::FitArgs>),
     /// Scaling plots (PNG or SVG) from the tidy table: error against compute with fitted laws,
     /// metric against samples, iso-FLOP curves, extrapolation checks, the Cherti 2023 figure.
     Plot(clipscale_analysis::cli::PlotArgs),

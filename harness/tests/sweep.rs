@@ -257,8 +257,11 @@ fn run_retries_a_crashed_trial_and_ends_with_a_table_and_fits() {
     );
     assert!(stdout.contains("retrying") || stderr.contains("retrying"));
     assert!(out.join("tiny").join("table.csv").is_file());
+    // Four trials leave two or three points on the loss frontier: a law where there are three,
+    // and where there are two, no law but the reason (a line through two points says nothing).
     assert!(
-        out.join("tiny").join("fit-val_loss.json").is_file(),
+        out.join("tiny").join("fit-val_loss.json").is_file()
+            || stdout.contains("val_loss: the power law needs at least 3 points"),
         "{stdout}"
     );
     // a second run does nothing but report

@@ -27,6 +27,7 @@ use crate::fit::record::FitRecord;
 use crate::fit::saturating::SaturatingOptions;
 use crate::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table, sig};
 use crate::records::write_json_atomic;
+use crate::table::Grouping;
 use crate::{bench, import, table};
 
 /// Published data sets `collect --from` can import.
@@ -167,6 +168,14 @@ pub struct FitArgs {
     /// Keep only this model.
     #[arg(long)]
     pub model: Option<String>,
+    /// Read these values of --group-column as one (repeatable), e.g.
+    /// `--group LAION=LAION-80M,LAION-400M,LAION-2B --train-data LAION`.
+    #[arg(long, value_name = "NAME=V1,V2,...")]
+    pub group: Vec<Grouping>,
+    /// The column --group renames values of (train_data, model, sweep, objective, curation,
+    /// family, varied).
+    #[arg(long, default_value = "train_data")]
+    pub group_column: String,
     /// Drop this many highest-error points first (5 reproduces Besiroglu et al.).
     #[arg(long, default_value_t = 0)]
     pub drop_highest: usize,
@@ -272,7 +281,10 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
             format!("{} must be > 0", args.huber_delta),
         ));
     }
-    let table = table::read_csv(&args.table)?;
+    let mut table = table::read_csv(&args.table)?;
+    if !args.group.is_empty() {
+        table = table.regroup(&args.group_column, &args.group)?;
+    }
     let select = SelectSpec {
         sweeps: args.sweep.clone(),
         train_data: args.train_data.clone(),
@@ -310,7 +322,12 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
         level: args.level,
         threads: args.threads,
     });
-    let rec = fit_table(&table, &select, &spec, boot.as_ref(), args.holdout_above)?;
+    let mut rec = fit_table(&table, &select, &spec, boot.as_ref(), args.holdout_above)?;
+    rec.selection.groups = args
+        .group
+        .iter()
+        .map(|g| format!("{}: {g}", args.group_column))
+        .collect();
     print_summary(&rec);
     if let Some(out) = &args.out {
         write_json_atomic(out, &rec)?;

@@ -8,7 +8,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use crate::error::{AnalysisError, Result};
+use crate::import::{FAMILY_CLIP_VIT, OBJECTIVE_CLIP};
+use crate::records::read_json;
 use crate::records::{self, SCHEMA_VERSION, TrialSpecHead, TrialStatus, Versioned};
 use crate::table::TidyRow;
 use crate::trial::TrialDir;
@@ -29,6 +33,106 @@ pub struct Collected {
     pub skipped: Vec<SkippedTrial>,
     /// Non-fatal notes (truncated last lines, id mismatches, missing evals, ...).
     pub warnings: Vec<String>,
+    /// Each collected trial's settings from its spec.json, flattened to `key.path -> value`,
+    /// by (sweep, trial id): what the `varied` column is computed from.
+    pub settings: BTreeMap<(String, String), BTreeMap<String, String>>,
+}
+
+/// Settings of a spec that never make a trial a variant of another: its identity and
+/// provenance, the model (the `model` column), how many samples it sees (`samples_seen`), its
+/// training data (`train_data`), its seeds (a replicate, not a variant) and how often it logs.
+const NOT_VARIANTS: [&str; 11] = [
+    "schema_version",
+    "trial_id",
+    "sweep",
+    "provenance",
+    "model_summary",
+    "model",
+    "samples",
+    "dataset",
+    "seed",
+    "data.seed",
+    "intervals",
+];
+
+/// `value` flattened to dotted keys (arrays and empty objects as compact JSON).
+pub fn flatten_settings(value: &serde_json::Value) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, child, out);
+                }
+            }
+            serde_json::Value::String(s) => {
+                out.insert(prefix.to_string(), s.clone());
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+/// The settings that differ between the trials of each sweep (other than [`NOT_VARIANTS`]),
+/// written into every row's `varied` column as `key=value;...`.
+fn fill_varied(out: &mut Collected) {
+    let excluded = |k: &str| {
+        NOT_VARIANTS
+            .iter()
+            .any(|n| k == *n || k.starts_with(&format!("{n}.")))
+    };
+    let mut varied_keys: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (sweep, _) in out.settings.keys() {
+        if varied_keys.contains_key(sweep.as_str()) {
+            continue;
+        }
+        let trials: Vec<&BTreeMap<String, String>> = out
+            .settings
+            .iter()
+            .filter(|((s, _), _)| s == sweep)
+            .map(|(_, m)| m)
+            .collect();
+        let mut keys: Vec<&str> = trials
+            .iter()
+            .flat_map(|m| m.keys().map(String::as_str))
+            .filter(|k| !excluded(k))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.retain(|k| {
+            let first = trials[0].get(*k);
+            trials.iter().any(|m| m.get(*k) != first)
+        });
+        varied_keys.insert(sweep.as_str(), keys);
+    }
+    let texts: BTreeMap<(String, String), String> = out
+        .settings
+        .iter()
+        .map(|((sweep, id), m)| {
+            let keys = varied_keys
+                .get(sweep.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let text: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}={}", m.get(*k).map_or("", String::as_str)))
+                .collect();
+            ((sweep.clone(), id.clone()), text.join(";"))
+        })
+        .collect();
+    for row in &mut out.rows {
+        if let Some(t) = texts.get(&(row.sweep.clone(), row.trial_id.clone())) {
+            row.varied.clone_from(t);
+        }
+    }
 }
 
 /// Collects every trial directory (a directory holding `spec.json`) below `root`.
@@ -46,6 +150,7 @@ pub fn collect_results(root: &Path) -> Result<Collected> {
     for dir in dirs {
         collect_trial(&dir, &mut out)?;
     }
+    fill_varied(&mut out);
     Ok(out)
 }
 
@@ -131,6 +236,15 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
             spec.trial_id
         ));
     }
+    let settings = flatten_settings(&read_json::<serde_json::Value>(&spec_path)?);
+    let setting = |keys: &[&str], default: &str| {
+        keys.iter()
+            .find_map(|k| settings.get(*k))
+            .map_or(default.to_string(), Clone::clone)
+    };
+    let objective = setting(&["objective", "optim.objective"], OBJECTIVE_CLIP);
+    let curation = setting(&["data.curation", "curation"], "none");
+    let family = setting(&["model.family", "family"], FAMILY_CLIP_VIT);
     let ms = &spec.model_summary;
     let row = |samples: u64, dataset: &str, metric: &str, value: f64, source: String| TidyRow {
         sweep: spec.sweep.clone(),
@@ -147,6 +261,10 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         value,
         source,
         train_data: spec.dataset.clone(),
+        objective: objective.clone(),
+        curation: curation.clone(),
+        family: family.clone(),
+        varied: String::new(),
     };
 
     let evals_path = trial.evals_path();
@@ -215,5 +333,7 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         out.rows.push(row(samples, "train", "loss", loss, source));
     }
     out.trials += 1;
+    out.settings
+        .insert((spec.sweep.clone(), spec.trial_id.clone()), settings);
     Ok(())
 }

@@ -68,7 +68,10 @@ pub enum AnalysisError {
     },
 
     /// Not enough points for the chosen law.
-    #[error("the {law} law needs at least {needed} points ({why}), but only {got} are available")]
+    #[error(
+        "the {law} law needs at least {needed} points ({why}), but there {} only {got}",
+        if *got == 1 { "is" } else { "are" }
+    )]
     TooFewPoints {
         law: String,
         needed: usize,

@@ -200,10 +200,38 @@ pub fn cherti2023(path: &Path, arch_params: Option<&HashMap<String, u64>>) -> Re
                 value,
                 source: format!("{file}:{line}"),
                 train_data: upstream.to_string(),
+                objective: OBJECTIVE_CLIP.to_string(),
+                curation: cherti2023_curation(upstream).to_string(),
+                family: if arch.starts_with("ViT") {
+                    FAMILY_CLIP_VIT
+                } else {
+                    ""
+                }
+                .to_string(),
+                varied: String::new(),
             });
         }
     }
     Ok(rows)
+}
+
+/// The `objective` of CLIP's softmax contrastive loss (every clipscale trial today).
+pub const OBJECTIVE_CLIP: &str = "clip";
+/// The `family` of a ViT image tower with a causal text transformer.
+pub const FAMILY_CLIP_VIT: &str = "clip-vit";
+
+/// How the training sets of Cherti et al. 2023 were curated, as their papers describe: the LAION
+/// sets kept web pairs whose OpenAI CLIP ViT-B/32 image-text similarity passed a threshold (0.3
+/// for LAION-400M, 0.28 for LAION-2B; LAION-80M is a subset of 2B); OpenAI's WIT-400M was
+/// gathered by 500k text queries with up to 20k pairs each (the balancing MetaCLIP re-derived).
+fn cherti2023_curation(upstream: &str) -> &'static str {
+    if upstream.starts_with("LAION") {
+        "clip-score"
+    } else if upstream.contains("WIT") {
+        "query-balanced"
+    } else {
+        ""
+    }
 }
 
 /// One Chinchilla point: parameters, training tokens, final loss, and its file line.
@@ -274,6 +302,10 @@ pub fn besiroglu2024(path: &Path) -> Result<Vec<TidyRow>> {
                 value: p.loss,
                 source: format!("{file}:{}", p.line),
                 train_data: "MassiveText".to_string(),
+                objective: "next-token".to_string(),
+                curation: String::new(),
+                family: "transformer-lm".to_string(),
+                varied: String::new(),
             }
         })
         .collect())

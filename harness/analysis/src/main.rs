@@ -21,7 +21,7 @@ enum Cmd {
     /// Walk a results folder (or import published data) into one tidy CSV table.
     Collect(CollectArgs),
     /// Fit a scaling law to rows of the tidy table.
-    Fit(FitArgs),
+    Fit(Box<FitArgs>),
     /// Draw scaling plots (PNG or SVG): scaling, samples, isoflop, extrapolation, cherti2023.
     Plot(PlotArgs),
     /// Time the Chinchilla grid fit and 1000 bootstrap refits on the anchor data and record them.

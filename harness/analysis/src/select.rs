@@ -271,6 +271,7 @@ pub fn select_rows(table: &Table, spec: &SelectSpec) -> Result<(Selected, Vec<us
             train_data: spec.train_data.clone(),
             model: spec.model.clone(),
             dropped_highest: spec.drop_highest,
+            groups: Vec::new(),
         },
         axes: Axes {
             x: spec.x_column.clone(),

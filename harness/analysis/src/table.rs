@@ -11,8 +11,16 @@ use serde::Serialize;
 
 use crate::error::{AnalysisError, Result};
 
+/// Version of the table's layout. 1: the first 14 columns. 2: four columns appended that say
+/// what a trial is a variant of (`objective`, `curation`, `family`, `varied`); a version-1 table
+/// reads as before, with those cells empty. Columns are only ever appended.
+pub const TABLE_VERSION: u32 = 2;
+
+/// The columns version 2 appended.
+pub const VARIANT_COLUMNS: [&str; 4] = ["objective", "curation", "family", "varied"];
+
 /// Column names, in file order.
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 18] = [
     "sweep",
     "trial_id",
     "model",
@@ -27,6 +35,10 @@ pub const COLUMNS: [&str; 14] = [
     "value",
     "source",
     "train_data",
+    "objective",
+    "curation",
+    "family",
+    "varied",
 ];
 
 /// One row of the tidy table. Unknown quantities are empty cells (`None`).
@@ -57,6 +69,16 @@ pub struct TidyRow {
     pub source: String,
     /// Training (upstream) data set, e.g. `LAION-2B`.
     pub train_data: String,
+    /// Training objective, e.g. `clip` (the softmax contrastive loss of CLIP).
+    pub objective: String,
+    /// How the training data were curated (`none` when they were not; empty when unknown).
+    pub curation: String,
+    /// Model family, e.g. `clip-vit` (a ViT image tower and a causal text transformer).
+    pub family: String,
+    /// The other settings this trial's sweep varies, as `key=value` pairs joined by `;` in key
+    /// order (e.g. `optim.lr=0.001;batch_size=128`); empty when the sweep varies only model and
+    /// samples.
+    pub varied: String,
 }
 
 impl TidyRow {
@@ -84,6 +106,28 @@ impl TidyRow {
             "metric" => &self.metric,
             "source" => &self.source,
             "train_data" => &self.train_data,
+            "objective" => &self.objective,
+            "curation" => &self.curation,
+            "family" => &self.family,
+            "varied" => &self.varied,
+            _ => return None,
+        })
+    }
+
+    /// The cell of a text column by name, to rewrite it.
+    pub fn text_mut(&mut self, column: &str) -> Option<&mut String> {
+        Some(match column {
+            "sweep" => &mut self.sweep,
+            "trial_id" => &mut self.trial_id,
+            "model" => &mut self.model,
+            "dataset" => &mut self.dataset,
+            "metric" => &mut self.metric,
+            "source" => &mut self.source,
+            "train_data" => &mut self.train_data,
+            "objective" => &mut self.objective,
+            "curation" => &mut self.curation,
+            "family" => &mut self.family,
+            "varied" => &mut self.varied,
             _ => return None,
         })
     }
@@ -93,6 +137,8 @@ impl TidyRow {
 #[derive(Debug, Clone)]
 pub struct Table {
     pub path: PathBuf,
+    /// The layout version its header shows ([`TABLE_VERSION`] when it has the variant columns).
+    pub version: u32,
     pub columns: Vec<String>,
     pub rows: Vec<TidyRow>,
     /// 1-based file line of each row (the header is line 1).
@@ -125,6 +171,94 @@ impl Table {
             self.path.display(),
             self.lines.get(i).copied().unwrap_or(0)
         )
+    }
+}
+
+/// `NAME=v1,v2,...`: values of one column read as one group, e.g.
+/// `LAION=LAION-80M,LAION-400M,LAION-2B` so published runs group by training set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouping {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+impl std::str::FromStr for Grouping {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (name, values) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not NAME=VALUE,VALUE,..."))?;
+        let values: Vec<String> = values
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if name.trim().is_empty() || values.is_empty() {
+            return Err(format!(
+                "{s:?} needs a name and at least one value (NAME=VALUE,...)"
+            ));
+        }
+        Ok(Grouping {
+            name: name.trim().to_string(),
+            values,
+        })
+    }
+}
+
+impl std::fmt::Display for Grouping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.name, self.values.join(","))
+    }
+}
+
+impl Table {
+    /// The table with the values of text column `column` renamed to their group's name. Fails,
+    /// naming the file and what is present, for a column that is not a text column, a value the
+    /// column never holds (a typo would silently group nothing) or a value in two groups.
+    pub fn regroup(&self, column: &str, groups: &[Grouping]) -> Result<Table> {
+        let Some(first) = self.rows.first() else {
+            return Ok(self.clone());
+        };
+        if first.text(column).is_none() {
+            return Err(AnalysisError::arg(
+                "group-column",
+                format!("{column:?} is not a text column of {}", self.path.display()),
+            ));
+        }
+        let text = |r: &TidyRow| r.text(column).unwrap_or("").to_string();
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for g in groups {
+            for v in &g.values {
+                if let Some(other) = seen.insert(v, &g.name) {
+                    return Err(AnalysisError::arg(
+                        "group",
+                        format!("{v:?} is in both group {other:?} and group {:?}", g.name),
+                    ));
+                }
+                if !self.rows.iter().any(|r| text(r) == *v) {
+                    let mut present: Vec<String> = self.rows.iter().map(text).collect();
+                    present.sort();
+                    present.dedup();
+                    return Err(AnalysisError::UnknownSelection {
+                        path: self.path.clone(),
+                        kind: column.to_string(),
+                        value: v.clone(),
+                        present,
+                    });
+                }
+            }
+        }
+        let mut out = self.clone();
+        for r in &mut out.rows {
+            if let Some(name) = seen.get(text(r).as_str()) {
+                let name = name.to_string();
+                if let Some(cell) = r.text_mut(column) {
+                    *cell = name;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -211,11 +345,24 @@ pub fn read_csv(path: &Path) -> Result<Table> {
             value,
             source: text("source"),
             train_data: text("train_data"),
+            objective: text("objective"),
+            curation: text("curation"),
+            family: text("family"),
+            varied: text("varied"),
         });
         lines.push(line);
     }
+    let version = if VARIANT_COLUMNS
+        .iter()
+        .all(|c| columns.iter().any(|h| h == c))
+    {
+        TABLE_VERSION
+    } else {
+        1
+    };
     Ok(Table {
         path: path.to_path_buf(),
+        version,
         columns,
         rows,
         lines,

@@ -225,3 +225,62 @@ fn openais_three_models_get_the_classical_interval_not_a_bootstrap_band() {
     let beta = c.param("beta").expect("beta");
     assert!(beta.ci_low > 0.0 && beta.ci_low < 23.18 && beta.ci_high > 23.18);
 }
+
+#[test]
+fn published_runs_group_by_training_set_through_a_value_mapping() {
+    use clipscale_analysis::table::Grouping;
+    let dir = temp_dir("cherti-group");
+    let path = dir.join("t.csv");
+    table::write_csv(&path, &rows()).expect("write");
+    let t = table::read_csv(&path).expect("read");
+    let laion: Grouping = "LAION=LAION-80M,LAION-400M,LAION-2B"
+        .parse()
+        .expect("grouping");
+    let grouped = t.regroup("train_data", &[laion]).expect("regroup");
+    let sel = SelectSpec {
+        sweeps: vec![],
+        train_data: Some("LAION".into()),
+        model: None,
+        dataset: Some("imagenet1k".into()),
+        metric: Some("acc1".into()),
+        x_column: "total_gmacs".into(),
+        y: YKind::Auto,
+        drop_highest: 0,
+        need_nd: false,
+    };
+    let spec = FitSpec {
+        law: Law::Power,
+        frontier: Frontier::Bins(5),
+        saturating: Default::default(),
+        chinchilla: Default::default(),
+    };
+    // Every LAION run, across both sweeps: the OpenCLIP law of the paper.
+    let rec = pipeline::fit_table(&grouped, &sel, &spec, None, None).expect("fit");
+    assert_eq!(rec.points_input, 29);
+    assert_sig("beta", rec.param("beta").expect("beta"), 5.858, 4);
+    assert_sig("alpha", rec.param("alpha").expect("alpha"), -0.1114, 4);
+    // The published rows know how their sets were curated.
+    assert!(grouped.rows.iter().all(|r| r.objective == "clip"));
+    assert!(
+        t.rows
+            .iter()
+            .all(|r| (r.curation == "clip-score") == r.train_data.starts_with("LAION"))
+    );
+    // A misspelt value would group nothing: it is an error naming the file and what is there.
+    let typo: Grouping = "LAION=LAION-80M,LAION-2b".parse().expect("grouping");
+    let err = t
+        .regroup("train_data", &[typo])
+        .expect_err("typo")
+        .to_string();
+    assert!(
+        err.contains("t.csv") && err.contains("\"LAION-2b\"") && err.contains("LAION-2B"),
+        "{err}"
+    );
+    let twice: Vec<Grouping> = ["A=LAION-2B", "B=LAION-2B"]
+        .iter()
+        .map(|s| s.parse().expect("grouping"))
+        .collect();
+    assert!(t.regroup("train_data", &twice).is_err());
+    assert!("LAION".parse::<Grouping>().is_err());
+    assert!(t.regroup("value", &twice[..1]).is_err());
+}

@@ -172,6 +172,8 @@ fn scaling_args(table: &Path, out: Vec<PathBuf>) -> ScalingPlotArgs {
         no_fit: false,
         no_band: false,
         write_fits: None,
+        group: vec![],
+        group_column: "train_data".into(),
     }
 }
 

@@ -14,6 +14,7 @@ use clipscale_analysis::cli::{
 };
 use clipscale_analysis::collect::collect_results;
 use clipscale_analysis::records::*;
+use clipscale_analysis::table;
 use clipscale_analysis::trial::TrialDir;
 use common::temp_dir;
 
@@ -283,6 +284,8 @@ fn collect_reads_a_results_tree_and_reports_incomplete_trials() {
         sweep: vec!["grid".into()],
         train_data: None,
         model: None,
+        group: vec![],
+        group_column: "train_data".into(),
         drop_highest: 0,
         bootstrap: 20,
         seed: 3,
@@ -326,5 +329,77 @@ fn a_newer_schema_is_refused_with_its_file() {
     assert!(
         matches!(err, AnalysisError::Schema { .. }) && err.to_string().contains("spec.json"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_table_says_what_each_trial_is_a_variant_of() {
+    let root = temp_dir("variants");
+    let results = root.join("results");
+    // Sweep "lr" varies the learning rate (and, as every sweep does, model, samples and seed);
+    // sweep "cur" varies the curation and keeps one learning rate.
+    let trials = [
+        ("lr", "a", 1e-3, None, 1),
+        ("lr", "b", 2e-3, None, 2),
+        ("cur", "c", 1e-3, Some("metaclip"), 1),
+        ("cur", "d", 1e-3, Some("dfn"), 1),
+    ];
+    for (k, (sweep, id, lr, curation, seed)) in trials.into_iter().enumerate() {
+        let mut s = spec(id, sweep, 1000 * (k as u64 + 1), 2_000_000 * (k as u64 + 1));
+        s.seed = seed;
+        let dir = TrialDir::in_results(&results, sweep, id);
+        dir.create().expect("dir");
+        let mut v = serde_json::to_value(&s).expect("value");
+        v["optim"] = serde_json::json!({"lr": lr, "adamw": {"beta2": 0.98}});
+        v["data"] = serde_json::json!({"seed": seed, "tokenizer": "bpe"});
+        if let Some(c) = curation {
+            v["data"]["curation"] = serde_json::json!(c);
+        }
+        dir.write_spec(&v).expect("spec");
+        dir.append_eval(&eval(id, 1_000_000, s.model_summary.fwd_macs_per_pair, 0.5))
+            .expect("eval");
+        dir.write_final(&finals(id, TrialStatus::Done, 1_000_000, Some(3.0)))
+            .expect("final");
+    }
+    let c = collect_results(&results).expect("collect");
+    let row = |id: &str| {
+        c.rows
+            .iter()
+            .find(|r| r.trial_id == id && r.dataset != "train")
+            .expect("row")
+    };
+    assert_eq!(row("a").varied, "optim.lr=0.001");
+    assert_eq!(row("b").varied, "optim.lr=0.002");
+    assert_eq!(row("c").varied, "data.curation=metaclip");
+    assert_eq!(
+        (row("c").curation.as_str(), row("d").curation.as_str()),
+        ("metaclip", "dfn")
+    );
+    // What the spec does not say is the harness's only kind today.
+    assert_eq!(row("a").curation, "none");
+    assert_eq!(
+        (row("a").objective.as_str(), row("a").family.as_str()),
+        ("clip", "clip-vit")
+    );
+    // The columns survive the file, appended after the first fourteen.
+    let path = root.join("table.csv");
+    table::write_csv(&path, &c.rows).expect("write");
+    let t = table::read_csv(&path).expect("read");
+    assert_eq!(t.version, table::TABLE_VERSION);
+    assert_eq!(&t.columns[14..], &table::VARIANT_COLUMNS);
+    assert!(t.rows.iter().any(|r| r.varied == "data.curation=dfn"));
+    // A table written before the columns existed reads as version 1 with them empty.
+    let old = root.join("old.csv");
+    let header = table::COLUMNS[..14].join(",");
+    fs::write(
+        &old,
+        format!("{header}\ns,t,m,1,1,,6,1,1,imagenet1k,acc1,0.5,x,LAION-2B\n"),
+    )
+    .expect("write");
+    let t = table::read_csv(&old).expect("read old");
+    assert_eq!(t.version, 1);
+    assert_eq!(
+        (t.rows[0].train_data.as_str(), t.rows[0].varied.as_str()),
+        ("LAION-2B", "")
     );
 }

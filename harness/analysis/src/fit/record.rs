@@ -53,6 +53,9 @@ pub struct Selection {
     /// Highest-y points dropped before fitting.
     #[serde(default)]
     pub dropped_highest: usize,
+    /// Values read as one group before selecting (`column: NAME=V1,V2`), if any.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// One point the fit used (after any frontier reduction).

@@ -223,6 +223,7 @@ pub fn distinct_sorted(table: &Table, rows: &[usize], column: &str) -> Vec<Strin
 pub fn sub_table(table: &Table, rows: &[usize]) -> Table {
     Table {
         path: table.path.clone(),
+        version: table.version,
         columns: table.columns.clone(),
         rows: rows.iter().map(|&i| table.rows[i].clone()).collect(),
         lines: rows

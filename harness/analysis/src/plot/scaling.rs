@@ -135,6 +135,13 @@ pub fn replay_bootstrap(table: &Table, rec: &FitRecord) -> Result<Vec<Vec<f64>>>
         return Ok(Vec::new());
     };
     let s = &rec.selection;
+    let regrouped;
+    let table = if s.groups.is_empty() {
+        table
+    } else {
+        regrouped = regroup_as_recorded(table, &s.groups)?;
+        &regrouped
+    };
     let select = SelectSpec {
         sweeps: s.sweeps.clone(),
         train_data: s.train_data.clone(),
@@ -183,6 +190,27 @@ pub fn replay_bootstrap(table: &Table, rec: &FitRecord) -> Result<Vec<Vec<f64>>>
         ));
     }
     Ok(again.bootstrap.map(|b| b.replicates).unwrap_or_default())
+}
+
+/// `table` with the groupings a record's selection names (`column: NAME=V1,V2`) applied.
+fn regroup_as_recorded(table: &Table, groups: &[String]) -> Result<Table> {
+    let mut out = table.clone();
+    for g in groups {
+        let parsed = g.split_once(": ").and_then(|(col, grouping)| {
+            grouping
+                .parse::<crate::table::Grouping>()
+                .ok()
+                .map(|gr| (col, gr))
+        });
+        let Some((col, grouping)) = parsed else {
+            return Err(AnalysisError::arg(
+                "fit",
+                format!("the record's grouping {g:?} is not `column: NAME=V1,V2`"),
+            ));
+        };
+        out = out.regroup(col, &[grouping])?;
+    }
+    Ok(out)
 }
 
 /// Whether row `r` is one of the rows a record's selection describes.

@@ -143,6 +143,13 @@ pub struct ScalingPlotArgs {
     /// Write the records of laws fitted here into this folder.
     #[arg(long)]
     pub write_fits: Option<PathBuf>,
+    /// Read these values of --group-column as one (repeatable), e.g. `--fit-by train_data
+    /// --group LAION=LAION-80M,LAION-400M,LAION-2B` for one law per training-set family.
+    #[arg(long, value_name = "NAME=V1,V2,...")]
+    pub group: Vec<crate::table::Grouping>,
+    /// The column --group renames values of.
+    #[arg(long, default_value = "train_data")]
+    pub group_column: String,
 }
 
 /// `plot samples`.

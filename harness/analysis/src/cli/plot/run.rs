@@ -119,7 +119,10 @@ fn print_law(label: &str, rec: &FitRecord) {
 fn run_scaling(a: &ScalingPlotArgs, report: &mut PlotReport) -> Result<()> {
     check_outputs(&a.figure.out)?;
     let labels = Labels::parse(&a.figure.labels)?;
-    let t = table::read_csv(&a.rows.table)?;
+    let mut t = table::read_csv(&a.rows.table)?;
+    if !a.group.is_empty() {
+        t = t.regroup(&a.group_column, &a.group)?;
+    }
     let fits = if a.no_fit {
         Fits::None
     } else if !a.fit.is_empty() {
