@@ -43,6 +43,9 @@ pub enum Command {
     Collect(clipscale_analysis::cli::CollectArgs),
     /// Fit a scaling law to rows of the tidy table; writes a fit record.
     Fit(Box<clipscale_analysis::cli::FitArgs>),
+    /// Fit one law per group of the tidy table (--by) and compare every pair: the difference of
+    /// exponents and asymptotes, where the laws cross, P(better) at chosen computes.
+    Compare(Box<clipscale_analysis::cli::CompareArgs>),
     /// Scaling plots (PNG or SVG) from the tidy table: error against compute with fitted laws,
     /// metric against samples, iso-FLOP curves, extrapolation checks, the Cherti 2023 figure.
     Plot(clipscale_analysis::cli::PlotArgs),

@@ -42,6 +42,9 @@ fn main() {
         Command::Fit(a) => clipscale_analysis::cli::run_fit(a)
             .map(|_| ())
             .map_err(Into::into),
+        Command::Compare(a) => clipscale_analysis::cli::run_compare(a)
+            .map(|_| ())
+            .map_err(Into::into),
         Command::Bench(b) => commands::bench::bench(b),
         Command::Eval(a) => commands::eval::eval(a),
         Command::Plot(a) => clipscale_analysis::cli::run_plot(a)

@@ -492,3 +492,30 @@ fn two_executors_share_a_sweep_each_trial_runs_once_and_both_exit_0() {
         assert_eq!(done, 8, "{table}");
     }
 }
+
+#[test]
+fn the_plan_says_when_the_analysis_will_compare_variants() {
+    let dir = tmp("plan-compare");
+    let plan = |name: &str, text: &str| {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let o = bin()
+            .args(["sweep", "plan", "--no-calibrate"])
+            .arg(&path)
+            .arg("--out")
+            .arg(dir.join("r"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let two_lrs = TINY.replace("name = \"tiny\"", "name = \"lrs\"") + "lr = [1e-3, 2e-3]\n";
+    let out = plan("lrs", &two_lrs);
+    assert!(
+        out.contains("comparison of the 2 groups by varied (optim.lr=0.001, optim.lr=0.002)"),
+        "{out}"
+    );
+    // One variant (models and sample counts only): nothing to compare.
+    let out = plan("tiny", TINY);
+    assert!(!out.contains("comparison"), "{out}");
+}

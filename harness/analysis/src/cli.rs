@@ -5,8 +5,10 @@
 //! on a binned frontier) and Hoffmann et al. 2022 / Besiroglu et al. 2024 (Chinchilla
 //! approach 3); see [`crate::pipeline`].
 
+mod compare;
 mod plot;
 
+pub use compare::{CompareArgs, compare_spec, run_compare};
 pub use plot::{
     Cherti2023PlotArgs, ExtrapolationPlotArgs, FigureArgs, IsoflopPlotArgs, PlotArgs, PlotFitArgs,
     PlotKind, PlotReport, RowsArgs, SamplesPlotArgs, ScalingPlotArgs, run_plot,
@@ -122,6 +124,14 @@ pub enum XArg {
     /// 6 x forward MACs x samples seen.
     #[value(name = "train_flops", alias = "train-flops")]
     TrainFlops,
+}
+
+/// The tidy table's column of a compute axis.
+pub(crate) fn x_column(x: XArg) -> String {
+    match x {
+        XArg::TotalGmacs => "total_gmacs".into(),
+        XArg::TrainFlops => "train_flops".into(),
+    }
 }
 
 /// What is fitted.
@@ -291,10 +301,7 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
         model: args.model.clone(),
         dataset: args.dataset.clone(),
         metric: args.metric.clone(),
-        x_column: match args.x {
-            XArg::TotalGmacs => "total_gmacs".into(),
-            XArg::TrainFlops => "train_flops".into(),
-        },
+        x_column: x_column(args.x),
         y: match args.y {
             YArg::Auto => YKind::Auto,
             YArg::Error => YKind::Error,

@@ -82,52 +82,78 @@ pub fn flatten_settings(value: &serde_json::Value) -> BTreeMap<String, String> {
     out
 }
 
-/// The settings that differ between the trials of each sweep (other than [`NOT_VARIANTS`]),
-/// written into every row's `varied` column as `key=value;...`.
-fn fill_varied(out: &mut Collected) {
+/// The `varied` text of each of one sweep's trials (given their flattened settings): the
+/// settings, other than [`NOT_VARIANTS`], in which trials of the same model and sample count
+/// differ, as `key=value;...`. Settings derived from the model or the sample count (a warmup
+/// set as a share of the samples, say) vary only between such cells and are not variants; a
+/// setting varied only together with the model or the sample count is not detected.
+pub fn varied_texts(trials: &[&BTreeMap<String, String>]) -> Vec<String> {
     let excluded = |k: &str| {
         NOT_VARIANTS
             .iter()
             .any(|n| k == *n || k.starts_with(&format!("{n}.")))
     };
-    let mut varied_keys: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (sweep, _) in out.settings.keys() {
-        if varied_keys.contains_key(sweep.as_str()) {
-            continue;
-        }
-        let trials: Vec<&BTreeMap<String, String>> = out
-            .settings
-            .iter()
-            .filter(|((s, _), _)| s == sweep)
-            .map(|(_, m)| m)
-            .collect();
-        let mut keys: Vec<&str> = trials
-            .iter()
-            .flat_map(|m| m.keys().map(String::as_str))
-            .filter(|k| !excluded(k))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        keys.retain(|k| {
-            let first = trials[0].get(*k);
-            trials.iter().any(|m| m.get(*k) != first)
-        });
-        varied_keys.insert(sweep.as_str(), keys);
-    }
-    let texts: BTreeMap<(String, String), String> = out
-        .settings
+    let mut keys: Vec<&str> = trials
         .iter()
-        .map(|((sweep, id), m)| {
-            let keys = varied_keys
-                .get(sweep.as_str())
-                .map_or(&[][..], Vec::as_slice);
+        .flat_map(|m| m.keys().map(String::as_str))
+        .filter(|k| !excluded(k))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let cell = |m: &BTreeMap<String, String>| {
+        let get = |k: &str| m.get(k).cloned().unwrap_or_default();
+        (get("model_summary.name"), get("samples"))
+    };
+    keys.retain(|k| {
+        trials.iter().enumerate().any(|(i, a)| {
+            trials[i + 1..]
+                .iter()
+                .any(|b| cell(a) == cell(b) && a.get(*k) != b.get(*k))
+        })
+    });
+    trials
+        .iter()
+        .map(|m| {
             let text: Vec<String> = keys
                 .iter()
                 .map(|k| format!("{k}={}", m.get(*k).map_or("", String::as_str)))
                 .collect();
-            ((sweep.clone(), id.clone()), text.join(";"))
+            text.join(";")
         })
-        .collect();
+        .collect()
+}
+
+/// A trial's (objective, curation, family) from its flattened settings: what the spec says, or
+/// the only kind the harness trains today (CLIP's loss, no curation, a ViT and a text
+/// transformer).
+pub fn variant_of(settings: &BTreeMap<String, String>) -> (String, String, String) {
+    let setting = |keys: &[&str], default: &str| {
+        keys.iter()
+            .find_map(|k| settings.get(*k))
+            .map_or(default.to_string(), Clone::clone)
+    };
+    (
+        setting(&["objective", "optim.objective"], OBJECTIVE_CLIP),
+        setting(&["data.curation", "curation"], "none"),
+        setting(&["model.family", "family"], FAMILY_CLIP_VIT),
+    )
+}
+
+/// Fills every row's `varied` column from its sweep's trials (see [`varied_texts`]).
+fn fill_varied(out: &mut Collected) {
+    let mut texts: BTreeMap<(String, String), String> = BTreeMap::new();
+    let sweeps: std::collections::BTreeSet<&String> = out.settings.keys().map(|(s, _)| s).collect();
+    for sweep in sweeps {
+        let (ids, trials): (Vec<&String>, Vec<&BTreeMap<String, String>>) = out
+            .settings
+            .iter()
+            .filter(|((s, _), _)| s == sweep)
+            .map(|((_, id), m)| (id, m))
+            .unzip();
+        for (id, text) in ids.into_iter().zip(varied_texts(&trials)) {
+            texts.insert((sweep.clone(), id.clone()), text);
+        }
+    }
     for row in &mut out.rows {
         if let Some(t) = texts.get(&(row.sweep.clone(), row.trial_id.clone())) {
             row.varied.clone_from(t);
@@ -237,14 +263,7 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         ));
     }
     let settings = flatten_settings(&read_json::<serde_json::Value>(&spec_path)?);
-    let setting = |keys: &[&str], default: &str| {
-        keys.iter()
-            .find_map(|k| settings.get(*k))
-            .map_or(default.to_string(), Clone::clone)
-    };
-    let objective = setting(&["objective", "optim.objective"], OBJECTIVE_CLIP);
-    let curation = setting(&["data.curation", "curation"], "none");
-    let family = setting(&["model.family", "family"], FAMILY_CLIP_VIT);
+    let (objective, curation, family) = variant_of(&settings);
     let ms = &spec.model_summary;
     let row = |samples: u64, dataset: &str, metric: &str, value: f64, source: String| TidyRow {
         sweep: spec.sweep.clone(),

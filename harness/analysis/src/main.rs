@@ -3,7 +3,7 @@
 //! plotted in seconds.
 
 use clap::{Parser, Subcommand};
-use clipscale_analysis::cli::{self, BenchFitArgs, CollectArgs, FitArgs, PlotArgs};
+use clipscale_analysis::cli::{self, BenchFitArgs, CollectArgs, CompareArgs, FitArgs, PlotArgs};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +22,9 @@ enum Cmd {
     Collect(CollectArgs),
     /// Fit a scaling law to rows of the tidy table.
     Fit(Box<FitArgs>),
+    /// Fit one law per group (--by) and compare every pair: exponents, asymptotes, where the
+    /// laws cross and how sure that is.
+    Compare(Box<CompareArgs>),
     /// Draw scaling plots (PNG or SVG): scaling, samples, isoflop, extrapolation, cherti2023.
     Plot(PlotArgs),
     /// Time the Chinchilla grid fit and 1000 bootstrap refits on the anchor data and record them.
@@ -33,6 +36,7 @@ fn main() -> std::process::ExitCode {
     let res = match &cli.command {
         Cmd::Collect(a) => cli::run_collect(a).map(|_| ()),
         Cmd::Fit(a) => cli::run_fit(a).map(|_| ()),
+        Cmd::Compare(a) => cli::run_compare(a).map(|_| ()),
         Cmd::Plot(a) => cli::run_plot(a).map(|_| ()),
         Cmd::BenchFit(a) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -12,18 +12,20 @@
 use std::path::{Path, PathBuf};
 
 use crate::collect::{SkippedTrial, collect_results};
+use crate::compare::{CompareRecord, CompareSpec, compare};
 use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::BootstrapOptions;
 use crate::fit::frontier::Frontier;
 use crate::fit::record::FitRecord;
 use crate::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table};
 use crate::plot::Labels;
+use crate::plot::compare::{CompareFigureSpec, compare_figure};
 use crate::plot::figure::Figure;
 use crate::plot::render::render;
 use crate::plot::samples::{SamplesSpec, samples_figure};
 use crate::plot::scaling::{Fits, LawToDraw, ScalingSpec, scaling_figure};
 use crate::records::write_json_atomic;
-use crate::table::{self, Table};
+use crate::table::{self, Table, TidyRow};
 
 /// The metrics fitted, with the words their plots use: (metric, against compute, against
 /// samples seen).
@@ -42,6 +44,33 @@ const METRICS: [(&str, &str, &str); 2] = [
 
 /// Bootstrap refits of each law (its band).
 const BOOTSTRAP_REPS: usize = 200;
+
+/// The columns a sweep's trials are compared by, in the order tried: the first with two or
+/// more values among the sweep's trials groups them.
+pub const COMPARE_BY: [&str; 5] = ["train_data", "curation", "objective", "family", "varied"];
+
+/// The column `rows` are compared by (the first of [`COMPARE_BY`] with two or more values) and
+/// its values, sorted; `None` when the rows are all one variant.
+pub fn comparison_column(rows: &[&TidyRow]) -> Option<(&'static str, Vec<String>)> {
+    COMPARE_BY.iter().find_map(|&col| {
+        let mut values: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.text(col))
+            .map(str::to_string)
+            .collect();
+        values.sort();
+        values.dedup();
+        (values.len() >= 2).then_some((col, values))
+    })
+}
+
+/// One comparison of the sweep's variants on one metric.
+#[derive(Debug, Clone)]
+pub struct SweepComparison {
+    pub tag: String,
+    pub record: CompareRecord,
+    pub path: PathBuf,
+}
 
 /// One fitted metric.
 #[derive(Debug, Clone)]
@@ -73,6 +102,11 @@ pub struct SweepAnalysis {
     pub plots: Vec<PathBuf>,
     /// Plots that could not be drawn, and why.
     pub not_plotted: Vec<String>,
+    /// The column the sweep's trials form groups by, and the groups, when they do.
+    pub compared_by: Option<(String, Vec<String>)>,
+    pub comparisons: Vec<SweepComparison>,
+    /// Comparisons that could not be made, and why.
+    pub not_compared: Vec<String>,
 }
 
 impl SweepAnalysis {
@@ -146,6 +180,21 @@ pub fn analyse_sweep(results: &Path, sweep: &str) -> Result<SweepAnalysis> {
                     out.fits.push(fit);
                 }
                 Err(e) => out.not_fitted.push(format!("{dataset} {metric}: {e}")),
+            }
+        }
+    }
+    let rows: Vec<&TidyRow> = table.rows.iter().filter(|r| r.sweep == sweep).collect();
+    out.compared_by = comparison_column(&rows).map(|(c, v)| (c.to_string(), v));
+    if let Some((by, _)) = out.compared_by.clone() {
+        for fit in &out.fits {
+            match compare_metric(&table, &dir, sweep, fit, &by) {
+                Ok(c) => {
+                    out.plots.push(c.path.with_extension("png"));
+                    out.comparisons.push(c);
+                }
+                Err(e) => out
+                    .not_compared
+                    .push(format!("{} {} by {by}: {e}", fit.dataset, fit.metric)),
             }
         }
     }
@@ -240,6 +289,59 @@ fn fit_metric(
     })
 }
 
+/// One law per group of the sweep's trials (by `by`) on the metric of `fit`, compared; the
+/// record and its figure land beside the fits (`compare-<tag>.json`, `.png`, `.svg`).
+fn compare_metric(
+    table: &Table,
+    dir: &Path,
+    sweep: &str,
+    fit: &SweepFit,
+    by: &str,
+) -> Result<SweepComparison> {
+    let spec = CompareSpec {
+        select: select(sweep, &fit.dataset, &fit.metric),
+        by: by.to_string(),
+        fit: FitSpec {
+            law: Law::Power,
+            frontier: Frontier::Pareto,
+            saturating: Default::default(),
+            chinchilla: Default::default(),
+        },
+        frontier_of: Vec::new(),
+        bootstrap: BootstrapOptions {
+            reps: BOOTSTRAP_REPS,
+            seed: 0,
+            level: 0.95,
+            threads: 0,
+        },
+        at: Vec::new(),
+        range: None,
+    };
+    let record = compare(table, &spec)?;
+    let path = dir.join(format!("compare-{}.json", fit.tag));
+    write_json_atomic(&path, &record)?;
+    let figure = compare_figure(
+        table,
+        &record,
+        &CompareFigureSpec {
+            select: spec.select,
+            marker_by: Some("model".into()),
+            labels: Labels::default(),
+            title: Some(format!("{sweep}: {} {} by {by}", fit.dataset, fit.metric)),
+            width: 1400,
+            height: 820,
+        },
+    )?;
+    let png = path.with_extension("png");
+    render(&figure, &png)?;
+    render(&figure, &png.with_extension("svg"))?;
+    Ok(SweepComparison {
+        tag: fit.tag.clone(),
+        record,
+        path,
+    })
+}
+
 /// The metric against compute: every trial, the law and its band, the frontier.
 fn scaling_plot(table: &Table, sweep: &str, fit: &SweepFit, title: String) -> Result<Figure> {
     let mut record = fit.record.clone();
@@ -258,6 +360,7 @@ fn scaling_plot(table: &Table, sweep: &str, fit: &SweepFit, title: String) -> Re
             replicates,
         }]),
         band: true,
+        dashed_beyond_data: false,
         labels: Labels::default(),
         title: Some(title),
         x_label: None,

@@ -344,8 +344,9 @@ fn the_table_says_what_each_trial_is_a_variant_of() {
         ("cur", "c", 1e-3, Some("metaclip"), 1),
         ("cur", "d", 1e-3, Some("dfn"), 1),
     ];
-    for (k, (sweep, id, lr, curation, seed)) in trials.into_iter().enumerate() {
-        let mut s = spec(id, sweep, 1000 * (k as u64 + 1), 2_000_000 * (k as u64 + 1));
+    for (sweep, id, lr, curation, seed) in trials {
+        // one model and sample count: what differs between these trials is their variant
+        let mut s = spec(id, sweep, 1000, 2_000_000);
         s.seed = seed;
         let dir = TrialDir::in_results(&results, sweep, id);
         dir.create().expect("dir");
@@ -402,4 +403,55 @@ fn the_table_says_what_each_trial_is_a_variant_of() {
         (t.rows[0].train_data.as_str(), t.rows[0].varied.as_str()),
         ("LAION-2B", "")
     );
+}
+
+#[test]
+fn a_sweep_of_two_variants_ends_with_their_comparison() {
+    let root = temp_dir("sweep-compare");
+    let results = root.join("results");
+    // Two learning rates, six trials each; the faster one follows a steeper law.
+    for (lr, beta, alpha) in [(1e-3, 2.0, -0.10), (2e-3, 5.0, -0.16)] {
+        for k in 0..6u64 {
+            let id = format!("lr{lr}-k{k}");
+            let macs = 1_000_000_000 * 3u64.pow(k as u32);
+            let s = spec(&id, "grid", 1000 * (k + 1), macs);
+            let dir = TrialDir::in_results(&results, "grid", &id);
+            dir.create().expect("dir");
+            let mut v = serde_json::to_value(&s).expect("value");
+            v["optim"] = serde_json::json!({ "lr": lr });
+            dir.write_spec(&v).expect("spec");
+            let gmacs = macs as f64 * 1e6 / 1e9;
+            let err = beta * gmacs.powf(alpha);
+            dir.append_eval(&eval(&id, 1_000_000, macs, 1.0 - err))
+                .expect("eval");
+            dir.write_final(&finals(&id, TrialStatus::Done, 1_000_000, Some(3.0)))
+                .expect("final");
+        }
+    }
+    let a = clipscale_analysis::sweep::analyse_sweep(&results, "grid").expect("analysis");
+    assert_eq!(
+        a.compared_by,
+        Some((
+            "varied".to_string(),
+            vec!["optim.lr=0.001".to_string(), "optim.lr=0.002".to_string()]
+        ))
+    );
+    assert_eq!(
+        a.comparisons.len(),
+        1,
+        "{:?} {:?}",
+        a.not_compared,
+        a.not_fitted
+    );
+    let c = &a.comparisons[0];
+    assert!(c.path.is_file() && c.path.with_extension("png").is_file());
+    let p = &c.record.pairs[0];
+    // -0.10 - (-0.16) = 0.06; 2 C^-0.1 = 5 C^-0.16 at C = 2.5^(1/0.06) GMAC
+    assert!(
+        (p.exponent_difference.estimate - 0.06).abs() < 1e-6,
+        "{p:?}"
+    );
+    let want = 2.5f64.powf(1.0 / 0.06);
+    let got = p.crossing.compute.expect("crossing");
+    assert!((got / want - 1.0).abs() < 1e-6, "{got} vs {want}");
 }

@@ -59,6 +59,15 @@ fn print(a: &SweepAnalysis) {
     for n in a.not_fitted.iter().chain(&a.not_plotted) {
         println!("no {n}");
     }
+    for c in &a.comparisons {
+        for line in clipscale_analysis::compare::summary(&c.record) {
+            println!("{line}");
+        }
+        println!("comparison record: {}", c.path.display());
+    }
+    for n in &a.not_compared {
+        println!("no comparison of {n}");
+    }
     for p in &a.plots {
         println!("plot: {} (and .svg)", p.display());
     }

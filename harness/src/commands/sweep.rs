@@ -58,6 +58,9 @@ fn plan(a: &SweepPlanArgs) -> Result<()> {
         a.device,
         format_duration(total_s)
     );
+    if let Some(line) = plan::comparison_line(&specs) {
+        println!("{line}");
+    }
     Ok(())
 }
 
@@ -70,6 +73,9 @@ fn run(a: &SweepRunArgs) -> Result<()> {
         specs.len(),
         a.common.out.join(&sweep.file.name).display()
     );
+    if let Some(line) = plan::comparison_line(&specs) {
+        println!("{line}");
+    }
     let report = local::run(&LocalRun {
         specs: &specs,
         results: &a.common.out,

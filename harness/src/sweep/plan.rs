@@ -238,6 +238,51 @@ impl Estimator {
     }
 }
 
+/// The column the analysis will compare this sweep's trials by, and its groups (see
+/// `clipscale_analysis::sweep::comparison_column`): read from the specs as `collect` will read
+/// them from spec.json. `None` when the trials are all one variant.
+pub fn comparison_groups(specs: &[TrialSpec]) -> Option<(&'static str, Vec<String>)> {
+    use clipscale_analysis::collect::{flatten_settings, variant_of, varied_texts};
+    let settings: Vec<_> = specs
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s)
+                .map(|v| flatten_settings(&v))
+                .unwrap_or_default()
+        })
+        .collect();
+    let varied = varied_texts(&settings.iter().collect::<Vec<_>>());
+    let rows: Vec<clipscale_analysis::table::TidyRow> = specs
+        .iter()
+        .zip(&settings)
+        .zip(varied)
+        .map(|((spec, s), varied)| {
+            let (objective, curation, family) = variant_of(s);
+            clipscale_analysis::table::TidyRow {
+                train_data: spec.head.dataset.clone(),
+                objective,
+                curation,
+                family,
+                varied,
+                ..Default::default()
+            }
+        })
+        .collect();
+    clipscale_analysis::sweep::comparison_column(&rows.iter().collect::<Vec<_>>())
+}
+
+/// The plan's line on the comparison the analysis ends with, if the trials form groups.
+pub fn comparison_line(specs: &[TrialSpec]) -> Option<String> {
+    comparison_groups(specs).map(|(by, groups)| {
+        format!(
+            "the analysis ends with a comparison of the {} groups by {by} ({}): a law per group, \
+             where the laws cross and how sure that is",
+            groups.len(),
+            groups.join(", ")
+        )
+    })
+}
+
 /// Prints the plan: each trial's size, cost, estimated time and state; returns the total
 /// estimated seconds.
 pub fn print_plan(

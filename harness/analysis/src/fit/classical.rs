@@ -220,10 +220,56 @@ impl ClassicalSummary {
             .then(|| (centre * (-half).exp(), centre * half.exp()))
     }
 
+    /// `n` parameter vectors (record order) drawn from the multivariate Student-t the interval
+    /// describes (centre the estimate, scale the covariance, `dof` degrees of freedom; scale
+    /// parameters on their log scale): what comparisons of a classical fit resample, in place
+    /// of bootstrap refits. Seeded; `None` when the covariance is not positive definite.
+    pub fn draws(&self, n: usize, seed: u64) -> Option<Vec<Vec<f64>>> {
+        use clipscale_core::rng::{Random, Xoshiro256};
+        let l = cholesky(&self.covariance)?;
+        let est: Vec<f64> = self.params.iter().map(|p| p.estimate).collect();
+        let q = to_q(&est, &self.log_scale);
+        let mut rng = Xoshiro256::new(seed);
+        let k = q.len();
+        Some(
+            (0..n)
+                .map(|_| {
+                    let u: Vec<f64> = (0..k).map(|_| rng.normal()).collect();
+                    let chi2: f64 = (0..self.dof).map(|_| rng.normal().powi(2)).sum();
+                    let scale = (self.dof as f64 / chi2).sqrt();
+                    let z: Vec<f64> = (0..k)
+                        .map(|i| q[i] + scale * (0..=i).map(|j| l[i][j] * u[j]).sum::<f64>())
+                        .collect();
+                    to_p(&z, &self.log_scale)
+                })
+                .collect(),
+        )
+    }
+
     /// The interval of a named parameter.
     pub fn param(&self, name: &str) -> Option<&ClassicalParam> {
         self.params.iter().find(|p| p.name == name)
     }
+}
+
+/// The lower-triangular Cholesky factor of a symmetric positive definite matrix.
+pub fn cholesky(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = m.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = m[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
+            if i == j {
+                if s.is_nan() || s <= 0.0 {
+                    return None;
+                }
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    Some(l)
 }
 
 /// ln Gamma(x) for x > 0 (Lanczos approximation, g = 7, nine terms; |error| < 1e-13).

@@ -10,8 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use super::Labels;
+use super::compare::{CompareFigureSpec, compare_figure};
 use super::figure::render;
 use super::scaling::{Fits, LawToDraw, ScalingSpec, scaling_figure};
+use crate::compare::{CompareRecord, CompareSpec, compare};
 use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::BootstrapOptions;
 use crate::fit::frontier::Frontier;
@@ -19,13 +21,31 @@ use crate::fit::record::FitRecord;
 use crate::import::{self, CHERTI_OPENAI, CHERTI_OPENCLIP};
 use crate::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table};
 use crate::records::write_json_atomic;
-use crate::table;
+use crate::table::{self, Grouping};
 
 /// File names written into the output folder.
 pub const TABLE_FILE: &str = "cherti2023_imagenet1k.csv";
 pub const OPENCLIP_FIT_FILE: &str = "cherti2023_imagenet1k_openclip_fit.json";
 pub const OPENAI_FIT_FILE: &str = "cherti2023_imagenet1k_openai_fit.json";
 pub const FIGURE_STEM: &str = "cherti2023_imagenet_scaling";
+pub const COCO_TABLE_FILE: &str = "cherti2023_mscoco_captions.csv";
+
+/// The comparisons of the training sets written beside the figure: (stem, table, data set,
+/// metric). LAION's runs grouped as one set, OpenAI's WIT as the other.
+pub const COMPARISONS: [(&str, &str, &str, &str); 2] = [
+    (
+        "cherti2023_compare_imagenet1k",
+        TABLE_FILE,
+        "imagenet1k",
+        "acc1",
+    ),
+    (
+        "cherti2023_compare_mscoco_retrieval",
+        COCO_TABLE_FILE,
+        "mscoco_captions",
+        "image_retrieval_recall@5",
+    ),
+];
 
 /// Inputs and options of the reference figure.
 #[derive(Debug, Clone)]
@@ -53,6 +73,8 @@ pub struct ChertiOutputs {
     pub figures: Vec<PathBuf>,
     pub openclip: FitRecord,
     pub openai: FitRecord,
+    /// The training-set comparisons, with the files each was written to (record, figures).
+    pub comparisons: Vec<(CompareRecord, Vec<PathBuf>)>,
 }
 
 fn select(sweep: &str) -> SelectSpec {
@@ -91,10 +113,11 @@ pub fn cherti2023_reference(opts: &ChertiOptions) -> Result<ChertiOutputs> {
         .as_deref()
         .map(import::cherti2023_arch_params)
         .transpose()?;
-    let rows: Vec<_> = import::cherti2023(&opts.zeroshot, params.as_ref())?
+    let all = import::cherti2023(&opts.zeroshot, params.as_ref())?;
+    let (rows, coco): (Vec<_>, Vec<_>) = all
         .into_iter()
-        .filter(|r| r.dataset == "imagenet1k")
-        .collect();
+        .filter(|r| r.dataset == "imagenet1k" || r.dataset == "mscoco_captions")
+        .partition(|r| r.dataset == "imagenet1k");
     if rows.is_empty() {
         return Err(AnalysisError::NothingToPlot {
             what: format!("{} has no imagenet1k rows", opts.zeroshot.display()),
@@ -151,6 +174,7 @@ pub fn cherti2023_reference(opts: &ChertiOptions) -> Result<ChertiOutputs> {
             },
         ]),
         band: true,
+        dashed_beyond_data: false,
         labels,
         title: Some(
             "ImageNet-1k zero-shot error against compute (data of Cherti et al. 2023)".into(),
@@ -167,13 +191,85 @@ pub fn cherti2023_reference(opts: &ChertiOptions) -> Result<ChertiOutputs> {
         render(&plot.figure, &path)?;
         figures.push(path);
     }
+    table::write_csv(&opts.out_dir.join(COCO_TABLE_FILE), &coco)?;
+    let comparisons = COMPARISONS
+        .iter()
+        .map(|c| compare_training_sets(opts, c))
+        .collect::<Result<_>>()?;
     Ok(ChertiOutputs {
         table: table_path,
         fit_files: vec![oc_path, oa_path],
         figures,
         openclip,
         openai,
+        comparisons,
     })
+}
+
+/// LAION's runs (80M, 400M and 2B read as one set; the power law on the 5-bin frontier as the
+/// paper fits them) against OpenAI's WIT (its 3 models fitted directly, with the classical
+/// interval), on one data set and metric; writes the record and the figures.
+fn compare_training_sets(
+    opts: &ChertiOptions,
+    (stem, table_file, dataset, metric): &(&str, &str, &str, &str),
+) -> Result<(CompareRecord, Vec<PathBuf>)> {
+    let t = table::read_csv(&opts.out_dir.join(table_file))?;
+    let laion: Grouping = "LAION=LAION-80M,LAION-400M,LAION-2B"
+        .parse()
+        .map_err(|e: String| AnalysisError::arg("group", e))?;
+    let t = t.regroup("train_data", &[laion])?;
+    let select = SelectSpec {
+        sweeps: vec![],
+        dataset: Some(dataset.to_string()),
+        metric: Some(metric.to_string()),
+        ..select(CHERTI_OPENCLIP)
+    };
+    let spec = CompareSpec {
+        select: select.clone(),
+        by: "train_data".into(),
+        fit: power(Frontier::Bins(5)),
+        frontier_of: vec![("CLIP-WIT".into(), Frontier::None)],
+        bootstrap: BootstrapOptions {
+            reps: opts.bootstrap.max(2),
+            seed: opts.seed,
+            level: opts.level,
+            threads: 0,
+        },
+        at: vec![1e11, 1e12, 1e13],
+        range: None,
+    };
+    let rec = compare(&t, &spec)?;
+    let mut labels = Labels::default();
+    labels.insert("CLIP-WIT", "WIT-400M (OpenAI)");
+    labels.insert("LAION", "LAION (80M, 400M, 2B)");
+    let what = if *dataset == "imagenet1k" {
+        "ImageNet-1k zero-shot error"
+    } else {
+        "MS-COCO image retrieval error (1 - recall@5)"
+    };
+    let fig = compare_figure(
+        &t,
+        &rec,
+        &CompareFigureSpec {
+            select,
+            marker_by: Some("model".into()),
+            labels,
+            title: Some(format!(
+                "{what}: LAION against OpenAI's data (Cherti et al. 2023 runs)"
+            )),
+            width: opts.width,
+            height: opts.height,
+        },
+    )?;
+    let record = opts.out_dir.join(format!("{stem}.json"));
+    write_json_atomic(&record, &rec)?;
+    let mut files = vec![record];
+    for f in &opts.formats {
+        let path = opts.out_dir.join(format!("{stem}.{f}"));
+        render(&fig, &path)?;
+        files.push(path);
+    }
+    Ok((rec, files))
 }
 
 /// The default anchor file of this crate, for the CLI default.

@@ -10,6 +10,7 @@
 pub mod axis;
 mod band;
 pub mod cherti;
+pub mod compare;
 pub mod extrapolation;
 pub mod figure;
 pub mod glyph;
@@ -30,7 +31,7 @@ use crate::error::{AnalysisError, Result};
 use crate::table::{Table, TidyRow};
 
 /// Text columns of the tidy table that rows can be grouped, coloured or marked by.
-pub const GROUP_COLUMNS: [&str; 7] = [
+pub const GROUP_COLUMNS: [&str; 11] = [
     "sweep",
     "trial_id",
     "model",
@@ -38,6 +39,10 @@ pub const GROUP_COLUMNS: [&str; 7] = [
     "dataset",
     "metric",
     "source",
+    "objective",
+    "curation",
+    "family",
+    "varied",
 ];
 
 /// Fails unless `column` is a text column rows can be grouped by.

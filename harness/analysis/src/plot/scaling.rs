@@ -60,6 +60,9 @@ pub struct ScalingSpec {
     pub fits: Fits,
     /// Draw bootstrap bands where refits are available.
     pub band: bool,
+    /// Draw each law dashed beyond the compute range of the points it was fitted to (its
+    /// extrapolation), solid within it.
+    pub dashed_beyond_data: bool,
     pub labels: Labels,
     pub title: Option<String>,
     pub x_label: Option<String>,
@@ -353,7 +356,7 @@ pub fn scaling_figure(table: &Table, spec: &ScalingSpec) -> Result<ScalingPlot> 
         vec![Band::None; laws.len()]
     };
     push_points(&mut fig, table, spec, &sel, &rows, &palette);
-    let fit_entries = push_laws(&mut fig, &laws, &bands, &styles)?;
+    let fit_entries = push_laws(&mut fig, &laws, &bands, &styles, spec.dashed_beyond_data)?;
     legend(&mut fig, spec, &palette, fit_entries);
     fig.notes.extend(band_notes(&laws, &bands));
     if let Some(name) = table.path.file_name() {
@@ -501,17 +504,32 @@ fn push_laws(
     laws: &[LawToDraw],
     bands: &[Band],
     styles: &[LineStyle],
+    dashed_beyond_data: bool,
 ) -> Result<Vec<LegendEntry>> {
     let mut entries = Vec::new();
     for ((l, st), band) in laws.iter().zip(styles).zip(bands) {
-        let f = law_fn(&l.record.law)?;
-        let p = params_of(&l.record);
+        let f = Arc::new(law_fn(&l.record.law)?);
+        let p = Arc::new(params_of(&l.record));
+        let (lo, hi) = (l.record.data_range.x_min, l.record.data_range.x_max);
+        let inside = move |c: f64| !dashed_beyond_data || (lo..=hi).contains(&c);
+        let (f2, p2) = (f.clone(), p.clone());
         fig.layers.push(Layer::Curve {
             name: l.label.clone(),
-            f: Arc::new(move |c| Some(f(&p, c))),
+            f: Arc::new(move |c| inside(c).then(|| f(&p, c))),
             style: *st,
             fit_y: true,
         });
+        if dashed_beyond_data {
+            fig.layers.push(Layer::Curve {
+                name: format!("{} (extrapolated)", l.label),
+                f: Arc::new(move |c| (!(lo..=hi).contains(&c)).then(|| f2(&p2, c))),
+                style: LineStyle {
+                    dashed: true,
+                    ..*st
+                },
+                fit_y: false,
+            });
+        }
         let symbol = if *band == Band::None {
             Symbol::Line(*st)
         } else {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::super::{XArg, YArg, frontier_for};
+use super::super::{XArg, YArg, frontier_for, x_column};
 use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::BootstrapOptions;
 use crate::fit::frontier::Frontier;
@@ -26,13 +26,6 @@ fn y_kind(y: YArg) -> YKind {
         YArg::Auto => YKind::Auto,
         YArg::Error => YKind::Error,
         YArg::Value => YKind::Value,
-    }
-}
-
-fn x_column(x: XArg) -> String {
-    match x {
-        XArg::TotalGmacs => "total_gmacs".into(),
-        XArg::TrainFlops => "train_flops".into(),
     }
 }
 
@@ -180,6 +173,7 @@ fn run_scaling(a: &ScalingPlotArgs, report: &mut PlotReport) -> Result<()> {
         marker_by: a.marker_by.clone(),
         fits,
         band: !a.no_band,
+        dashed_beyond_data: false,
         labels,
         title: a.figure.title.clone(),
         x_label: a.figure.x_label.clone(),
@@ -401,6 +395,14 @@ fn run_cherti(a: &Cherti2023PlotArgs, report: &mut PlotReport) -> Result<()> {
     print_law("OpenAI CLIP", &out.openai);
     for f in &out.figures {
         println!("wrote {}", f.display());
+    }
+    for (rec, files) in &out.comparisons {
+        for line in crate::compare::summary(rec) {
+            println!("{line}");
+        }
+        for f in files {
+            println!("wrote {}", f.display());
+        }
     }
     report.outputs = out.figures;
     report.data_files = std::iter::once(out.table).chain(out.fit_files).collect();
