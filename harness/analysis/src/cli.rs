@@ -104,6 +104,32 @@ pub fn frontier_for(law: Law, frontier: Option<FrontierArg>, bins: Option<usize>
     }
 }
 
+/// The law and the frontier it is fitted on: shared by `fit`, `compare` and `plot scaling`.
+#[derive(Debug, Clone, Args)]
+pub struct LawArgs {
+    #[arg(long, value_enum, default_value_t = LawArg::Power)]
+    pub law: LawArg,
+    /// Default: bins for power and shifted, pareto for saturating, none for chinchilla.
+    #[arg(long, value_enum)]
+    pub frontier: Option<FrontierArg>,
+    /// Number of geometric bins for --frontier bins (default 5; 10 for the shifted law).
+    #[arg(long)]
+    pub bins: Option<usize>,
+}
+
+impl LawArgs {
+    /// The law and the frontier asked for (or the law's default frontier).
+    pub fn law_and_frontier(&self) -> (Law, Frontier) {
+        let law = self.law.law();
+        (law, frontier_for(law, self.frontier, self.bins))
+    }
+
+    /// The number of bins a `bins` frontier gets.
+    pub fn bins_or_default(&self) -> usize {
+        self.bins.unwrap_or(default_bins(self.law.law()))
+    }
+}
+
 /// Frontier reduction before fitting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FrontierArg {
@@ -151,14 +177,8 @@ pub struct FitArgs {
     /// Tidy table written by `collect`.
     #[arg(long, default_value = "results/table.csv")]
     pub table: PathBuf,
-    #[arg(long, value_enum, default_value_t = LawArg::Power)]
-    pub law: LawArg,
-    /// Default: bins for power and shifted, pareto for saturating, none for chinchilla.
-    #[arg(long, value_enum)]
-    pub frontier: Option<FrontierArg>,
-    /// Number of geometric bins for --frontier bins (default 5; 10 for the shifted law).
-    #[arg(long)]
-    pub bins: Option<usize>,
+    #[command(flatten)]
+    pub law: LawArgs,
     #[arg(long, value_enum, default_value_t = XArg::TotalGmacs)]
     pub x: XArg,
     #[arg(long, value_enum, default_value_t = YArg::Auto)]
@@ -283,8 +303,7 @@ pub fn run_collect(args: &CollectArgs) -> Result<Collected> {
 
 /// Runs `fit`, writes the record if asked and prints the law and its parameters.
 pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
-    let law = args.law.law();
-    let frontier = frontier_for(law, args.frontier, args.bins);
+    let (law, frontier) = args.law.law_and_frontier();
     if args.huber_delta.is_nan() || args.huber_delta <= 0.0 {
         return Err(AnalysisError::arg(
             "huber-delta",
@@ -406,15 +425,19 @@ fn print_classical(c: &ClassicalSummary) {
         sig(c.t)
     );
     for p in &c.params {
-        println!(
-            "    {:>6} = {:<10} [{}, {}]  se {}",
-            p.name,
-            sig(p.estimate),
-            sig(p.ci_low),
-            sig(p.ci_high),
-            sig(p.se)
-        );
+        print_interval(&p.name, p.estimate, p.ci_low, p.ci_high, p.se);
     }
+}
+
+/// One parameter's line: estimate, interval, standard error.
+fn print_interval(name: &str, estimate: f64, low: f64, high: f64, se: f64) {
+    println!(
+        "    {name:>6} = {:<10} [{}, {}]  se {}",
+        sig(estimate),
+        sig(low),
+        sig(high),
+        sig(se)
+    );
 }
 
 fn print_bootstrap(b: &BootstrapSummary) {
@@ -427,14 +450,7 @@ fn print_bootstrap(b: &BootstrapSummary) {
         b.elapsed_s
     );
     for p in &b.params {
-        println!(
-            "    {:>6} = {:<10} [{}, {}]  se {}",
-            p.name,
-            sig(p.estimate),
-            sig(p.ci_low),
-            sig(p.ci_high),
-            sig(p.se)
-        );
+        print_interval(&p.name, p.estimate, p.ci_low, p.ci_high, p.se);
     }
 }
 

@@ -15,7 +15,7 @@ use clipscale_analysis::cli::{
     Cherti2023PlotArgs, FigureArgs, PlotArgs, PlotFitArgs, PlotKind, RowsArgs, ScalingPlotArgs,
     run_plot,
 };
-use clipscale_analysis::cli::{FrontierArg, LawArg, XArg, YArg};
+use clipscale_analysis::cli::{FrontierArg, LawArg, LawArgs, XArg, YArg};
 use clipscale_analysis::fit::bootstrap::BootstrapOptions;
 use clipscale_analysis::fit::frontier::Frontier;
 use clipscale_analysis::fit::record::FitRecord;
@@ -148,9 +148,11 @@ fn rows_args(table: &Path) -> RowsArgs {
 
 fn fit_args() -> PlotFitArgs {
     PlotFitArgs {
-        law: LawArg::Power,
-        frontier: Some(FrontierArg::Bins),
-        bins: None,
+        law: LawArgs {
+            law: LawArg::Power,
+            frontier: Some(FrontierArg::Bins),
+            bins: None,
+        },
         bootstrap: 200,
         seed: 3,
         level: 0.95,

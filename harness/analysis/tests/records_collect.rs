@@ -10,7 +10,7 @@ use std::path::Path;
 
 use clipscale_analysis::AnalysisError;
 use clipscale_analysis::cli::{
-    CollectArgs, FitArgs, FrontierArg, LawArg, XArg, YArg, run_collect, run_fit,
+    CollectArgs, FitArgs, FrontierArg, LawArg, LawArgs, XArg, YArg, run_collect, run_fit,
 };
 use clipscale_analysis::collect::collect_results;
 use clipscale_analysis::records::*;
@@ -274,9 +274,11 @@ fn collect_reads_a_results_tree_and_reports_incomplete_trials() {
     let out = root.join("fit.json");
     let args = FitArgs {
         table,
-        law: LawArg::Power,
-        frontier: Some(FrontierArg::None),
-        bins: None,
+        law: LawArgs {
+            law: LawArg::Power,
+            frontier: Some(FrontierArg::None),
+            bins: None,
+        },
         x: XArg::TotalGmacs,
         y: YArg::Auto,
         dataset: Some("imagenet1k".into()),

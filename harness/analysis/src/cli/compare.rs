@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{FrontierArg, LawArg, XArg, YArg, frontier_for};
+use super::{LawArgs, XArg, YArg};
 use crate::compare::{CompareRecord, CompareSpec, compare, summary};
 use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::BootstrapOptions;
@@ -31,14 +31,8 @@ pub struct CompareArgs {
     /// `--group LAION=LAION-80M,LAION-400M,LAION-2B`.
     #[arg(long, value_name = "NAME=V1,V2,...")]
     pub group: Vec<Grouping>,
-    #[arg(long, value_enum, default_value_t = LawArg::Power)]
-    pub law: LawArg,
-    /// Default: bins for power and shifted, pareto for saturating.
-    #[arg(long, value_enum)]
-    pub frontier: Option<FrontierArg>,
-    /// Number of geometric bins for --frontier bins (default 5; 10 for the shifted law).
-    #[arg(long)]
-    pub bins: Option<usize>,
+    #[command(flatten)]
+    pub law: LawArgs,
     /// Another frontier for one group (repeatable): GROUP=none, GROUP=pareto or GROUP=bins.
     #[arg(long, value_name = "GROUP=FRONTIER")]
     pub frontier_of: Vec<String>,
@@ -110,9 +104,8 @@ fn frontier_of(s: &str, bins: usize) -> Result<(String, Frontier)> {
 
 /// The comparison spec `args` ask for.
 pub fn compare_spec(args: &CompareArgs) -> Result<CompareSpec> {
-    let law = args.law.law();
-    let frontier = frontier_for(law, args.frontier, args.bins);
-    let bins = args.bins.unwrap_or(super::default_bins(law));
+    let (law, frontier) = args.law.law_and_frontier();
+    let bins = args.law.bins_or_default();
     if args.bootstrap < 2 {
         return Err(AnalysisError::arg(
             "bootstrap",

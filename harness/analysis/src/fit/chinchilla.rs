@@ -483,19 +483,7 @@ mod tests {
         // A large delta keeps every residual in the smooth quadratic zone for the check.
         let obj = ChinchillaObjective::new(&pts, None, 10.0).expect("points");
         let p = [6.0, 7.5, 0.5, 0.3, 0.35];
-        let mut g = [0.0; 5];
-        obj.eval(&p, &mut g);
-        for k in 0..5 {
-            let (mut a, mut b) = (p, p);
-            a[k] += 1e-6;
-            b[k] -= 1e-6;
-            let fd = (obj.value(&a) - obj.value(&b)) / 2e-6;
-            assert!(
-                (fd - g[k]).abs() < 1e-5 * (1.0 + fd.abs()),
-                "param {k}: fd {fd} vs {}",
-                g[k]
-            );
-        }
+        super::super::optim::assert_gradient(&obj, &p, 1e-5);
         assert_eq!(Grid::default().len(), 4500);
     }
 

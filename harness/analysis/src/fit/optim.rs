@@ -161,6 +161,27 @@ pub fn huber_grad(r: f64, delta: f64) -> f64 {
     r.clamp(-delta, delta)
 }
 
+/// Asserts that `obj`'s gradient at `p` matches central finite differences (step 1e-6) to
+/// `rtol` relative: the check every hand-written objective gets.
+#[cfg(test)]
+pub(crate) fn assert_gradient<O: Objective>(obj: &O, p: &[f64], rtol: f64) {
+    let n = obj.dim();
+    let mut g = vec![0.0; n];
+    obj.eval(p, &mut g);
+    let mut scratch = vec![0.0; n];
+    for k in 0..n {
+        let (mut a, mut b) = (p.to_vec(), p.to_vec());
+        a[k] += 1e-6;
+        b[k] -= 1e-6;
+        let fd = (obj.eval(&a, &mut scratch) - obj.eval(&b, &mut scratch)) / 2e-6;
+        assert!(
+            (fd - g[k]).abs() < rtol * (1.0 + fd.abs()),
+            "param {k}: finite difference {fd} vs gradient {}",
+            g[k]
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,20 @@ pub struct OptimiserInfo {
     pub threads: usize,
 }
 
+impl OptimiserInfo {
+    /// L-BFGS from a grid of starts on one thread, no polish.
+    pub fn lbfgs(starts: usize, converged_starts: usize) -> Self {
+        OptimiserInfo {
+            name: "argmin L-BFGS (More-Thuente)".into(),
+            starts,
+            converged_starts,
+            best_start: vec![],
+            polish_rounds: 0,
+            threads: 1,
+        }
+    }
+}
+
 /// N_opt and D_opt at one compute budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimalPoint {

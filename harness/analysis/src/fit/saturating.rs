@@ -177,18 +177,6 @@ mod tests {
             delta: 0.05,
         };
         let p = [0.3, -1.5, -0.4];
-        let mut g = [0.0; 3];
-        obj.eval(&p, &mut g);
-        for k in 0..3 {
-            let (mut a, mut b) = (p, p);
-            a[k] += 1e-6;
-            b[k] -= 1e-6;
-            let fd = (obj.eval(&a, &mut [0.0; 3]) - obj.eval(&b, &mut [0.0; 3])) / 2e-6;
-            assert!(
-                (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
-                "param {k}: {fd} vs {}",
-                g[k]
-            );
-        }
+        super::super::optim::assert_gradient(&obj, &p, 1e-6);
     }
 }

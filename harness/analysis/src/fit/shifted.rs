@@ -173,18 +173,6 @@ mod tests {
             m: 0.3,
         };
         let p = [0.2, -1.0, -1.3, 0.4];
-        let mut g = [0.0; 4];
-        obj.eval(&p, &mut g);
-        for k in 0..4 {
-            let (mut a, mut b) = (p, p);
-            a[k] += 1e-6;
-            b[k] -= 1e-6;
-            let fd = (obj.eval(&a, &mut [0.0; 4]) - obj.eval(&b, &mut [0.0; 4])) / 2e-6;
-            assert!(
-                (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
-                "param {k}: {fd} vs {}",
-                g[k]
-            );
-        }
+        super::super::optim::assert_gradient(&obj, &p, 1e-6);
     }
 }

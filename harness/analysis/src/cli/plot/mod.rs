@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{FrontierArg, LawArg, XArg, YArg};
+use super::{LawArgs, XArg, YArg};
 use crate::fit::record::FitRecord;
 
 mod run;
@@ -88,14 +88,8 @@ pub struct RowsArgs {
 /// Fitting options for laws fitted while plotting.
 #[derive(Debug, Clone, Args)]
 pub struct PlotFitArgs {
-    #[arg(long, value_enum, default_value_t = LawArg::Power)]
-    pub law: LawArg,
-    /// Default: bins for power and shifted, pareto for saturating.
-    #[arg(long, value_enum)]
-    pub frontier: Option<FrontierArg>,
-    /// Number of geometric bins for --frontier bins (default 5; 10 for the shifted law).
-    #[arg(long)]
-    pub bins: Option<usize>,
+    #[command(flatten)]
+    pub law: LawArgs,
     /// Bootstrap refits for the confidence band (0 = no band).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::super::{XArg, YArg, frontier_for, x_column};
+use super::super::{XArg, YArg, x_column};
 use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::BootstrapOptions;
 use crate::fit::frontier::Frontier;
@@ -30,14 +30,13 @@ fn y_kind(y: YArg) -> YKind {
 }
 
 fn fit_spec(f: &PlotFitArgs) -> Result<FitSpec> {
-    let law = f.law.law();
+    let (law, frontier) = f.law.law_and_frontier();
     if !law.of_compute() {
         return Err(AnalysisError::arg(
             "law",
             "the Chinchilla law is not a function of compute alone; use `plot isoflop --chinchilla`",
         ));
     }
-    let frontier = frontier_for(law, f.frontier, f.bins);
     Ok(FitSpec {
         law,
         frontier,
