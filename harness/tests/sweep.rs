@@ -519,3 +519,107 @@ fn the_plan_says_when_the_analysis_will_compare_variants() {
     let out = plan("tiny", TINY);
     assert!(!out.contains("comparison"), "{out}");
 }
+
+#[test]
+fn each_trial_is_forecast_before_it_runs_and_the_forecast_changes_nothing() {
+    let dir = tmp("forecast");
+    let file = dir.join("tiny.toml");
+    std::fs::write(&file, TINY).unwrap();
+    let out = dir.join("results");
+    let o = bin()
+        .args(["sweep", "run"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Trials run in order of compute: the smallest had nothing to learn from, the largest was
+    // forecast from the three before it.
+    let ts = trials(&out);
+    let forecast = |t: &TrialDir| {
+        let text = std::fs::read_to_string(t.forecast_path()).expect("forecast.json");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let smallest = ts
+        .iter()
+        .find(|t| t.name().contains("w32-d2-n1280"))
+        .unwrap();
+    let largest = ts
+        .iter()
+        .find(|t| t.name().contains("w48-d2-n2560"))
+        .unwrap();
+    let f = forecast(smallest);
+    assert_eq!(f["finished_trials"], 0, "{f}");
+    assert!(
+        f["note"].as_str().is_some_and(|n| n.contains("no trial")),
+        "{f}"
+    );
+    let f = forecast(largest);
+    assert_eq!(f["finished_trials"], 3, "{f}");
+    let val = f["forecasts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["metric"] == "val_loss")
+        .unwrap_or_else(|| panic!("a loss forecast: {f}"));
+    assert!(
+        val["lo"].as_f64() < val["value"].as_f64() && val["value"].as_f64() < val["hi"].as_f64()
+    );
+    // The table carries it beside the result, and the analysis reports how it did.
+    let table = std::fs::read_to_string(out.join("tiny").join("table.csv")).unwrap();
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("forecast,forecast_lo,forecast_hi")
+    );
+    assert!(
+        stdout.contains("forecast before each trial ran"),
+        "{stdout}"
+    );
+    // The forecast is not in the spec: the same trial run alone, with nothing to forecast
+    // from, has the same id and the same results.
+    let spec = std::fs::read_to_string(largest.spec_path()).unwrap();
+    assert!(!spec.contains("forecast"));
+    let alone = dir.join("alone.toml");
+    std::fs::write(
+        &alone,
+        TINY.replace("[\"w32-d2\", \"w48-d2\"]", "[\"w48-d2\"]")
+            .replace("[1280, 2560]", "[2560]"),
+    )
+    .unwrap();
+    let out2 = dir.join("alone-results");
+    let o = bin()
+        .args(["sweep", "run", "--no-analysis"])
+        .arg(&alone)
+        .arg("--out")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let solo = TrialDir::new(out2.join("tiny").join(largest.name()));
+    assert_eq!(forecast(&solo)["finished_trials"], 0);
+    let fin = |t: &TrialDir| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(t.final_path()).unwrap()).unwrap();
+        (v["final_loss"].clone(), v["samples_seen"].clone())
+    };
+    assert_eq!(fin(&solo), fin(largest));
+    assert_eq!(
+        std::fs::read_to_string(solo.evals_path())
+            .unwrap()
+            .lines()
+            .count(),
+        std::fs::read_to_string(largest.evals_path())
+            .unwrap()
+            .lines()
+            .count()
+    );
+}

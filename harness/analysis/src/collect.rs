@@ -264,6 +264,13 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
     }
     let settings = flatten_settings(&read_json::<serde_json::Value>(&spec_path)?);
     let (objective, curation, family) = variant_of(&settings);
+    let forecast = trial.read_forecast()?;
+    let forecast_of = |dataset: &str, metric: &str| {
+        forecast
+            .as_ref()
+            .and_then(|f| f.get(dataset, metric))
+            .map(|f| (f.value, f.lo, f.hi))
+    };
     let ms = &spec.model_summary;
     let row = |samples: u64, dataset: &str, metric: &str, value: f64, source: String| TidyRow {
         sweep: spec.sweep.clone(),
@@ -284,6 +291,9 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         curation: curation.clone(),
         family: family.clone(),
         varied: String::new(),
+        forecast: forecast_of(dataset, metric).map(|f| f.0),
+        forecast_lo: forecast_of(dataset, metric).map(|f| f.1),
+        forecast_hi: forecast_of(dataset, metric).map(|f| f.2),
     };
 
     let evals_path = trial.evals_path();

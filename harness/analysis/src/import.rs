@@ -209,6 +209,7 @@ pub fn cherti2023(path: &Path, arch_params: Option<&HashMap<String, u64>>) -> Re
                 }
                 .to_string(),
                 varied: String::new(),
+                ..Default::default()
             });
         }
     }
@@ -306,6 +307,7 @@ pub fn besiroglu2024(path: &Path) -> Result<Vec<TidyRow>> {
                 curation: String::new(),
                 family: "transformer-lm".to_string(),
                 varied: String::new(),
+                ..Default::default()
             }
         })
         .collect())

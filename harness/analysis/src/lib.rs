@@ -13,6 +13,7 @@ pub mod collect;
 pub mod compare;
 pub mod error;
 pub mod fit;
+pub mod forecast;
 pub mod import;
 pub mod pipeline;
 pub mod plot;

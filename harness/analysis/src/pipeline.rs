@@ -396,6 +396,26 @@ fn classical_of(
     classical(names, estimate, &log_scale, &ln_y, &ln_pred, level).ok()
 }
 
+/// The classical interval of a recorded fit at `level` (rebuilt from its points and
+/// parameters); `None` as for [`fit_selected`]'s.
+pub fn classical_at(rec: &FitRecord, level: f64) -> Option<ClassicalSummary> {
+    let law = Law::from_name(&rec.law).ok()?;
+    let used: Vec<Obs> = rec
+        .points_used
+        .iter()
+        .map(|u| Obs {
+            x: u.x,
+            y: u.y,
+            n: u.n.unwrap_or(f64::NAN),
+            d: u.d.unwrap_or(f64::NAN),
+            label: u.label.clone(),
+        })
+        .collect();
+    let names: Vec<&str> = rec.parameters.iter().map(|p| p.name.as_str()).collect();
+    let estimate: Vec<f64> = rec.parameters.iter().map(|p| p.value).collect();
+    classical_of(law, &names, &estimate, &used, level)
+}
+
 /// Why a bootstrap of `sel` would mislead, if it would: more than [`MAX_THIN_RESAMPLES`] of its
 /// resamples hold fewer distinct points than the law needs (a percentile band from the rest is
 /// narrower than the data allow). Draws the same resamples the bootstrap would.

@@ -17,10 +17,12 @@ use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::BootstrapOptions;
 use crate::fit::frontier::Frontier;
 use crate::fit::record::FitRecord;
+use crate::forecast::FORECAST_LEVEL;
 use crate::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table};
 use crate::plot::Labels;
 use crate::plot::compare::{CompareFigureSpec, compare_figure};
 use crate::plot::figure::Figure;
+use crate::plot::forecast::forecast_figure;
 use crate::plot::render::render;
 use crate::plot::samples::{SamplesSpec, samples_figure};
 use crate::plot::scaling::{Fits, LawToDraw, ScalingSpec, scaling_figure};
@@ -62,6 +64,64 @@ pub fn comparison_column(rows: &[&TidyRow]) -> Option<(&'static str, Vec<String>
         values.dedup();
         (values.len() >= 2).then_some((col, values))
     })
+}
+
+/// How well the forecasts made before the trials ran matched their results, on one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastCheck {
+    pub dataset: String,
+    pub metric: String,
+    pub tag: String,
+    /// Results that had a forecast.
+    pub n: usize,
+    pub mean_abs_rel_error: f64,
+    pub max_abs_rel_error: f64,
+    /// Results inside their forecast's interval.
+    pub inside: usize,
+    pub level: f64,
+}
+
+/// The forecast checks of `sweep`'s rows, one per evaluation set and metric with forecasts.
+pub fn forecast_checks(table: &Table, sweep: &str, several_sets: bool) -> Vec<ForecastCheck> {
+    let mut keys: Vec<(&str, &str)> = table
+        .rows
+        .iter()
+        .filter(|r| r.sweep == sweep && r.forecast.is_some())
+        .map(|r| (r.dataset.as_str(), r.metric.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .map(|(dataset, metric)| {
+            let rows: Vec<(f64, f64, f64, f64)> = table
+                .rows
+                .iter()
+                .filter(|r| r.sweep == sweep && r.dataset == dataset && r.metric == metric)
+                .filter_map(|r| Some((r.value, r.forecast?, r.forecast_lo?, r.forecast_hi?)))
+                .collect();
+            let rel: Vec<f64> = rows
+                .iter()
+                .map(|(v, f, ..)| (f - v).abs() / v.abs())
+                .collect();
+            ForecastCheck {
+                dataset: dataset.to_string(),
+                metric: metric.to_string(),
+                tag: if several_sets {
+                    format!("{dataset}-{metric}")
+                } else {
+                    metric.to_string()
+                },
+                n: rows.len(),
+                mean_abs_rel_error: rel.iter().sum::<f64>() / rel.len().max(1) as f64,
+                max_abs_rel_error: rel.iter().copied().fold(0.0, f64::max),
+                inside: rows
+                    .iter()
+                    .filter(|(v, _, lo, hi)| (*lo..=*hi).contains(v))
+                    .count(),
+                level: FORECAST_LEVEL,
+            }
+        })
+        .collect()
 }
 
 /// One comparison of the sweep's variants on one metric.
@@ -107,6 +167,8 @@ pub struct SweepAnalysis {
     pub comparisons: Vec<SweepComparison>,
     /// Comparisons that could not be made, and why.
     pub not_compared: Vec<String>,
+    /// How the forecasts made before each trial ran compare with its results.
+    pub forecast_checks: Vec<ForecastCheck>,
 }
 
 impl SweepAnalysis {
@@ -125,6 +187,21 @@ impl SweepAnalysis {
             if let Some(e) = f.heldout_rel_error {
                 out.push((format!("{key}_heldout_point_rel_error"), format!("{e:+.4}")));
             }
+        }
+        for c in &self.forecast_checks {
+            let key = c.tag.replace('-', "_");
+            out.push((
+                format!("{key}_forecast_mean_abs_rel_error"),
+                format!("{:.4}", c.mean_abs_rel_error),
+            ));
+            out.push((
+                format!("{key}_forecast_max_abs_rel_error"),
+                format!("{:.4}", c.max_abs_rel_error),
+            ));
+            out.push((
+                format!("{key}_forecast_inside_interval"),
+                format!("{} of {}", c.inside, c.n),
+            ));
         }
         out
     }
@@ -183,6 +260,26 @@ pub fn analyse_sweep(results: &Path, sweep: &str) -> Result<SweepAnalysis> {
             }
         }
     }
+    let checks = forecast_checks(&table, sweep, datasets.len() > 1);
+    for c in &checks {
+        let rows: Vec<&TidyRow> = table
+            .rows
+            .iter()
+            .filter(|r| r.sweep == sweep && r.dataset == c.dataset && r.metric == c.metric)
+            .collect();
+        let title = format!(
+            "{sweep}: {} {} forecast before each trial ran",
+            c.dataset, c.metric
+        );
+        draw(
+            &dir,
+            "forecast",
+            &c.tag,
+            forecast_figure(&rows, Some(title)),
+            &mut out,
+        );
+    }
+    out.forecast_checks = checks;
     let rows: Vec<&TidyRow> = table.rows.iter().filter(|r| r.sweep == sweep).collect();
     out.compared_by = comparison_column(&rows).map(|(c, v)| (c.to_string(), v));
     if let Some((by, _)) = out.compared_by.clone() {

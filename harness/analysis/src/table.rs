@@ -12,15 +12,19 @@ use serde::Serialize;
 use crate::error::{AnalysisError, Result};
 
 /// Version of the table's layout. 1: the first 14 columns. 2: four columns appended that say
-/// what a trial is a variant of (`objective`, `curation`, `family`, `varied`); a version-1 table
-/// reads as before, with those cells empty. Columns are only ever appended.
-pub const TABLE_VERSION: u32 = 2;
+/// what a trial is a variant of (`objective`, `curation`, `family`, `varied`). 3: three more,
+/// the result forecast before the trial ran (`forecast`, `forecast_lo`, `forecast_hi`). An
+/// older table reads as before, with the newer cells empty. Columns are only ever appended.
+pub const TABLE_VERSION: u32 = 3;
 
 /// The columns version 2 appended.
 pub const VARIANT_COLUMNS: [&str; 4] = ["objective", "curation", "family", "varied"];
 
+/// The columns version 3 appended.
+pub const FORECAST_COLUMNS: [&str; 3] = ["forecast", "forecast_lo", "forecast_hi"];
+
 /// Column names, in file order.
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 21] = [
     "sweep",
     "trial_id",
     "model",
@@ -39,6 +43,9 @@ pub const COLUMNS: [&str; 18] = [
     "curation",
     "family",
     "varied",
+    "forecast",
+    "forecast_lo",
+    "forecast_hi",
 ];
 
 /// One row of the tidy table. Unknown quantities are empty cells (`None`).
@@ -79,6 +86,11 @@ pub struct TidyRow {
     /// order (e.g. `optim.lr=0.001;batch_size=128`); empty when the sweep varies only model and
     /// samples.
     pub varied: String,
+    /// The value the sweep's laws forecast before the trial ran (see `crate::forecast`), and
+    /// the forecast's interval.
+    pub forecast: Option<f64>,
+    pub forecast_lo: Option<f64>,
+    pub forecast_hi: Option<f64>,
 }
 
 impl TidyRow {
@@ -92,6 +104,9 @@ impl TidyRow {
             "fwd_macs_per_pair" => self.fwd_macs_per_pair.map(|v| v as f64),
             "total_gmacs" => self.total_gmacs,
             "value" => Some(self.value),
+            "forecast" => self.forecast,
+            "forecast_lo" => self.forecast_lo,
+            "forecast_hi" => self.forecast_hi,
             _ => None,
         }
     }
@@ -349,14 +364,17 @@ pub fn read_csv(path: &Path) -> Result<Table> {
             curation: text("curation"),
             family: text("family"),
             varied: text("varied"),
+            forecast: float("forecast")?,
+            forecast_lo: float("forecast_lo")?,
+            forecast_hi: float("forecast_hi")?,
         });
         lines.push(line);
     }
-    let version = if VARIANT_COLUMNS
-        .iter()
-        .all(|c| columns.iter().any(|h| h == c))
-    {
-        TABLE_VERSION
+    let has = |cols: &[&str]| cols.iter().all(|c| columns.iter().any(|h| h == c));
+    let version = if has(&FORECAST_COLUMNS) {
+        3
+    } else if has(&VARIANT_COLUMNS) {
+        2
     } else {
         1
     };

@@ -38,6 +38,7 @@ const EVALS: &str = "evals.jsonl";
 const DATA: &str = "data.json";
 const FINAL: &str = "final.json";
 const BENCHMARK: &str = "benchmark.json";
+const FORECAST: &str = "forecast.json";
 const ATTEMPTS: &str = "attempts.jsonl";
 const LOCK: &str = "lock.json";
 const LOG: &str = "train.log";
@@ -236,6 +237,24 @@ impl TrialDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(AnalysisError::io(&self.final_path(), "removing", e)),
         }
+    }
+
+    /// `forecast.json`: what the sweep's laws predicted before the trial ran.
+    pub fn forecast_path(&self) -> PathBuf {
+        self.root.join(FORECAST)
+    }
+
+    /// Writes the forecast atomically.
+    pub fn write_forecast(&self, rec: &crate::forecast::ForecastRecord) -> Result<()> {
+        write_json_atomic(&self.forecast_path(), rec)
+    }
+
+    /// The forecast, `None` when none was made.
+    pub fn read_forecast(&self) -> Result<Option<crate::forecast::ForecastRecord>> {
+        if !self.forecast_path().exists() {
+            return Ok(None);
+        }
+        read_json(&self.forecast_path()).map(Some)
     }
 
     /// `benchmark.json`.

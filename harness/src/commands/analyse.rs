@@ -59,6 +59,18 @@ fn print(a: &SweepAnalysis) {
     for n in a.not_fitted.iter().chain(&a.not_plotted) {
         println!("no {n}");
     }
+    for c in &a.forecast_checks {
+        println!(
+            "{} {} forecast before each trial ran: mean |error| {:.1}%, worst {:.1}%; {} of {} results inside their {:.0}% interval",
+            c.dataset,
+            c.metric,
+            100.0 * c.mean_abs_rel_error,
+            100.0 * c.max_abs_rel_error,
+            c.inside,
+            c.n,
+            100.0 * c.level
+        );
+    }
     for c in &a.comparisons {
         for line in clipscale_analysis::compare::summary(&c.record) {
             println!("{line}");

@@ -61,6 +61,7 @@ fn plan(a: &SweepPlanArgs) -> Result<()> {
     if let Some(line) = plan::comparison_line(&specs) {
         println!("{line}");
     }
+    plan::print_forecasts(&specs, &a.common.out, &sweep.file.name);
     Ok(())
 }
 

@@ -140,6 +140,34 @@ impl Drop for Heartbeat {
     }
 }
 
+/// Writes what the laws of the sweep's finished trials (the trial folder's siblings) forecast
+/// for this trial, once, before it first runs (a resumed trial keeps its first forecast). A
+/// sibling that cannot be read is said in the record, not fatal: a forecast never stops a
+/// trial, and it is not part of the spec (trial ids and results do not depend on it).
+pub fn write_forecast(trial: &TrialDir) -> Result<(), RunOneError> {
+    use clipscale_analysis::forecast::{Forecaster, Target};
+    let head = trial.read_spec_head()?;
+    let target = Target {
+        trial_id: head.trial_id.clone(),
+        params: head.model_summary.params,
+        samples: head.samples,
+        fwd_macs_per_pair: head.model_summary.fwd_macs_per_pair,
+    };
+    let sweep_dir = trial.path().parent().unwrap_or(trial.path());
+    let rec = match Forecaster::from_sweep_dir(sweep_dir, &head.trial_id) {
+        Ok(f) => f.forecast(&target),
+        Err(e) => {
+            let mut rec = Forecaster::from_rows(sweep_dir, Vec::new(), "").forecast(&target);
+            rec.note = Some(format!(
+                "no forecast: the sweep's results could not be read: {e}"
+            ));
+            rec
+        }
+    };
+    trial.write_forecast(&rec)?;
+    Ok(())
+}
+
 /// Runs the trial whose folder (with its spec) is `trial` on `device`, under its lock.
 pub fn run_one(
     trial: &TrialDir,
@@ -178,6 +206,9 @@ pub fn run_one(
             });
         }
         TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Running(_) => {}
+    }
+    if !trial.forecast_path().exists() {
+        write_forecast(trial)?;
     }
     let task = TrainTask {
         trial: trial.clone(),

@@ -223,6 +223,11 @@ pub fn run(run: &LocalRun<'_>) -> Result<SweepReport, LocalError> {
     })
 }
 
+/// A trial's planned training FLOPs.
+fn compute_of(spec: &TrialSpec) -> f64 {
+    spec.head.model_summary.train_flops_per_sample() * spec.head.samples as f64
+}
+
 /// The executor's state: trials to start, running here, held by another executor, ended.
 struct Executor<'a> {
     run: &'a LocalRun<'a>,
@@ -237,12 +242,15 @@ struct Executor<'a> {
 
 impl<'a> Executor<'a> {
     /// Sorts the trials by where they stand: ended ones get their outcome, held ones are
-    /// waited for, the rest queued.
+    /// waited for, the rest queued in order of increasing training compute, so that the larger
+    /// trials are forecast from the laws of the smaller ones (see `write_forecast`).
     fn new(run: &'a LocalRun<'a>) -> Self {
         let mut outcomes = HashMap::new();
         let mut queue = VecDeque::new();
         let mut waiting = Vec::new();
-        for spec in run.specs {
+        let mut by_compute: Vec<&TrialSpec> = run.specs.iter().collect();
+        by_compute.sort_by(|a, b| compute_of(a).total_cmp(&compute_of(b)));
+        for spec in by_compute {
             let id = spec.head.trial_id.clone();
             let ended = match state(&spec.dir(run.results)) {
                 TrialState::Done(_) => Outcome::DoneEarlier,

@@ -323,6 +323,69 @@ pub fn print_plan(
     Ok(total_s)
 }
 
+/// Prints what the laws of the sweep's finished trials forecast for each trial not yet done
+/// (as a trial's own forecast is made when it starts); says why when there is no law yet.
+pub fn print_forecasts(specs: &[TrialSpec], results: &Path, sweep: &str) {
+    use clipscale_analysis::forecast::{Forecaster, Target};
+    let pending: Vec<&TrialSpec> = specs
+        .iter()
+        .filter(|s| {
+            !matches!(
+                state(&s.dir(results)),
+                TrialState::Done(_) | TrialState::Diverged(_)
+            )
+        })
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
+    let forecaster = match Forecaster::from_sweep_dir(&results.join(sweep), "") {
+        Ok(f) => f,
+        Err(e) => {
+            println!("no forecasts: {e}");
+            return;
+        }
+    };
+    if !forecaster.has_laws() {
+        let rec = forecaster.forecast(&Target {
+            trial_id: String::new(),
+            params: 1,
+            samples: 1,
+            fwd_macs_per_pair: 1,
+        });
+        let why = rec
+            .note
+            .or_else(|| {
+                rec.missing
+                    .first()
+                    .map(|m| format!("{} {}: {}", m.dataset, m.metric, m.why))
+            })
+            .unwrap_or_default();
+        println!("no forecasts for the pending trials yet: {why}");
+        return;
+    }
+    println!("forecasts for the pending trials (laws of the finished ones, 90% intervals):");
+    for spec in pending {
+        let rec = forecaster.forecast(&Target {
+            trial_id: spec.head.trial_id.clone(),
+            params: spec.head.model_summary.params,
+            samples: spec.head.samples,
+            fwd_macs_per_pair: spec.head.model_summary.fwd_macs_per_pair,
+        });
+        let cells: Vec<String> = rec
+            .forecasts
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {:.4} [{:.4}, {:.4}]",
+                    f.dataset, f.metric, f.value, f.lo, f.hi
+                )
+            })
+            .collect();
+        println!("  {:<38} {}", spec.head.trial_id, cells.join("; "));
+    }
+}
+
 /// Prints where each trial stands: samples seen, the training loss and zero-shot accuracy so
 /// far (`-` where there is none yet), and its log.
 pub fn print_status(specs: &[TrialSpec], results: &Path) {

@@ -47,6 +47,18 @@ impl Default for Grid {
 }
 
 impl Grid {
+    /// A subset of the published grid, 243 starts (a, b in 0, 10, 20; e in -1, 0, 1; alpha,
+    /// beta in 0, 0.5, 1): for the many small fits of forecasts, about 18 times faster.
+    pub fn coarse() -> Self {
+        Grid {
+            a: steps(0.0, 10.0, 3),
+            b: steps(0.0, 10.0, 3),
+            e: steps(-1.0, 1.0, 3),
+            alpha: steps(0.0, 0.5, 3),
+            beta: steps(0.0, 0.5, 3),
+        }
+    }
+
     /// All starts as [a, b, e, alpha, beta], in a fixed order.
     pub fn starts(&self) -> Vec<[f64; 5]> {
         let mut out = Vec::with_capacity(self.len());

@@ -201,6 +201,16 @@ impl ClassicalSummary {
     /// ln f +- t sqrt(g^T Cov g), g the gradient of ln f in the covariance's parameters.
     /// `f(p)` is the law's prediction with parameters `p` (record order).
     pub fn band(&self, f: &dyn Fn(&[f64]) -> f64) -> Option<(f64, f64)> {
+        self.interval(f, 0.0)
+    }
+
+    /// The prediction interval of one new observation: the band widened by the residual
+    /// scatter, ln f +- t sqrt(s^2 + g^T Cov g). What a forecast of one run's result states.
+    pub fn prediction(&self, f: &dyn Fn(&[f64]) -> f64) -> Option<(f64, f64)> {
+        self.interval(f, self.sigma_ln * self.sigma_ln)
+    }
+
+    fn interval(&self, f: &dyn Fn(&[f64]) -> f64, extra_var: f64) -> Option<(f64, f64)> {
         let est: Vec<f64> = self.params.iter().map(|p| p.estimate).collect();
         let centre = f(&est);
         if !(centre > 0.0 && centre.is_finite()) {
@@ -215,7 +225,7 @@ impl ClassicalSummary {
                     .sum::<f64>()
             })
             .sum();
-        let half = self.t * var.max(0.0).sqrt();
+        let half = self.t * (var.max(0.0) + extra_var).sqrt();
         half.is_finite()
             .then(|| (centre * (-half).exp(), centre * half.exp()))
     }

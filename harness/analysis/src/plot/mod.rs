@@ -13,6 +13,7 @@ pub mod cherti;
 pub mod compare;
 pub mod extrapolation;
 pub mod figure;
+pub mod forecast;
 pub mod glyph;
 pub mod isoflop;
 mod legend;
