@@ -200,11 +200,13 @@ impl Forecaster {
                 });
                 continue;
             };
-            // Scores are fitted as errors: back to the score, the interval turned round.
+            // Scores are fitted as errors: back to the score, the interval turned round and kept
+            // in [0, 1] (a law of the error can exceed 1 where it extrapolates).
             let (value, lo, hi) = if is_loss(&m.metric) {
                 (value, lo, hi)
             } else {
-                (1.0 - value, 1.0 - hi, 1.0 - lo)
+                let score = |e: f64| (1.0 - e).clamp(0.0, 1.0);
+                (score(value), score(hi), score(lo))
             };
             forecasts.push(Forecast {
                 dataset: m.dataset.clone(),

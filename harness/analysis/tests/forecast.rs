@@ -130,3 +130,22 @@ fn with_too_few_finished_trials_the_forecast_says_why() {
     let own = Forecaster::from_rows(Path::new("s"), rows, &t.trial_id).forecast(&t);
     assert_eq!(own.finished_trials, 0);
 }
+
+#[test]
+fn a_score_forecast_stays_between_zero_and_one() {
+    // Errors near 1 with much scatter: the error's interval reaches above 1, the accuracy's
+    // interval must still start at 0, not below.
+    let mut rng = Xoshiro256::new(3);
+    let rows: Vec<TidyRow> = (0..4)
+        .flat_map(|k| {
+            let (_, mut rows) = trial(k, 1_000_000 * 2u64.pow(k as u32), 1_000_000, &mut rng);
+            rows.retain(|r| r.metric == "acc1");
+            rows[0].value = [0.02, 0.30, 0.01, 0.25][k];
+            rows
+        })
+        .collect();
+    let target = trial(9, 1_000_000, 1_000_000, &mut rng).0;
+    let rec = Forecaster::from_rows(Path::new("s"), rows, "").forecast(&target);
+    let f = rec.get("heldout", "acc1").expect("forecast");
+    assert!(f.lo >= 0.0 && f.hi <= 1.0 && f.lo <= f.value, "{f:?}");
+}
