@@ -152,6 +152,18 @@ pub enum XArg {
     TrainFlops,
 }
 
+/// Fails unless `level` is a central interval level in (0, 1).
+pub(crate) fn check_level(level: f64) -> Result<()> {
+    if level > 0.0 && level < 1.0 {
+        Ok(())
+    } else {
+        Err(AnalysisError::arg(
+            "level",
+            format!("{level} is not in (0, 1), e.g. 0.95"),
+        ))
+    }
+}
+
 /// The tidy table's column of a compute axis.
 pub(crate) fn x_column(x: XArg) -> String {
     match x {
@@ -310,6 +322,7 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
             format!("{} must be > 0", args.huber_delta),
         ));
     }
+    check_level(args.level)?;
     let mut table = table::read_csv(&args.table)?;
     if !args.group.is_empty() {
         table = table.regroup(&args.group_column, &args.group)?;
@@ -349,6 +362,10 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
         threads: args.threads,
     });
     let mut rec = fit_table(&table, &select, &spec, boot.as_ref(), args.holdout_above)?;
+    if boot.is_none() {
+        // no bootstrap: the classical interval at the level asked for
+        rec.classical = crate::pipeline::classical_at(&rec, args.level);
+    }
     rec.selection.groups = args
         .group
         .iter()

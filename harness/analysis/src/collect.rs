@@ -41,7 +41,7 @@ pub struct Collected {
 /// Settings of a spec that never make a trial a variant of another: its identity and
 /// provenance, the model (the `model` column), how many samples it sees (`samples_seen`), its
 /// training data (`train_data`), its seeds (a replicate, not a variant) and how often it logs.
-const NOT_VARIANTS: [&str; 11] = [
+const NOT_VARIANTS: [&str; 13] = [
     "schema_version",
     "trial_id",
     "sweep",
@@ -50,6 +50,8 @@ const NOT_VARIANTS: [&str; 11] = [
     "model",
     "samples",
     "dataset",
+    "data.name",
+    "data.path",
     "seed",
     "data.seed",
     "intervals",
@@ -264,7 +266,11 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
     }
     let settings = flatten_settings(&read_json::<serde_json::Value>(&spec_path)?);
     let (objective, curation, family) = variant_of(&settings);
-    let forecast = trial.read_forecast()?;
+    let forecast = trial.read_forecast().unwrap_or_else(|e| {
+        out.warnings
+            .push(format!("{e}; the trial's rows get no forecast"));
+        None
+    });
     let forecast_of = |dataset: &str, metric: &str| {
         forecast
             .as_ref()

@@ -379,15 +379,20 @@ fn compare_pair(
         .iter()
         .map(|&c| {
             let f = |p: &[f64]| law.predict(p, c, f64::NAN, f64::NAN);
-            let wins = pairs().filter(|(x, y)| f(x) < f(y)).count();
+            // over the pairs where both laws predict a number
+            let both: Vec<(f64, f64)> = pairs()
+                .map(|(x, y)| (f(x), f(y)))
+                .filter(|(u, v)| u.is_finite() && v.is_finite())
+                .collect();
+            let wins = both.iter().filter(|(u, v)| u < v).count();
             BetterAt {
                 compute: c,
                 a_predicted: f(&pa),
                 b_predicted: f(&pb),
-                p_a_better: if n == 0 {
+                p_a_better: if both.is_empty() {
                     f64::NAN
                 } else {
-                    wins as f64 / n as f64
+                    wins as f64 / both.len() as f64
                 },
             }
         })

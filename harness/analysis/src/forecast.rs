@@ -192,11 +192,18 @@ impl Forecaster {
             let f = |p: &[f64]| law.predict(p, x, n, d);
             let est: Vec<f64> = m.record.parameters.iter().map(|p| p.value).collect();
             let (value, interval) = (f(&est), c.prediction(&f));
-            let Some((lo, hi)) = interval.filter(|_| value.is_finite() && value > 0.0) else {
+            let why = if !(value.is_finite() && value > 0.0) {
+                Some(format!("the law predicts {value} here"))
+            } else if interval.is_none() {
+                Some("the law's interval is not finite here".to_string())
+            } else {
+                None
+            };
+            let (Some((lo, hi)), None) = (interval, why.clone()) else {
                 missing.push(NoForecast {
                     dataset: m.dataset.clone(),
                     metric: m.metric.clone(),
-                    why: format!("the law predicts {value} here"),
+                    why: why.unwrap_or_default(),
                 });
                 continue;
             };
@@ -286,7 +293,14 @@ fn fit_metric(
             Ok(r)
         });
         match fitted {
-            Ok(r) => return Ok((law, r)),
+            Ok(r) if r.classical.is_some() => return Ok((law, r)),
+            // a law without an interval (a parameter the trials do not pin): try the next
+            Ok(r) => {
+                why = format!(
+                    "the {} law ({}) has no interval: a parameter the trials do not determine",
+                    r.law, r.formula
+                );
+            }
             Err(e) => why = e.to_string(),
         }
     }

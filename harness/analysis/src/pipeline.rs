@@ -283,7 +283,13 @@ pub fn fit_selected(
     let level = boot.map_or(0.95, |b| b.level);
     let classical = classical_of(spec.law, &names, &estimate, &used, level);
     let t1 = Instant::now();
-    let bootstrap_refused = boot.and_then(|b| thin_resamples(sel, spec.law, b));
+    let bootstrap_refused = boot.and_then(|b| thin_resamples(sel, spec, b)).map(|why| {
+        if classical.is_some() {
+            format!("{why}; the classical interval is reported instead")
+        } else {
+            format!("{why}; no classical interval could be computed either")
+        }
+    });
     let bootstrap = boot
         .filter(|_| bootstrap_refused.is_none())
         .map(|b| bootstrap_fit(sel, spec, &fitted, &names, &estimate, b))
@@ -417,33 +423,41 @@ pub fn classical_at(rec: &FitRecord, level: f64) -> Option<ClassicalSummary> {
 }
 
 /// Why a bootstrap of `sel` would mislead, if it would: more than [`MAX_THIN_RESAMPLES`] of its
-/// resamples hold fewer distinct points than the law needs (a percentile band from the rest is
-/// narrower than the data allow). Draws the same resamples the bootstrap would.
-fn thin_resamples(sel: &Selected, law: Law, b: &BootstrapOptions) -> Option<String> {
+/// resamples hold fewer distinct points than the law needs once the frontier is taken (their
+/// refits fail, and a percentile band from the rest is narrower than the data allow). Draws the
+/// same resamples the bootstrap would.
+fn thin_resamples(sel: &Selected, spec: &FitSpec, b: &BootstrapOptions) -> Option<String> {
+    let law = spec.law;
     let needed = min_points(law.parameters().len());
     let n = sel.obs.len();
     let thin = (0..b.reps)
         .filter(|&r| {
-            let counts = resample_of(b.seed, r, n);
-            let drawn: Vec<&Obs> = sel
-                .obs
-                .iter()
-                .zip(&counts)
-                .filter(|(_, c)| **c > 0.0)
-                .map(|(o, _)| o)
-                .collect();
-            law.distinct(&drawn) < needed
+            let drawn = expand(&sel.obs, &resample_of(b.seed, r, n));
+            if !law.of_compute() {
+                return law.distinct(&drawn.iter().collect::<Vec<_>>()) < needed;
+            }
+            let Ok(front) = spec.frontier.apply(&points_of(&drawn)) else {
+                return true;
+            };
+            let mut xs: Vec<u64> = front.iter().map(|p| p.x.to_bits()).collect();
+            xs.sort_unstable();
+            xs.dedup();
+            xs.len() < needed
         })
         .count();
     let distinct = law.distinct(&sel.obs.iter().collect::<Vec<_>>());
     (thin as f64 > MAX_THIN_RESAMPLES * b.reps as f64).then(|| {
         format!(
             "{thin} of {} resamples ({:.0}%) of these {distinct} distinct points keep fewer than \
-             the {needed} the {} law needs; percentile intervals from the rest would be \
-             narrower than the data allow, so the classical interval is reported instead",
+             the {needed} the {} law needs{}; percentile intervals from the rest would be \
+             narrower than the data allow",
             b.reps,
             100.0 * thin as f64 / b.reps as f64,
-            law.name()
+            law.name(),
+            match spec.frontier {
+                Frontier::None => String::new(),
+                f => format!(" on the {} frontier", f.describe()),
+            }
         )
     })
 }
@@ -467,6 +481,13 @@ fn parameters_at_bounds(fitted: &Fitted, x_min: f64, y_min: f64) -> Vec<String> 
                         "{name} = {v:.2e} at its bound 0: the data show {what}"
                     ));
                 }
+            }
+            if f.d >= (1.0 - 1e-6) * y_min {
+                out.push(format!(
+                    "d = {} at its upper bound, the lowest observed error: the floor is pinned \
+                     to the best point",
+                    sig(f.d)
+                ));
             }
         }
         Fitted::Saturating(f) => {

@@ -99,8 +99,10 @@ pub fn forecast_checks(table: &Table, sweep: &str, several_sets: bool) -> Vec<Fo
                 .filter(|r| r.sweep == sweep && r.dataset == dataset && r.metric == metric)
                 .filter_map(|r| Some((r.value, r.forecast?, r.forecast_lo?, r.forecast_hi?)))
                 .collect();
+            // relative to the result; a result of 0 (no correct answer) has none
             let rel: Vec<f64> = rows
                 .iter()
+                .filter(|(v, ..)| *v != 0.0)
                 .map(|(v, f, ..)| (f - v).abs() / v.abs())
                 .collect();
             ForecastCheck {

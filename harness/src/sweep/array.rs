@@ -93,10 +93,13 @@ pub fn submit_pending(
     exe: &Path,
     options: &SlurmOptions,
 ) -> Result<Option<Submitted>, ArrayError> {
-    let pending: Vec<&TrialSpec> = specs
+    let mut pending: Vec<&TrialSpec> = specs
         .iter()
         .filter(|s| state(&s.dir(results)).runnable())
         .collect();
+    // smallest first: Slurm starts array tasks in index order as resources allow, so the
+    // larger trials are forecast from the smaller ones' laws
+    pending.sort_by(|a, b| a.planned_train_flops().total_cmp(&b.planned_train_flops()));
     if pending.is_empty() {
         return Ok(None);
     }

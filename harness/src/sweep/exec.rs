@@ -207,8 +207,13 @@ pub fn run_one(
         }
         TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Running(_) => {}
     }
-    if !trial.forecast_path().exists() {
-        write_forecast(trial)?;
+    if !trial.forecast_path().exists()
+        && let Err(e) = write_forecast(trial)
+    {
+        eprintln!(
+            "warning: {}: no forecast written: {e}",
+            trial.path().display()
+        );
     }
     let task = TrainTask {
         trial: trial.clone(),

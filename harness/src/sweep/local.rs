@@ -223,11 +223,6 @@ pub fn run(run: &LocalRun<'_>) -> Result<SweepReport, LocalError> {
     })
 }
 
-/// A trial's planned training FLOPs.
-fn compute_of(spec: &TrialSpec) -> f64 {
-    spec.head.model_summary.train_flops_per_sample() * spec.head.samples as f64
-}
-
 /// The executor's state: trials to start, running here, held by another executor, ended.
 struct Executor<'a> {
     run: &'a LocalRun<'a>,
@@ -249,7 +244,7 @@ impl<'a> Executor<'a> {
         let mut queue = VecDeque::new();
         let mut waiting = Vec::new();
         let mut by_compute: Vec<&TrialSpec> = run.specs.iter().collect();
-        by_compute.sort_by(|a, b| compute_of(a).total_cmp(&compute_of(b)));
+        by_compute.sort_by(|a, b| a.planned_train_flops().total_cmp(&b.planned_train_flops()));
         for spec in by_compute {
             let id = spec.head.trial_id.clone();
             let ended = match state(&spec.dir(run.results)) {

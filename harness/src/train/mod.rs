@@ -19,6 +19,12 @@ pub use spec::{DataSpec, Dataset, Intervals, OptimSpec, TokenizerName, TrialSpec
 pub use trainer::{StepSettings, Trainer};
 
 impl TrialSpec {
+    /// The trial's planned training FLOPs (6 x forward MACs per pair x samples): the order
+    /// executors start trials in, smallest first, so larger trials are forecast from smaller.
+    pub fn planned_train_flops(&self) -> f64 {
+        self.head.model_summary.train_flops_per_sample() * self.head.samples as f64
+    }
+
     /// The trial's folder under `results`: `<results>/<sweep>/<trial-id>`.
     pub fn dir(&self, results: &std::path::Path) -> clipscale_analysis::trial::TrialDir {
         clipscale_analysis::trial::TrialDir::in_results(

@@ -106,6 +106,7 @@ fn frontier_of(s: &str, bins: usize) -> Result<(String, Frontier)> {
 pub fn compare_spec(args: &CompareArgs) -> Result<CompareSpec> {
     let (law, frontier) = args.law.law_and_frontier();
     let bins = args.law.bins_or_default();
+    super::check_level(args.level)?;
     if args.bootstrap < 2 {
         return Err(AnalysisError::arg(
             "bootstrap",

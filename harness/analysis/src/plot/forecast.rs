@@ -103,11 +103,12 @@ pub fn forecast_figure(rows: &[&TidyRow], title: Option<String>) -> Result<Figur
     });
     let rel: Vec<f64> = with
         .iter()
+        .filter(|(r, ..)| r.value != 0.0)
         .map(|(r, f, ..)| (f - r.value).abs() / r.value.abs())
         .collect();
     fig.notes.push(format!(
         "mean |forecast - result| / result {:.1}%, worst {:.1}%",
-        100.0 * rel.iter().sum::<f64>() / rel.len() as f64,
+        100.0 * rel.iter().sum::<f64>() / rel.len().max(1) as f64,
         100.0 * rel.iter().copied().fold(0.0, f64::max)
     ));
     fig.notes.push(
