@@ -140,7 +140,8 @@ pub struct SweepPlanArgs {
 pub struct SweepRunArgs {
     #[command(flatten)]
     pub common: SweepCommon,
-    /// Devices, one per worker in turn (repeatable): cpu, cuda:0, cuda:1...
+    /// Devices, one per worker in turn (repeatable): cpu, cuda:0, cuda:1, ..., wgpu:0, ...
+    /// (cuda and wgpu need a clipscale built with that feature; `clipscale devices` lists them).
     #[arg(long = "device", default_values_t = vec![DeviceSpec::Cpu])]
     pub devices: Vec<DeviceSpec>,
     /// Trials run at once (on the CPU, 1 is best: each trial uses every core).

@@ -1,6 +1,8 @@
 //! Training end to end through the real binary: records, learning, exact resume after SIGKILL,
 //! divergence, and bad input refused before anything is written.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -197,19 +199,7 @@ fn resume_after_sigkill_gives_the_uninterrupted_loss_curve_exactly() {
     // wait for the second complete checkpoint, then SIGKILL the process mid-run
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let done = std::fs::read_dir(killed.join("adhoc"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path().join("checkpoints"))
-            .and_then(|c| std::fs::read_dir(c).ok())
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.path().join("state.json").is_file())
-                    .count()
-            })
-            .unwrap_or(0);
-        if done >= 2 {
+        if common::complete_checkpoints(&killed) >= 2 {
             break;
         }
         assert!(Instant::now() < deadline, "no checkpoint appeared");

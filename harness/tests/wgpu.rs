@@ -8,6 +8,9 @@
 //! What is expected of a GPU backend is agreement, not bit-exactness: kernels sum in other
 //! orders (tiled matrix products, tree reductions), so every comparison states its tolerance.
 
+mod common;
+
+use common::complete_checkpoints;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -305,21 +308,6 @@ fn training_on_wgpu_follows_the_cpu_and_resumes_after_sigkill() {
     }
     std::fs::remove_dir_all(&cpu_out).ok();
     std::fs::remove_dir_all(&gpu_out).ok();
-}
-
-fn complete_checkpoints(out: &Path) -> usize {
-    std::fs::read_dir(out.join("adhoc"))
-        .ok()
-        .and_then(|mut d| d.next())
-        .and_then(|e| e.ok())
-        .map(|e| e.path().join("checkpoints"))
-        .and_then(|c| std::fs::read_dir(c).ok())
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().join("state.json").is_file())
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[test]

@@ -275,8 +275,9 @@ pub fn comparison_groups(specs: &[TrialSpec]) -> Option<(&'static str, Vec<Strin
 pub fn comparison_line(specs: &[TrialSpec]) -> Option<String> {
     comparison_groups(specs).map(|(by, groups)| {
         format!(
-            "the analysis ends with a comparison of the {} groups by {by} ({}): a law per group, \
-             where the laws cross and how sure that is",
+            "the analysis will end with a comparison of the {} groups by {by} ({}), as planned \
+             (the trials that finish make the groups): a law per group, where the laws cross and \
+             how sure that is",
             groups.len(),
             groups.join(", ")
         )

@@ -43,3 +43,20 @@ pub fn anchor_rows(name: &str, models: &[&str]) -> HashMap<String, HashMap<Strin
 }
 
 pub const OPENCLIP_MODELS: [&str; 5] = ["ViT-S-32", "ViT-M-32", "ViT-B-32", "ViT-B-16", "ViT-L-14"];
+
+/// Complete checkpoints (those with their `state.json`) of the one trial `clipscale train`
+/// wrote under `<out>/adhoc/`; 0 while there is none.
+pub fn complete_checkpoints(out: &std::path::Path) -> usize {
+    std::fs::read_dir(out.join("adhoc"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.path().join("checkpoints"))
+        .and_then(|c| std::fs::read_dir(c).ok())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join("state.json").is_file())
+                .count()
+        })
+        .unwrap_or(0)
+}

@@ -211,6 +211,11 @@ fn regroup_as_recorded(table: &Table, groups: &[String]) -> Result<Table> {
                 format!("the record's grouping {g:?} is not `column: NAME=V1,V2`"),
             ));
         };
+        // a table already grouped so (the name present, the values gone) is left as it is
+        let present = |v: &str| out.rows.iter().any(|r| r.text(col) == Some(v));
+        if present(&grouping.name) && !grouping.values.iter().any(|v| present(v)) {
+            continue;
+        }
         out = out.regroup(col, &[grouping])?;
     }
     Ok(out)
