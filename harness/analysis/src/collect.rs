@@ -271,35 +271,34 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
             .push(format!("{e}; the trial's rows get no forecast"));
         None
     });
-    let forecast_of = |dataset: &str, metric: &str| {
-        forecast
-            .as_ref()
-            .and_then(|f| f.get(dataset, metric))
-            .map(|f| (f.value, f.lo, f.hi))
-    };
+    let forecast_of =
+        |dataset: &str, metric: &str| forecast.as_ref().and_then(|f| f.get(dataset, metric));
     let ms = &spec.model_summary;
-    let row = |samples: u64, dataset: &str, metric: &str, value: f64, source: String| TidyRow {
-        sweep: spec.sweep.clone(),
-        trial_id: spec.trial_id.clone(),
-        model: ms.name.clone(),
-        params: Some(ms.params),
-        samples_seen: Some(samples),
-        unique_samples: fin.unique_samples,
-        train_flops: Some(records::train_flops(ms.fwd_macs_per_pair, samples)),
-        fwd_macs_per_pair: Some(ms.fwd_macs_per_pair),
-        total_gmacs: Some(records::total_gmacs(ms.fwd_macs_per_pair, samples)),
-        dataset: dataset.to_string(),
-        metric: metric.to_string(),
-        value,
-        source,
-        train_data: spec.dataset.clone(),
-        objective: objective.clone(),
-        curation: curation.clone(),
-        family: family.clone(),
-        varied: String::new(),
-        forecast: forecast_of(dataset, metric).map(|f| f.0),
-        forecast_lo: forecast_of(dataset, metric).map(|f| f.1),
-        forecast_hi: forecast_of(dataset, metric).map(|f| f.2),
+    let row = |samples: u64, dataset: &str, metric: &str, value: f64, source: String| {
+        let fc = forecast_of(dataset, metric);
+        TidyRow {
+            sweep: spec.sweep.clone(),
+            trial_id: spec.trial_id.clone(),
+            model: ms.name.clone(),
+            params: Some(ms.params),
+            samples_seen: Some(samples),
+            unique_samples: fin.unique_samples,
+            train_flops: Some(records::train_flops(ms.fwd_macs_per_pair, samples)),
+            fwd_macs_per_pair: Some(ms.fwd_macs_per_pair),
+            total_gmacs: Some(records::total_gmacs(ms.fwd_macs_per_pair, samples)),
+            dataset: dataset.to_string(),
+            metric: metric.to_string(),
+            value,
+            source,
+            train_data: spec.dataset.clone(),
+            objective: objective.clone(),
+            curation: curation.clone(),
+            family: family.clone(),
+            varied: String::new(),
+            forecast: fc.map(|f| f.value),
+            forecast_lo: fc.map(|f| f.lo),
+            forecast_hi: fc.map(|f| f.hi),
+        }
     };
 
     let evals_path = trial.evals_path();

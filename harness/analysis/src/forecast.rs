@@ -31,6 +31,8 @@ use crate::table::{COLUMNS, TABLE_VERSION, Table, TidyRow};
 /// The central level of every forecast interval.
 pub const FORECAST_LEVEL: f64 = 0.9;
 
+const NO_TRIALS: &str = "no trial of the sweep had finished: nothing to fit a law to";
+
 /// The metrics forecast (those the sweep's analysis fits).
 pub const FORECAST_METRICS: [&str; 2] = ["val_loss", "acc1"];
 
@@ -168,9 +170,17 @@ impl Forecaster {
         }
     }
 
-    /// Whether any law could be fitted.
-    pub fn has_laws(&self) -> bool {
-        !self.laws.is_empty()
+    /// Why no law could be fitted (no finished trial, or the first metric's reason); `None`
+    /// when there is a law.
+    pub fn why_none(&self) -> Option<String> {
+        if !self.laws.is_empty() {
+            return None;
+        }
+        Some(match self.missing.first() {
+            _ if self.finished == 0 => NO_TRIALS.to_string(),
+            Some(m) => format!("{} {}: {}", m.dataset, m.metric, m.why),
+            None => "the finished trials hold no validation loss or zero-shot accuracy".into(),
+        })
     }
 
     /// The forecast of `target` by every law.
@@ -237,8 +247,7 @@ impl Forecaster {
             finished_trials: self.finished,
             forecasts,
             missing,
-            note: (self.finished == 0)
-                .then(|| "no trial of the sweep had finished: nothing to fit a law to".into()),
+            note: (self.finished == 0).then(|| NO_TRIALS.into()),
         }
     }
 }

@@ -347,21 +347,7 @@ pub fn print_forecasts(specs: &[TrialSpec], results: &Path, sweep: &str) {
             return;
         }
     };
-    if !forecaster.has_laws() {
-        let rec = forecaster.forecast(&Target {
-            trial_id: String::new(),
-            params: 1,
-            samples: 1,
-            fwd_macs_per_pair: 1,
-        });
-        let why = rec
-            .note
-            .or_else(|| {
-                rec.missing
-                    .first()
-                    .map(|m| format!("{} {}: {}", m.dataset, m.metric, m.why))
-            })
-            .unwrap_or_default();
+    if let Some(why) = forecaster.why_none() {
         println!("no forecasts for the pending trials yet: {why}");
         return;
     }

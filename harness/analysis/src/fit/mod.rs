@@ -12,6 +12,7 @@ pub mod chinchilla;
 pub mod classical;
 pub mod extrapolate;
 pub mod frontier;
+pub mod law;
 pub mod optim;
 pub mod power;
 pub mod record;

@@ -146,6 +146,41 @@ pub fn minimize<O: Objective>(obj: &O, x0: &[f64], opts: &LbfgsOptions) -> Resul
     })
 }
 
+/// The best of L-BFGS runs from several starts, and how they fared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestOfStarts {
+    /// The run with the lowest finite objective.
+    pub best: Minimum,
+    pub starts: usize,
+    pub converged: usize,
+}
+
+/// Minimises `obj` from every start and keeps the lowest finite objective; `None` when no
+/// start could be evaluated.
+pub fn best_of_starts<O: Objective>(
+    obj: &O,
+    starts: impl IntoIterator<Item = Vec<f64>>,
+    opts: &LbfgsOptions,
+) -> Option<BestOfStarts> {
+    let (mut n, mut converged) = (0, 0);
+    let mut best: Option<Minimum> = None;
+    for x0 in starts {
+        n += 1;
+        let Ok(run) = minimize(obj, &x0, opts) else {
+            continue;
+        };
+        converged += usize::from(run.converged);
+        if run.f.is_finite() && best.as_ref().is_none_or(|b| run.f < b.f) {
+            best = Some(run);
+        }
+    }
+    best.map(|best| BestOfStarts {
+        best,
+        starts: n,
+        converged,
+    })
+}
+
 /// Huber loss h(r) = r^2/2 for |r| <= delta, delta (|r| - delta/2) beyond.
 pub fn huber(r: f64, delta: f64) -> f64 {
     let a = r.abs();

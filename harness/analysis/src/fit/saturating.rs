@@ -4,7 +4,7 @@
 //! Huber loss on log residuals, L-BFGS (argmin) from a grid of starts. E_inf is kept in
 //! [0, min E) by the parametrisation E_inf = min(E) * sigmoid(u).
 
-use super::optim::{LbfgsOptions, Objective, huber, huber_grad, minimize};
+use super::optim::{BestOfStarts, LbfgsOptions, Objective, best_of_starts, huber, huber_grad};
 use super::{Point, check_count, check_positive};
 use crate::error::{AnalysisError, Result};
 
@@ -123,8 +123,7 @@ pub fn fit_saturating(points: &[Point], opts: &SaturatingOptions) -> Result<Satu
         m,
         delta: opts.huber_delta,
     };
-    let mut best: Option<super::optim::Minimum> = None;
-    let (mut starts, mut converged) = (0, 0);
+    let mut grid = Vec::new();
     for &alpha in &opts.alpha_starts {
         for &frac in &opts.e_inf_fraction_starts {
             let frac = frac.clamp(1e-4, 0.999);
@@ -136,18 +135,15 @@ pub fn fit_saturating(points: &[Point], opts: &SaturatingOptions) -> Result<Satu
                 .map(|(x, p)| (p.y - e_inf).max(1e-300).ln() - alpha * x)
                 .sum::<f64>()
                 / points.len() as f64;
-            let u = (frac / (1.0 - frac)).ln();
-            starts += 1;
-            let Ok(run) = minimize(&obj, &[u, lb, alpha], &opts.lbfgs) else {
-                continue;
-            };
-            converged += usize::from(run.converged);
-            if run.f.is_finite() && best.as_ref().is_none_or(|b| run.f < b.f) {
-                best = Some(run);
-            }
+            grid.push(vec![(frac / (1.0 - frac)).ln(), lb, alpha]);
         }
     }
-    let best = best.ok_or_else(|| AnalysisError::fit(LAW, "no start could be evaluated"))?;
+    let BestOfStarts {
+        best,
+        starts,
+        converged,
+    } = best_of_starts(&obj, grid, &opts.lbfgs)
+        .ok_or_else(|| AnalysisError::fit(LAW, "no start could be evaluated"))?;
     let (u, lb, alpha) = (best.x[0], best.x[1], best.x[2]);
     let s = sigmoid(u);
     Ok(SaturatingFit {

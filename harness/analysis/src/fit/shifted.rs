@@ -11,7 +11,7 @@
 //! d = min(E) sigmoid(u), with compute scaled by its geometric mean while fitting. Four
 //! parameters on few points are fragile: [`super::min_points`] applies.
 
-use super::optim::{LbfgsOptions, Objective, minimize};
+use super::optim::{BestOfStarts, LbfgsOptions, Objective, best_of_starts};
 use super::{Point, check_count, check_positive};
 use crate::error::{AnalysisError, Result};
 
@@ -116,13 +116,11 @@ pub fn fit_shifted(points: &[Point]) -> Result<ShiftedFit> {
         memory: 10,
     };
     let x_min = obj.x.iter().copied().fold(f64::INFINITY, f64::min);
-    let mut best: Option<super::optim::Minimum> = None;
-    let (mut starts, mut converged) = (0, 0);
+    let mut grid = Vec::new();
     for c in [-0.05, -0.15, -0.3, -0.6, -1.0] {
         for b_rel in [1e-4, 1e-1, 1.0, 10.0] {
             for d_frac in [0.05, 0.5, 0.9] {
-                let b = b_rel * x_min;
-                let d = d_frac * m;
+                let (b, d) = (b_rel * x_min, d_frac * m);
                 // ln a from the mean of ln(E - d) - c ln(x + b)
                 let ln_a = obj
                     .x
@@ -131,19 +129,21 @@ pub fn fit_shifted(points: &[Point]) -> Result<ShiftedFit> {
                     .map(|(x, p)| (p.y - d).max(1e-300).ln() - c * (x + b).ln())
                     .sum::<f64>()
                     / points.len() as f64;
-                let start = [ln_a, b.ln(), (-c).ln(), (d_frac / (1.0 - d_frac)).ln()];
-                starts += 1;
-                let Ok(run) = minimize(&obj, &start, &lbfgs) else {
-                    continue;
-                };
-                converged += usize::from(run.converged);
-                if run.f.is_finite() && best.as_ref().is_none_or(|b| run.f < b.f) {
-                    best = Some(run);
-                }
+                grid.push(vec![
+                    ln_a,
+                    b.ln(),
+                    (-c).ln(),
+                    (d_frac / (1.0 - d_frac)).ln(),
+                ]);
             }
         }
     }
-    let best = best.ok_or_else(|| AnalysisError::fit(LAW, "no start could be evaluated"))?;
+    let BestOfStarts {
+        best,
+        starts,
+        converged,
+    } = best_of_starts(&obj, grid, &lbfgs)
+        .ok_or_else(|| AnalysisError::fit(LAW, "no start could be evaluated"))?;
     let [a, b, c, d] = obj.params(&best.x);
     Ok(ShiftedFit {
         a: a * scale.powf(-c),
