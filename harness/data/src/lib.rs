@@ -19,6 +19,7 @@ pub mod csv_source;
 pub mod error;
 mod lexicon;
 pub mod png;
+pub mod pool;
 pub mod prepare;
 pub mod render;
 mod rng;
@@ -48,4 +49,6 @@ pub use stream::{
 pub use synthetic::{MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, Sample, Synthetic, SyntheticConfig};
 pub use tokenizer::{Encoded, Tokenizer, WordTokenizer, pre_tokenize};
 pub use transform::{Transform, decode_rgb};
-pub use webdataset::{SampleCount, ShardCaptions, ShardSpec, WebDataset, shard_captions};
+pub use webdataset::{
+    KeyFilter, SampleCount, ShardCaptions, ShardSpec, WebDataset, shard_captions,
+};

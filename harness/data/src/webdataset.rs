@@ -307,6 +307,63 @@ pub fn shard_captions(pattern: &str) -> Result<ShardCaptions, DataError> {
     Ok(out)
 }
 
+/// A subset of a data set's samples by key, some with a replacement caption: how training
+/// reads a curated subset of a pool through the pool's own shards ([`crate::pool::curate`]).
+/// Samples whose key it does not hold are passed over as if absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyFilter {
+    keep: HashMap<String, Option<String>>,
+}
+
+impl KeyFilter {
+    /// Keeps the keys of `keep`; a `Some` value replaces that sample's caption.
+    pub fn new(keep: HashMap<String, Option<String>>) -> Self {
+        Self { keep }
+    }
+
+    /// Keys kept.
+    pub fn len(&self) -> usize {
+        self.keep.len()
+    }
+
+    /// Whether it keeps nothing.
+    pub fn is_empty(&self) -> bool {
+        self.keep.is_empty()
+    }
+
+    /// The event as the subset sees it (`None`: a sample outside the subset).
+    fn apply(&self, event: Event) -> Option<Event> {
+        match event {
+            Event::Item(mut item) => match self.keep.get(&item.key) {
+                None => None,
+                Some(caption) => {
+                    if let Some(c) = caption {
+                        item.caption.clone_from(c);
+                    }
+                    Some(Event::Item(item))
+                }
+            },
+            other => Some(other),
+        }
+    }
+}
+
+/// Reads one shard through an optional filter.
+fn read_shard_filtered(
+    path: &Path,
+    read_images: bool,
+    filter: Option<&KeyFilter>,
+    sink: &mut dyn FnMut(Event) -> bool,
+) -> bool {
+    match filter {
+        None => read_shard(path, read_images, sink),
+        Some(f) => read_shard(path, read_images, &mut |event| match f.apply(event) {
+            Some(e) => sink(e),
+            None => true,
+        }),
+    }
+}
+
 /// What the scan found in one shard.
 #[derive(Default)]
 struct ShardScan {
@@ -317,7 +374,7 @@ struct ShardScan {
     truncated: bool,
 }
 
-fn scan_shard(path: &Path) -> ShardScan {
+fn scan_shard(path: &Path, filter: Option<&KeyFilter>) -> ShardScan {
     let mut scan = ShardScan {
         opened: path.is_file(),
         ..ShardScan::default()
@@ -332,7 +389,7 @@ fn scan_shard(path: &Path) -> ShardScan {
             .push(format!("shard {}: cannot open: {why}", path.display()));
         return scan;
     }
-    read_shard(path, false, &mut |event| {
+    read_shard_filtered(path, false, filter, &mut |event| {
         match event {
             Event::Item(_) => scan.usable += 1,
             Event::Skip { reason, message } => scan.skipped.push((reason, message)),
@@ -358,6 +415,7 @@ struct WdsSource {
     shards: Vec<PathBuf>,
     shuffle_shards: bool,
     seed: u64,
+    filter: Option<Arc<KeyFilter>>,
 }
 
 impl EpochSource for WdsSource {
@@ -367,7 +425,7 @@ impl EpochSource for WdsSource {
             SplitMix64::new(sample_key(self.seed, STREAM_SHARD_ORDER, epoch)).shuffle(&mut order);
         }
         for i in order {
-            if !read_shard(&self.shards[i], true, sink) {
+            if !read_shard_filtered(&self.shards[i], true, self.filter.as_deref(), sink) {
                 return;
             }
         }
@@ -388,14 +446,23 @@ pub struct WebDataset {
 impl WebDataset {
     /// Expands the pattern, scans the shards and counts the usable pairs.
     pub fn open(spec: ShardSpec) -> Result<Self, DataError> {
+        Self::open_filtered(spec, None)
+    }
+
+    /// As [`WebDataset::open`], reading only the samples `filter` keeps (with its captions);
+    /// counts then always come from a scan.
+    pub fn open_filtered(
+        spec: ShardSpec,
+        filter: Option<Arc<KeyFilter>>,
+    ) -> Result<Self, DataError> {
         check_common(spec.image_size, spec.threads)?;
         let names = expand_shards(&spec.pattern)?;
         let paths: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
-        let known = match spec.count {
-            SampleCount::Scan => vec![None; paths.len()],
-            SampleCount::SizesJson => listed_sizes(&paths)?,
+        let known = match (spec.count, &filter) {
+            (SampleCount::SizesJson, None) => listed_sizes(&paths)?,
+            _ => vec![None; paths.len()],
         };
-        let scans = scan_all(&paths, &known, spec.threads);
+        let scans = scan_all(&paths, &known, spec.threads, filter.as_deref());
         let mut stats = DataStats {
             source: spec.pattern.clone(),
             shards: paths.len(),
@@ -452,6 +519,7 @@ impl WebDataset {
             shards: readable,
             shuffle_shards: spec.shuffle_shards,
             seed: spec.seed,
+            filter,
         });
         Ok(Self {
             spec,
@@ -503,7 +571,12 @@ fn listed_sizes(paths: &[PathBuf]) -> Result<Vec<Option<u64>>, DataError> {
 }
 
 /// Scans the shards without a `known` count on up to `threads` threads; results in input order.
-fn scan_all(paths: &[PathBuf], known: &[Option<u64>], threads: usize) -> Vec<ShardScan> {
+fn scan_all(
+    paths: &[PathBuf],
+    known: &[Option<u64>],
+    threads: usize,
+    filter: Option<&KeyFilter>,
+) -> Vec<ShardScan> {
     let next = AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<ShardScan>>> =
         paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
@@ -521,7 +594,7 @@ fn scan_all(paths: &[PathBuf], known: &[Option<u64>], threads: usize) -> Vec<Sha
                             usable,
                             ..ShardScan::default()
                         },
-                        None => scan_shard(&paths[i]),
+                        None => scan_shard(&paths[i], filter),
                     };
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(scan);

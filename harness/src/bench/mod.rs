@@ -14,7 +14,7 @@ use crate::backend::{BackendInfo, BackendTask};
 use crate::flops::counts;
 use crate::model::{ClipBatch, ClipConfig, Precision};
 use crate::train::data::{
-    Prefetcher, SyntheticData, SyntheticSource, TrainingData, open_shards, tokenizer_for,
+    Prefetcher, ShardPlan, SyntheticData, SyntheticSource, TrainingData, open_shards, tokenizer_for,
 };
 use crate::train::spec::TokenizerName;
 use crate::train::{StepSettings, Trainer};
@@ -135,11 +135,11 @@ impl BackendTask for TimeSteps {
                 }
                 // the synthetic runs' tokenizer, so that the model (its token embedding) is
                 // the same as theirs; the benchmark captions mean nothing anyway
-                let tokenizer = tokenizer_for(TokenizerName::WordSynthetic, None, None)
-                    .map_err(|e| e.to_string())?;
+                let tokenizer =
+                    tokenizer_for(TokenizerName::WordSynthetic, None).map_err(|e| e.to_string())?;
                 let vocab = tokenizer.vocab_size();
                 let shards = open_shards(
-                    &feed.pattern,
+                    &ShardPlan::all(&feed.pattern),
                     0,
                     image_size,
                     context_length,

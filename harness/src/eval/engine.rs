@@ -42,8 +42,8 @@ pub struct EvalResult {
 }
 
 /// The evaluation sets a training run tracks: what its data set holds out (the synthetic scenes'
-/// held-out attribute combinations, the emoji folder's held-out styles and concepts; none for
-/// arbitrary shards).
+/// held-out attribute combinations, the emoji folder's held-out styles and concepts, for a pool
+/// those of the emoji folder it was decontaminated against; none for arbitrary shards).
 pub fn training_jobs(
     data: &DataSpec,
     opened: &OpenedData,
@@ -57,9 +57,39 @@ pub fn training_jobs(
             opened.tokenizer.as_ref(),
             shape,
         )?,
+        (Dataset::Pool { dir }, _) => match pool_emoji_dir(std::path::Path::new(dir)) {
+            Some(emoji) => sets::emoji(
+                &emoji,
+                &EMOJI_SETS.map(|(_, n)| n),
+                opened.tokenizer.as_ref(),
+                shape,
+            )?,
+            None => Vec::new(),
+        },
         _ => Vec::new(),
     };
     Ok(tasks.into_iter().map(EvalJob::Classify).collect())
+}
+
+/// The emoji folder a pool was decontaminated against (its held-out styles and concepts are
+/// what a model trained on the pool is evaluated on), where it still exists.
+fn pool_emoji_dir(pool: &std::path::Path) -> Option<std::path::PathBuf> {
+    let manifest = clipscale_data::prepare::Manifest::load(pool).ok()?;
+    let dir = manifest
+        .details
+        .pointer("/decontamination/emoji")?
+        .as_str()?;
+    let dir = std::path::PathBuf::from(dir);
+    if dir.join("manifest.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "warning: the pool at {} was checked against the emoji folder {}, which is gone: no held-out emoji evaluation during training",
+            pool.display(),
+            dir.display()
+        );
+        None
+    }
 }
 
 impl EvalSetSpec {

@@ -10,9 +10,10 @@ use std::thread::JoinHandle;
 
 use clipscale_analysis::records::DataPosition;
 use clipscale_data::PairSource as _;
+use clipscale_data::pool::{Curation, Pool, open_subset};
 use clipscale_data::{
-    ClipBpe, DataError, ShardSpec, StreamPosition, StreamStats, Synthetic, SyntheticConfig,
-    Tokenizer, WebDataset, WordTokenizer,
+    ClipBpe, DataError, KeyFilter, ShardSpec, StreamPosition, StreamStats, Synthetic,
+    SyntheticConfig, Tokenizer, WebDataset, WordTokenizer,
 };
 use thiserror::Error;
 
@@ -285,27 +286,36 @@ pub fn split_pattern(dir: &Path, split: &str) -> Result<String, DataError> {
 }
 
 /// The tokenizer `name`: `clip-bpe` (OpenAI's), `word-synthetic`, or `bpe-N` trained on the
-/// captions of `train_pattern`'s shards (cached in `cache_dir` as `tokenizer-bpe-N.txt` when
-/// given, so later runs load it).
+/// training captions of `shards` (cached as `<prefix>tokenizer-bpe-N.txt` when the shards have
+/// a cache prefix, so later runs load it).
 pub fn tokenizer_for(
     name: TokenizerName,
-    train_pattern: Option<&str>,
-    cache_dir: Option<&Path>,
+    shards: Option<&ShardPlan>,
 ) -> Result<SharedTokenizer, DataSetupError> {
     match name {
         TokenizerName::WordSynthetic => Ok(Arc::new(WordTokenizer::for_synthetic())),
         TokenizerName::ClipBpe => Ok(Arc::new(ClipBpe::openai()?)),
         TokenizerName::Bpe(n) => {
-            let cache = cache_dir.map(|d| d.join(format!("tokenizer-bpe-{n}.txt")));
+            let shards = shards.ok_or(DataSetupError::NoCaptions { tokenizer: name })?;
+            let cache = shards.tokenizer_cache.as_ref().map(|prefix| {
+                let mut name = prefix.as_os_str().to_owned();
+                name.push(format!("tokenizer-bpe-{n}.txt"));
+                std::path::PathBuf::from(name)
+            });
             if let Some(c) = cache.as_ref().filter(|c| c.exists()) {
                 return Ok(Arc::new(ClipBpe::load(c)?));
             }
-            let pattern = train_pattern.ok_or(DataSetupError::NoCaptions { tokenizer: name })?;
-            let read = clipscale_data::shard_captions(pattern)?;
-            for w in &read.warnings {
-                eprintln!("warning: training the {name} tokenizer: {w}");
-            }
-            let bpe = clipscale_data::train_bpe(read.captions.iter(), n)?;
+            let captions = match &shards.captions {
+                Some(captions) => captions.clone(),
+                None => {
+                    let read = clipscale_data::shard_captions(&shards.pattern)?;
+                    for w in &read.warnings {
+                        eprintln!("warning: training the {name} tokenizer: {w}");
+                    }
+                    read.captions
+                }
+            };
+            let bpe = clipscale_data::train_bpe(captions.iter(), n)?;
             if let Some(c) = cache {
                 let _ = bpe.save(&c); // a read-only data folder only costs a retrain next time
             }
@@ -317,20 +327,20 @@ pub fn tokenizer_for(
 /// Opens a shard data set for training, decoding on `threads` threads (`None`: the default,
 /// all cores up to 32).
 pub fn open_shards(
-    pattern: &str,
+    shards: &ShardPlan,
     seed: u64,
     image_size: usize,
     context_length: usize,
     tokenizer: SharedTokenizer,
     threads: Option<usize>,
 ) -> Result<ShardSource, DataError> {
-    let mut spec = ShardSpec::new(pattern, image_size);
+    let mut spec = ShardSpec::new(&shards.pattern, image_size);
     spec.seed = seed;
     if let Some(t) = threads {
         spec.threads = t;
     }
     Ok(ShardSource {
-        dataset: WebDataset::open(spec)?,
+        dataset: WebDataset::open_filtered(spec, shards.filter.clone())?,
         tokenizer,
         image_size,
         context_length,
@@ -345,28 +355,86 @@ pub struct OpenedData {
     pub synthetic: Option<Arc<SyntheticSource>>,
 }
 
-/// The training shards of a data set that reads shards, and the folder its trained tokenizer
-/// is cached in.
-fn shard_source(dataset: &Dataset) -> Result<Option<(String, Option<&Path>)>, DataError> {
-    Ok(match dataset {
-        Dataset::Synthetic => None,
-        Dataset::Emoji { dir } => Some((
-            split_pattern(Path::new(dir), "train")?,
-            Some(Path::new(dir)),
-        )),
-        Dataset::Wds { pattern } => Some((pattern.clone(), None)),
+/// Where a data set that reads shards gets its training pairs.
+#[derive(Clone, Default)]
+pub struct ShardPlan {
+    /// The shard pattern.
+    pub pattern: String,
+    /// The samples read (a pool's curated subset); all when `None`.
+    pub filter: Option<Arc<KeyFilter>>,
+    /// The training captions when known without reading the shards (a pool's index).
+    pub captions: Option<Vec<String>>,
+    /// Where a tokenizer trained on the captions is cached: a path prefix
+    /// (`<folder>/` or `<pool>/subsets/<subset>.`).
+    pub tokenizer_cache: Option<std::path::PathBuf>,
+    /// What curation made (a line for the run's log), if any.
+    pub note: Option<String>,
+}
+
+impl ShardPlan {
+    /// All the shards of `pattern`.
+    pub fn all(pattern: &str) -> Self {
+        Self {
+            pattern: pattern.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The pool at `dir` as training data: all of it, or the subset of `curation` (made now, or
+/// the one already made, checked against the pool).
+fn pool_plan(dir: &str, curation: Option<&Curation>) -> Result<ShardPlan, DataError> {
+    let pool = Pool::open(Path::new(dir))?;
+    let pattern = pool.pattern()?;
+    let Some(curation) = curation else {
+        return Ok(ShardPlan {
+            captions: Some(
+                pool.entries
+                    .iter()
+                    .map(|e| e.caption.trim().to_owned())
+                    .collect(),
+            ),
+            tokenizer_cache: Some(Path::new(dir).join("")),
+            ..ShardPlan::all(&pattern)
+        });
+    };
+    let (subset, path, made) = open_subset(&pool, curation)?;
+    let note = format!(
+        "{} subset {} of {} pairs ({})",
+        if made { "made" } else { "reused" },
+        subset.after.pairs,
+        subset.before.pairs,
+        path.display()
+    );
+    let stem = path.with_extension("");
+    let mut prefix = stem.into_os_string();
+    prefix.push(".");
+    Ok(ShardPlan {
+        pattern,
+        filter: Some(subset.key_filter(&pool)?),
+        captions: Some(subset.captions(&pool)),
+        tokenizer_cache: Some(prefix.into()),
+        note: Some(note),
     })
 }
 
 impl DataSpec {
+    /// The training shards of a data set that reads shards (`None` for the synthetic scenes).
+    pub fn shard_plan(&self) -> Result<Option<ShardPlan>, DataError> {
+        Ok(match &self.dataset {
+            Dataset::Synthetic => None,
+            Dataset::Emoji { dir } => Some(ShardPlan {
+                tokenizer_cache: Some(Path::new(dir).join("")),
+                ..ShardPlan::all(&split_pattern(Path::new(dir), "train")?)
+            }),
+            Dataset::Wds { pattern } => Some(ShardPlan::all(pattern)),
+            Dataset::Pool { dir } => Some(pool_plan(dir, self.curation.as_ref())?),
+        })
+    }
+
     /// The tokenizer the trial trains with.
     pub fn open_tokenizer(&self) -> Result<SharedTokenizer, DataSetupError> {
-        let shards = shard_source(&self.dataset)?;
-        let (pattern, cache) = match &shards {
-            Some((pattern, cache)) => (Some(pattern.as_str()), *cache),
-            None => (None, None),
-        };
-        tokenizer_for(self.tokenizer, pattern, cache)
+        tokenizer_for(self.tokenizer, self.shard_plan()?.as_ref())
     }
 
     /// Opens the training data for a model of `image_size` pixels and `context_length` tokens.
@@ -375,8 +443,12 @@ impl DataSpec {
         image_size: usize,
         context_length: usize,
     ) -> Result<OpenedData, DataSetupError> {
-        let tokenizer = self.open_tokenizer()?;
-        Ok(match shard_source(&self.dataset)? {
+        let plan = self.shard_plan()?;
+        if let Some(note) = plan.as_ref().and_then(|p| p.note.as_ref()) {
+            eprintln!("data: {note}");
+        }
+        let tokenizer = tokenizer_for(self.tokenizer, plan.as_ref())?;
+        Ok(match plan {
             None => {
                 let s = Arc::new(SyntheticSource::new(self.seed, image_size, context_length)?);
                 OpenedData {
@@ -385,9 +457,9 @@ impl DataSpec {
                     synthetic: Some(s),
                 }
             }
-            Some((pattern, _)) => OpenedData {
+            Some(plan) => OpenedData {
                 train: Arc::new(open_shards(
-                    &pattern,
+                    &plan,
                     self.seed,
                     image_size,
                     context_length,
@@ -462,6 +534,7 @@ pub fn resolve_data(
     dataset: Dataset,
     tokenizer: TokenizerName,
     seed: u64,
+    curation: Option<Curation>,
 ) -> Result<DataSpec, DataSetupError> {
     match &dataset {
         Dataset::Synthetic if tokenizer != TokenizerName::WordSynthetic => {
@@ -477,6 +550,7 @@ pub fn resolve_data(
         seed,
         tokenizer,
         vocab_size: 0,
+        curation,
     };
     let vocab_size = spec.open_tokenizer()?.vocab_size();
     Ok(DataSpec { vocab_size, ..spec })

@@ -18,7 +18,8 @@ use crate::model::{LadderError, ModelLadder, Precision};
 use crate::train::data::{DataSetupError, resolve_data};
 use crate::train::optim::AdamWSpec;
 use crate::train::spec::{
-    Dataset, Intervals, OptimSpec, SpecError, TokenizerName, TrialRequest, TrialSpec, resolve,
+    Dataset, Intervals, OptimSpec, SpecError, TokenizerName, TrialRequest, TrialSpec,
+    parse_curation, resolve,
 };
 
 /// The defaults of every setting a trial leaves unset.
@@ -116,13 +117,20 @@ pub struct TrialSettings {
     /// Seed of the weights and the data stream [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Training data set: synthetic, emoji (a folder from `clipscale data prepare emoji`) or
-    /// wds [default: synthetic].
+    /// Training data set: synthetic, emoji (a folder from `clipscale data prepare emoji`),
+    /// wds, or pool (a folder from `clipscale data prepare pool`) [default: synthetic].
     #[arg(long)]
     pub dataset: Option<String>,
-    /// The prepared data set's folder (emoji, default data/emoji) or a shard pattern (wds).
+    /// The prepared data set's folder (emoji, default data/emoji; pool, default data/pool) or
+    /// a shard pattern (wds).
     #[arg(long)]
     pub data_dir: Option<String>,
+    /// The curation of a pool (dataset pool): `op[:key=value,...]` steps joined by `+`, from
+    /// none, align (ALIGN-style filters) and noise (caption noise); e.g.
+    /// `align:min_words=2+noise:fraction=0.2` [default: none, the raw pool]. Recorded in the
+    /// spec (and the trial id) only when set to something other than none.
+    #[arg(long)]
+    pub curation: Option<String>,
     /// clip-bpe, bpe-N (trained on the training captions; default bpe-1024 for shards) or
     /// word-synthetic (the synthetic scenes').
     #[arg(long)]
@@ -174,6 +182,7 @@ impl TrialSettings {
             seed,
             dataset,
             data_dir,
+            curation,
             tokenizer,
             eval_samples,
             eval_batch,
@@ -204,7 +213,8 @@ impl TrialSettings {
             Some(t) => t.parse::<TokenizerName>()?,
             None => dataset.default_tokenizer(),
         };
-        let data = resolve_data(dataset, tokenizer, seed)?;
+        let curation = parse_curation(&dataset, self.curation.as_deref())?;
+        let data = resolve_data(dataset, tokenizer, seed, curation)?;
         let samples = match (self.samples, self.train_flops) {
             (Some(s), None) => s,
             (None, Some(f)) if f > 0.0 && f.is_finite() => counts(&model).samples_for_flops(f),

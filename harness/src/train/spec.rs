@@ -6,6 +6,8 @@ use thiserror::Error;
 
 use clipscale_analysis::records::{Provenance, SCHEMA_VERSION, TrialSpecHead};
 
+use clipscale_data::pool::Curation;
+
 use crate::flops::counts;
 use crate::model::{ClipConfig, ConfigError, Precision};
 use crate::train::optim::AdamWSpec;
@@ -41,12 +43,14 @@ pub enum Dataset {
     Emoji { dir: String },
     /// Any WebDataset shards, by brace pattern.
     Wds { pattern: String },
+    /// A pool folder written by `clipscale data prepare pool` (the noisy pool that curation
+    /// operators subset; see [`DataSpec::curation`]).
+    Pool { dir: String },
 }
 
 impl Dataset {
     /// Every data set name, for messages.
-    pub const NAMES: &'static str =
-        "synthetic, emoji (a folder from `clipscale data prepare emoji`), wds (WebDataset shards)";
+    pub const NAMES: &'static str = "synthetic, emoji (a folder from `clipscale data prepare emoji`), wds (WebDataset shards), pool (a folder from `clipscale data prepare pool`)";
 
     /// The name written in records and accepted on the command line.
     pub fn name(&self) -> &'static str {
@@ -54,6 +58,7 @@ impl Dataset {
             Dataset::Synthetic => "synthetic",
             Dataset::Emoji { .. } => "emoji",
             Dataset::Wds { .. } => "wds",
+            Dataset::Pool { .. } => "pool",
         }
     }
 
@@ -63,6 +68,7 @@ impl Dataset {
             Dataset::Synthetic => None,
             Dataset::Emoji { dir } => Some(dir),
             Dataset::Wds { pattern } => Some(pattern),
+            Dataset::Pool { dir } => Some(dir),
         }
     }
 
@@ -78,6 +84,11 @@ impl Dataset {
             )),
             ("emoji", dir) => Ok(Dataset::Emoji {
                 dir: dir.unwrap_or(DEFAULT_EMOJI_DIR).to_string(),
+            }),
+            ("pool", dir) => Ok(Dataset::Pool {
+                dir: dir
+                    .unwrap_or(clipscale_data::pool::DEFAULT_POOL_DIR)
+                    .to_string(),
             }),
             ("wds", Some(pattern)) => Ok(Dataset::Wds {
                 pattern: pattern.to_string(),
@@ -100,7 +111,9 @@ impl Dataset {
     pub fn default_tokenizer(&self) -> TokenizerName {
         match self {
             Dataset::Synthetic => TokenizerName::WordSynthetic,
-            Dataset::Emoji { .. } | Dataset::Wds { .. } => TokenizerName::Bpe(1024),
+            Dataset::Emoji { .. } | Dataset::Wds { .. } | Dataset::Pool { .. } => {
+                TokenizerName::Bpe(1024)
+            }
         }
     }
 }
@@ -161,6 +174,10 @@ pub struct DataSpec {
     pub tokenizer: TokenizerName,
     /// The tokenizer's vocabulary size (which sets the model's).
     pub vocab_size: usize,
+    /// The curation of a pool (`align`, `align+noise:fraction=0.2`...), in canonical form;
+    /// `None` for the raw pool and every other data set. Written to `spec.json` (and so into
+    /// the trial id) only when set, so trials without it keep their ids.
+    pub curation: Option<Curation>,
 }
 
 /// [`DataSpec`] as `spec.json` holds it (and as the trial id hashes it).
@@ -173,14 +190,18 @@ struct DataSpecRecord {
     seed: u64,
     tokenizer: String,
     vocab_size: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    curation: Option<String>,
 }
 
 impl TryFrom<DataSpecRecord> for DataSpec {
     type Error = SpecError;
 
     fn try_from(r: DataSpecRecord) -> Result<Self, SpecError> {
+        let dataset = Dataset::from_name(&r.name, r.path.as_deref())?;
         Ok(DataSpec {
-            dataset: Dataset::from_name(&r.name, r.path.as_deref())?,
+            curation: parse_curation(&dataset, r.curation.as_deref())?,
+            dataset,
             seed: r.seed,
             tokenizer: r.tokenizer.parse()?,
             vocab_size: r.vocab_size,
@@ -196,8 +217,36 @@ impl From<DataSpec> for DataSpecRecord {
             seed: d.seed,
             tokenizer: d.tokenizer.to_string(),
             vocab_size: d.vocab_size,
+            curation: d.curation.as_ref().map(ToString::to_string),
         }
     }
+}
+
+/// A curation setting checked and made canonical: `None` when unset or `none` (the raw pool,
+/// so that naming it keeps the trial id), an error for a bad one or for a data set that is not
+/// a pool.
+pub fn parse_curation(
+    dataset: &Dataset,
+    text: Option<&str>,
+) -> Result<Option<Curation>, SpecError> {
+    let Some(text) = text else { return Ok(None) };
+    let curation: Curation = text
+        .parse()
+        .map_err(|e: clipscale_data::DataError| invalid("curation", text, e.to_string()))?;
+    if curation.is_none() {
+        return Ok(None);
+    }
+    if !matches!(dataset, Dataset::Pool { .. }) {
+        return Err(invalid(
+            "curation",
+            text,
+            format!(
+                "curation subsets a pool (dataset = \"pool\", from `clipscale data prepare pool`); this trial trains on {}",
+                dataset.name()
+            ),
+        ));
+    }
+    Ok(Some(curation))
 }
 
 /// Optimisation settings.

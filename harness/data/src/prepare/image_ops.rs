@@ -40,6 +40,44 @@ pub(crate) fn render_svg(doc: &str, size: u32, origin: &str) -> Result<Vec<u8>, 
     Ok(rgb)
 }
 
+/// Rasterises an SVG document of any aspect ratio to `size`x`size` RGB on white: scaled
+/// uniformly to fit the square and centred (where [`render_svg`] stretches it to fill).
+pub(crate) fn render_svg_fit(doc: &str, size: u32, origin: &str) -> Result<Vec<u8>, DataError> {
+    let opts = resvg::usvg::Options::default();
+    let tree = resvg::usvg::Tree::from_str(doc, &opts).map_err(|e| DataError::Format {
+        path: origin.to_owned(),
+        detail: format!("SVG does not parse: {e}"),
+    })?;
+    let mut pixmap =
+        resvg::tiny_skia::Pixmap::new(size, size).ok_or(DataError::InvalidDimensions {
+            width: size as usize,
+            height: size as usize,
+            max: 8192,
+        })?;
+    let ts = tree.size();
+    let (w, h) = (ts.width().max(1e-6), ts.height().max(1e-6));
+    let scale = size as f32 / w.max(h);
+    let transform = resvg::tiny_skia::Transform::from_row(
+        scale,
+        0.0,
+        0.0,
+        scale,
+        (size as f32 - w * scale) / 2.0,
+        (size as f32 - h * scale) / 2.0,
+    );
+    resvg::render(&tree, transform, &mut pixmap.as_mut());
+    let mut rgb = Vec::with_capacity((size * size * 3) as usize);
+    for px in pixmap.data().chunks_exact(4) {
+        let inv = 255 - px[3];
+        rgb.extend_from_slice(&[
+            px[0].saturating_add(inv),
+            px[1].saturating_add(inv),
+            px[2].saturating_add(inv),
+        ]);
+    }
+    Ok(rgb)
+}
+
 /// Decodes a PNG, WebP or JPEG file's bytes, composites it on white and fits it to a
 /// `size`x`size` square (aspect kept, white margins).
 pub(crate) fn decode_to_square(

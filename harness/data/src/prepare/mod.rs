@@ -20,10 +20,10 @@
 
 pub mod emoji;
 pub mod fashion_mnist;
-mod image_ops;
+pub(crate) mod image_ops;
 pub mod npm;
 pub mod tuxpaint;
-mod writer;
+pub(crate) mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

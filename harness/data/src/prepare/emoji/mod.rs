@@ -59,6 +59,8 @@ use crate::png::encode_rgb;
 mod sources;
 mod styles;
 use sources::*;
+pub(crate) use sources::{IconifyIcon, iconify_icons};
+pub(crate) use styles::STYLES;
 use styles::*;
 
 /// Arguments of `prepare emoji`.
@@ -500,6 +502,7 @@ mod tests {
             rotate: 0,
             h_flip: true,
             v_flip: false,
+            hidden: false,
         };
         let doc = icon.document(64);
         assert!(doc.contains("translate(32 0) scale(-1 1)"), "{doc}");

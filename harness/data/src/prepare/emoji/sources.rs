@@ -157,20 +157,22 @@ pub(super) fn load_concepts(dir: &Path) -> Result<Vec<Concept>, DataError> {
 
 /// One resolved Iconify icon.
 #[derive(Debug, Clone)]
-pub(super) struct IconifyIcon {
-    pub(super) body: String,
-    pub(super) left: f64,
-    pub(super) top: f64,
-    pub(super) width: f64,
-    pub(super) height: f64,
-    pub(super) rotate: i64,
-    pub(super) h_flip: bool,
-    pub(super) v_flip: bool,
+pub(crate) struct IconifyIcon {
+    pub(crate) body: String,
+    pub(crate) left: f64,
+    pub(crate) top: f64,
+    pub(crate) width: f64,
+    pub(crate) height: f64,
+    pub(crate) rotate: i64,
+    pub(crate) h_flip: bool,
+    pub(crate) v_flip: bool,
+    /// Marked hidden by the set (kept for old names; an alias is visible unless it says so).
+    pub(crate) hidden: bool,
 }
 
 impl IconifyIcon {
     /// The icon as a standalone SVG document of side `size`.
-    pub(super) fn document(&self, size: u32) -> String {
+    pub(crate) fn document(&self, size: u32) -> String {
         let (l, t, w, h) = (self.left, self.top, self.width, self.height);
         let mut transforms = Vec::new();
         if self.h_flip {
@@ -213,11 +215,44 @@ pub(super) struct IconifySet {
 pub(super) fn load_iconify(dir: &Path) -> Result<IconifySet, DataError> {
     let path = dir.join("icons.json");
     let json = read_json(&path)?;
+    let icons = iconify_icons(&json, &path)?;
+    let chars_path = dir.join("chars.json");
+    let chars = if chars_path.is_file() {
+        let c = read_json(&chars_path)?;
+        c.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((norm_key(k), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        HashMap::new()
+    };
+    let licence = read_json(&dir.join("info.json")).ok().and_then(|i| {
+        i.pointer("/license/spdx")
+            .and_then(|s| s.as_str())
+            .map(str::to_owned)
+    });
+    Ok(IconifySet {
+        icons,
+        chars,
+        licence,
+    })
+}
+
+/// The icons of an Iconify set's JSON (`icons.json` of an `@iconify-json/*` package, or
+/// `json/<prefix>.json` of `@iconify/json`), aliases resolved with their flips and rotations;
+/// `path` names the file in errors.
+pub(crate) fn iconify_icons(
+    json: &serde_json::Value,
+    path: &Path,
+) -> Result<HashMap<String, IconifyIcon>, DataError> {
     let num = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_f64());
-    let set_w = num(&json, "width").unwrap_or(16.0);
-    let set_h = num(&json, "height").unwrap_or(16.0);
-    let set_l = num(&json, "left").unwrap_or(0.0);
-    let set_t = num(&json, "top").unwrap_or(0.0);
+    let set_w = num(json, "width").unwrap_or(16.0);
+    let set_h = num(json, "height").unwrap_or(16.0);
+    let set_l = num(json, "left").unwrap_or(0.0);
+    let set_t = num(json, "top").unwrap_or(0.0);
     let raw = json
         .get("icons")
         .and_then(|i| i.as_object())
@@ -244,6 +279,7 @@ pub(super) fn load_iconify(dir: &Path) -> Result<IconifySet, DataError> {
                 rotate: v.get("rotate").and_then(|r| r.as_i64()).unwrap_or(0),
                 h_flip: v.get("hFlip").and_then(|r| r.as_bool()).unwrap_or(false),
                 v_flip: v.get("vFlip").and_then(|r| r.as_bool()).unwrap_or(false),
+                hidden: v.get("hidden").and_then(|r| r.as_bool()).unwrap_or(false),
             },
         );
     }
@@ -266,6 +302,10 @@ pub(super) fn load_iconify(dir: &Path) -> Result<IconifySet, DataError> {
                 cur = parent;
             }
             let Some(mut icon) = resolved else { continue };
+            icon.hidden = aliases[name]
+                .get("hidden")
+                .and_then(|r| r.as_bool())
+                .unwrap_or(false);
             for alias in chain.iter().rev() {
                 if let Some(w) = num(alias, "width") {
                     icon.width = w;
@@ -286,29 +326,7 @@ pub(super) fn load_iconify(dir: &Path) -> Result<IconifySet, DataError> {
             icons.insert(name.clone(), icon);
         }
     }
-    let chars_path = dir.join("chars.json");
-    let chars = if chars_path.is_file() {
-        let c = read_json(&chars_path)?;
-        c.as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((norm_key(k), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        HashMap::new()
-    };
-    let licence = read_json(&dir.join("info.json")).ok().and_then(|i| {
-        i.pointer("/license/spdx")
-            .and_then(|s| s.as_str())
-            .map(str::to_owned)
-    });
-    Ok(IconifySet {
-        icons,
-        chars,
-        licence,
-    })
+    Ok(icons)
 }
 
 /// Finds each concept's image in one style; returns concept index -> source.

@@ -16,9 +16,9 @@ pub(super) enum Kind {
 
 /// One drawing style.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct StyleDef {
-    pub(super) name: &'static str,
-    pub(super) package: NpmPackage,
+pub(crate) struct StyleDef {
+    pub(crate) name: &'static str,
+    pub(crate) package: NpmPackage,
     pub(super) kind: Kind,
     pub(super) licence: &'static str,
 }
@@ -39,7 +39,7 @@ const fn style(
 }
 
 /// Every style, in output order.
-pub(super) const STYLES: [StyleDef; 11] = [
+pub(crate) const STYLES: [StyleDef; 11] = [
     style(
         "noto",
         "@iconify-json/noto",
