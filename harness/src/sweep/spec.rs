@@ -18,6 +18,10 @@
 //! model = "w96-d4"
 //! samples = 40_000
 //! ```
+//!
+//! Axes: model, samples, train_flops, batch, lr, warmup_samples, weight_decay, seed, dataset,
+//! data_dir and curation (`curation = ["none", "align", "align+noise:fraction=0.2"]` over a
+//! pool: `dataset = "pool"` in `[base]`).
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +54,9 @@ pub struct Axes {
     pub weight_decay: Option<Vec<f64>>,
     pub seed: Option<Vec<u64>>,
     pub dataset: Option<Vec<String>>,
+    pub data_dir: Option<Vec<String>>,
+    /// Curations of a pool (`none`, `align`, `noise:fraction=0.2`...).
+    pub curation: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -123,6 +130,8 @@ fn axis_columns(
     col!(weight_decay);
     col!(seed);
     col!(dataset);
+    col!(data_dir);
+    col!(curation);
     Ok(cols)
 }
 
