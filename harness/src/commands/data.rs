@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 use clipscale::cli::{CurateCommand, DataCommand, PrepareCommand, PreparePoolCommand};
-use clipscale_data::pool::{Curation, Pool, open_subset};
+use clipscale_data::pool::curate::{curate_pool, load_subset, save_subset, subset_path};
+use clipscale_data::pool::{Curation, Pool};
 use clipscale_data::prepare;
 
 use super::bench::invocation;
@@ -99,8 +100,22 @@ fn curate(c: &CurateCommand) -> Result<()> {
     let curation: Curation = c.args.curation.parse()?;
     let pool = Pool::open(&c.args.pool)?;
     let open_s = started.elapsed().as_secs_f64();
-    let subset = clipscale_data::pool::curate_pool(&pool, &curation);
-    let (_, path, made) = open_subset(&pool, &curation)?;
+    let subset = curate_pool(&pool, &curation);
+    let path = subset_path(&pool.dir, &curation);
+    let made = if path.is_file() {
+        // the one made before must be this one
+        let earlier = load_subset(&path, &pool, &curation)?;
+        if earlier.keys != subset.keys || earlier.caption_from != subset.caption_from {
+            anyhow::bail!(
+                "{}: the subset made earlier differs from the one made now from the same pool and curation",
+                path.display()
+            );
+        }
+        false
+    } else {
+        save_subset(&pool, &subset, &path)?;
+        true
+    };
     print!("{}", subset.summary());
     println!(
         "{} {}",

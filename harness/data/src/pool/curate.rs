@@ -480,13 +480,18 @@ pub fn open_subset(pool: &Pool, curation: &Curation) -> Result<(Subset, PathBuf,
         return Ok((subset, path, false));
     }
     let subset = curate_pool(pool, curation);
-    let json = serde_json::to_vec_pretty(&subset).map_err(|e| DataError::Format {
+    save_subset(pool, &subset, &path)?;
+    Ok((subset, path, true))
+}
+
+/// Writes a subset made by [`curate_pool`] to `path` (atomically).
+pub fn save_subset(pool: &Pool, subset: &Subset, path: &Path) -> Result<(), DataError> {
+    let json = serde_json::to_vec_pretty(subset).map_err(|e| DataError::Format {
         path: path.display().to_string(),
         detail: e.to_string(),
     })?;
     crate::prepare::create_dir(&pool.dir.join(SUBSETS_DIR))?;
-    crate::prepare::write_atomic(&path, &json)?;
-    Ok((subset, path, true))
+    crate::prepare::write_atomic(path, &json)
 }
 
 /// Reads a subset file and checks that it belongs to `pool` and `curation`.
