@@ -188,4 +188,22 @@ fn curation_is_refused_on_a_data_set_that_is_not_a_pool() {
         err.contains("curation subsets a pool") && err.contains("synthetic"),
         "{err}"
     );
+    let dir = tmp("missing");
+    let o = bin()
+        .args([
+            "train",
+            "--model",
+            "w32-d2",
+            "--samples",
+            "64",
+            "--dataset",
+            "pool",
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("nope"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("clipscale data prepare pool --out"), "{err}");
 }

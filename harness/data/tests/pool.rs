@@ -224,6 +224,11 @@ fn the_pool_keeps_allowed_sets_and_leaves_out_what_could_leak_an_evaluation() {
     );
     assert!(excluded["noto"].as_str().unwrap().contains("holds out"));
     assert!(excluded["nc"].as_str().unwrap().contains("CC-BY-NC-4.0"));
+    // Every set used is credited, with its licence and its pairs.
+    assert_eq!(d["sets"]["shapes"]["licence"], "MIT");
+    assert_eq!(d["sets"]["shapes"]["pairs"], 5);
+    assert_eq!(d["sets"]["twemoji"]["source"], "emoji");
+    assert!(d["sets"].get("nc").is_none());
     // Counted: the planted evaluation image, the held-out concept's caption, the blank.
     assert_eq!(d["left_out"]["eval_near_duplicate"], 1, "{d:#}");
     assert_eq!(d["left_out"]["heldout_concept_caption"], 1, "{d:#}");

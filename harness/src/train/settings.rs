@@ -330,13 +330,14 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        // every flag parses as a key (precision, data_dir and tokenizer want strings)
+        // every flag parses as a key (precision, data_dir, curation and tokenizer want strings)
         let toml = toml
             .replace("precision = 1", "precision = \"bf16\"")
             .replace("data_dir = 1", "data_dir = \"d\"")
+            .replace("curation = 1", "curation = \"align\"")
             .replace("tokenizer = 1", "tokenizer = \"bpe-8\"");
         let parsed: TrialSettings = toml::from_str(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         assert_eq!(parsed.beta1, Some(1.0));
-        assert_eq!(flags.len(), 23, "{flags:?}");
+        assert_eq!(flags.len(), 24, "{flags:?}");
     }
 }

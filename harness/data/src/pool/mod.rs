@@ -2,7 +2,8 @@
 //! curated subsets of it.
 //!
 //! - [`prepare`]: `clipscale data prepare pool` renders the Iconify collections
-//!   (`@iconify/json`, about 390k icons in about 240 sets, captions from terse icon names),
+//!   (`@iconify/json`, about 390k icons in about 240 sets, captions from terse icon names;
+//!   `manifest.json` credits every set with its licence, author and pair count),
 //!   OpenClipArt (Debian `openclipart-svg`) and the emoji sets' training styles into
 //!   WebDataset shards, keeps only allowed licences, and removes everything that could leak an
 //!   evaluation set (held-out emoji styles by construction, near-duplicates of evaluation

@@ -233,11 +233,13 @@ pub fn prepare_pool(args: &PreparePoolArgs) -> Result<Manifest, DataError> {
     let t_load = Instant::now();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut excluded_sets: BTreeMap<String, String> = BTreeMap::new();
+    let mut credits: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut candidates = iconify_candidates(
         &iconify_dir,
         args,
         &holdout,
         &mut excluded_sets,
+        &mut credits,
         &mut counts,
     )?;
     let mut sources = vec![Source {
@@ -277,9 +279,13 @@ pub fn prepare_pool(args: &PreparePoolArgs) -> Result<Manifest, DataError> {
         shards,
         per_source,
         per_licence,
+        per_set,
         failures,
         eval_matches,
     } = render_and_write(&candidates, args, threads, &eval, &mut counts)?;
+    for (prefix, credit) in &mut credits {
+        credit["pairs"] = per_set.get(prefix).copied().unwrap_or(0).into();
+    }
     let written = entries.len();
     let render_seconds = t_render.elapsed().as_secs_f64();
     if written == 0 {
@@ -319,6 +325,7 @@ pub fn prepare_pool(args: &PreparePoolArgs) -> Result<Manifest, DataError> {
                 serde_json::json!(args.licences)
             },
             "excluded_sets": excluded_sets,
+            "sets": credits,
             "left_out": counts,
             "render_failures": failures,
             "decontamination": {
@@ -393,6 +400,7 @@ struct Written {
     shards: Vec<PathBuf>,
     per_source: BTreeMap<String, usize>,
     per_licence: BTreeMap<String, usize>,
+    per_set: BTreeMap<String, usize>,
     failures: Vec<String>,
     /// The first pool images dropped as near-duplicates of an evaluation image, with it.
     eval_matches: Vec<String>,
@@ -422,6 +430,7 @@ fn render_and_write(
     let mut entries: Vec<PoolEntry> = Vec::with_capacity(candidates.len());
     let mut per_source: BTreeMap<String, usize> = BTreeMap::new();
     let mut per_licence: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_set: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures: Vec<String> = Vec::new();
     let mut eval_matches: Vec<String> = Vec::new();
     for chunk in candidates.chunks(4096) {
@@ -471,6 +480,7 @@ fn render_and_write(
             )?;
             *per_source.entry(c.source.to_owned()).or_default() += 1;
             *per_licence.entry(c.licence.clone()).or_default() += 1;
+            *per_set.entry(c.set.clone()).or_default() += 1;
             entries.push(PoolEntry {
                 key,
                 source: c.source.to_owned(),
@@ -490,6 +500,7 @@ fn render_and_write(
         shards,
         per_source,
         per_licence,
+        per_set,
         failures,
         eval_matches,
     })
@@ -529,6 +540,7 @@ fn iconify_candidates(
     args: &PreparePoolArgs,
     holdout: &EmojiHoldout,
     excluded: &mut BTreeMap<String, String>,
+    credits: &mut BTreeMap<String, serde_json::Value>,
     counts: &mut BTreeMap<&'static str, usize>,
 ) -> Result<Vec<Candidate>, DataError> {
     let collections_path = dir.join("collections.json");
@@ -591,6 +603,16 @@ fn iconify_candidates(
             .unwrap_or(prefix)
             .to_owned();
         let is_emoji = info.get("category").and_then(|v| v.as_str()) == Some("Emoji");
+        credits.insert(
+            prefix.clone(),
+            serde_json::json!({
+                "name": set_name,
+                "licence": licence,
+                "author": info.pointer("/author/name"),
+                "url": info.pointer("/author/url"),
+                "source": if is_emoji { "emoji" } else { "iconify" },
+            }),
+        );
         let path = dir.join("json").join(format!("{prefix}.json"));
         let json = read_json(&path)?;
         let icons = iconify_icons(&json, &path)?;
