@@ -10,39 +10,16 @@ use crate::error::DataError;
 /// square (its own aspect ratio handling, normally centred, applies). `origin` names the
 /// source in errors.
 pub(crate) fn render_svg(doc: &str, size: u32, origin: &str) -> Result<Vec<u8>, DataError> {
-    let opts = resvg::usvg::Options::default();
-    let tree = resvg::usvg::Tree::from_str(doc, &opts).map_err(|e| DataError::Format {
-        path: origin.to_owned(),
-        detail: format!("SVG does not parse: {e}"),
-    })?;
-    let mut pixmap =
-        resvg::tiny_skia::Pixmap::new(size, size).ok_or(DataError::InvalidDimensions {
-            width: size as usize,
-            height: size as usize,
-            max: 8192,
-        })?;
-    let ts = tree.size();
-    let transform = resvg::tiny_skia::Transform::from_scale(
-        size as f32 / ts.width().max(1e-6),
-        size as f32 / ts.height().max(1e-6),
-    );
-    resvg::render(&tree, transform, &mut pixmap.as_mut());
-    // Premultiplied RGBA over white: out = c + (255 - a).
-    let mut rgb = Vec::with_capacity((size * size * 3) as usize);
-    for px in pixmap.data().chunks_exact(4) {
-        let inv = 255 - px[3];
-        rgb.extend_from_slice(&[
-            px[0].saturating_add(inv),
-            px[1].saturating_add(inv),
-            px[2].saturating_add(inv),
-        ]);
-    }
-    Ok(rgb)
+    rasterise(doc, size, origin, false)
 }
 
 /// Rasterises an SVG document of any aspect ratio to `size`x`size` RGB on white: scaled
 /// uniformly to fit the square and centred (where [`render_svg`] stretches it to fill).
 pub(crate) fn render_svg_fit(doc: &str, size: u32, origin: &str) -> Result<Vec<u8>, DataError> {
+    rasterise(doc, size, origin, true)
+}
+
+fn rasterise(doc: &str, size: u32, origin: &str, fit: bool) -> Result<Vec<u8>, DataError> {
     let opts = resvg::usvg::Options::default();
     let tree = resvg::usvg::Tree::from_str(doc, &opts).map_err(|e| DataError::Format {
         path: origin.to_owned(),
@@ -56,16 +33,22 @@ pub(crate) fn render_svg_fit(doc: &str, size: u32, origin: &str) -> Result<Vec<u
         })?;
     let ts = tree.size();
     let (w, h) = (ts.width().max(1e-6), ts.height().max(1e-6));
-    let scale = size as f32 / w.max(h);
-    let transform = resvg::tiny_skia::Transform::from_row(
-        scale,
-        0.0,
-        0.0,
-        scale,
-        (size as f32 - w * scale) / 2.0,
-        (size as f32 - h * scale) / 2.0,
-    );
+    let side = size as f32;
+    let transform = if fit {
+        let scale = side / w.max(h);
+        resvg::tiny_skia::Transform::from_row(
+            scale,
+            0.0,
+            0.0,
+            scale,
+            (side - w * scale) / 2.0,
+            (side - h * scale) / 2.0,
+        )
+    } else {
+        resvg::tiny_skia::Transform::from_scale(side / w, side / h)
+    };
     resvg::render(&tree, transform, &mut pixmap.as_mut());
+    // Premultiplied RGBA over white: out = c + (255 - a).
     let mut rgb = Vec::with_capacity((size * size * 3) as usize);
     for px in pixmap.data().chunks_exact(4) {
         let inv = 255 - px[3];
