@@ -192,6 +192,10 @@ pub struct EvalArgs {
     /// The fixed batch size of the validation loss.
     #[arg(long, default_value_t = 256)]
     pub eval_batch: usize,
+    /// Zero-shot class prompts enriched K-LITE's way: `prompt ; noun , gloss` with the class
+    /// name's WordNet gloss (needs wordnet-base).
+    #[arg(long)]
+    pub klite_prompts: bool,
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
     /// CLIP_benchmark-style results (default: <trial>/benchmark.json).
@@ -217,6 +221,12 @@ pub struct CurateCommand {
     /// Append the time each step took to results/benchmarks/data-pool-curate.jsonl.
     #[arg(long)]
     pub record: bool,
+    /// Where a dfn step's filter model scores the pool (cpu, cuda[:N], wgpu[:N]).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Pairs per forward pass when a dfn step scores the pool.
+    #[arg(long, default_value_t = 512)]
+    pub score_batch: usize,
 }
 
 #[derive(Debug, Args)]

@@ -169,6 +169,100 @@ curation = ["none", "align:min_words=1", "noise:fraction=0.5"]
 }
 
 #[test]
+fn a_trial_filters_the_pool_dfn_style_scoring_it_once() {
+    let dir = tmp("dfn");
+    let packages = fixture_package(&dir);
+    let pool = dir.join("pool");
+    run(bin()
+        .args(["data", "prepare", "pool", "--quiet", "--no-default-eval"])
+        .args(["--openclipart", "none"])
+        .arg("--packages")
+        .arg(&packages)
+        .arg("--out")
+        .arg(&pool));
+    // the filter: a tiny model trained on the pool itself
+    let runs = dir.join("runs");
+    run(bin()
+        .args([
+            "train",
+            "--model",
+            "w32-d2",
+            "--samples",
+            "64",
+            "--batch",
+            "32",
+        ])
+        .args([
+            "--eval-samples",
+            "32",
+            "--eval-batch",
+            "32",
+            "--dataset",
+            "pool",
+        ])
+        .arg("--data-dir")
+        .arg(&pool)
+        .arg("--out")
+        .arg(&runs));
+    let filter = std::fs::read_dir(runs.join("adhoc"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let curate = |fraction: &str| {
+        let o = bin()
+            .args(["data", "curate", "--pool"])
+            .arg(&pool)
+            .arg(format!(
+                "dfn:filter={},fraction={fraction}",
+                filter.display()
+            ))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{text}");
+        text
+    };
+    let half = curate("0.5");
+    assert!(half.contains("dfn: scored 60 pairs"), "{half}");
+    assert!(half.contains("30 of 60 pairs kept"), "{half}");
+    let cache = std::fs::read_dir(pool.join("scores")).unwrap().count();
+    assert_eq!(cache, 2, "the scores and their sidecar");
+    // another fraction: the cached scores, the same ranking
+    let quarter = curate("0.25");
+    assert!(quarter.contains("dfn: scores of"), "{quarter}");
+    assert!(!quarter.contains("dfn: scored"), "{quarter}");
+    assert!(quarter.contains("15 of 60 pairs kept"), "{quarter}");
+    let subsets: Vec<serde_json::Value> = std::fs::read_dir(pool.join("subsets"))
+        .unwrap()
+        .flatten()
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .collect();
+    let keys = |n: usize| -> Vec<String> {
+        let s = subsets
+            .iter()
+            .find(|s| s["keys"].as_array().unwrap().len() == n)
+            .unwrap();
+        s["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (top30, top15) = (keys(30), keys(15));
+    assert!(
+        top15.iter().all(|k| top30.contains(k)),
+        "the top quarter is in the top half"
+    );
+}
+
+#[test]
 fn curation_is_refused_on_a_data_set_that_is_not_a_pool() {
     let o = bin()
         .args([

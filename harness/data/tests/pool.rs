@@ -6,15 +6,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use clipscale_data::pool::curate::{Curation, Subset, curate_pool, load_subset, open_subset};
 use clipscale_data::pool::phash::distance;
-use clipscale_data::pool::{Pool, PoolEntry, PreparePoolArgs, prepare_pool};
-use clipscale_data::prepare::Manifest;
+use clipscale_data::pool::{Pool, PreparePoolArgs, prepare_pool};
 use clipscale_data::{DataError, PairSource, ShardSpec, StreamPosition, WebDataset};
-use common::temp_dir;
+use common::{far_hash, pool_of, temp_dir};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -358,43 +357,8 @@ fn bad_pool_folders_and_options_are_named() {
     assert!(clipart.contains("openclipart-svg"), "{clipart}");
 }
 
-/// A pool in memory (its folder holds only what curation writes), one entry per row of
-/// (caption, pixel hash, perceptual hash).
-fn pool_of(dir: &Path, id: &str, rows: &[(String, u64, u64)]) -> Pool {
-    Pool {
-        dir: dir.to_owned(),
-        manifest: Manifest {
-            dataset: "pool".into(),
-            image_size: 32,
-            seed: 0,
-            num_classes: 0,
-            splits: BTreeMap::new(),
-            per_style: BTreeMap::new(),
-            sources: Vec::new(),
-            details: serde_json::json!({}),
-            wall_seconds: 0.0,
-        },
-        id: id.into(),
-        entries: rows
-            .iter()
-            .enumerate()
-            .map(|(i, (caption, pixels, phash))| PoolEntry {
-                key: format!("p{i:07}"),
-                source: if i % 2 == 0 { "iconify" } else { "emoji" }.into(),
-                set: "s".into(),
-                licence: "MIT".into(),
-                name: format!("n{i}"),
-                caption: caption.clone(),
-                pixels: *pixels,
-                phash: *phash,
-            })
-            .collect(),
-    }
-}
-
-/// Distinct, far-apart perceptual hashes.
-fn far_hash(i: usize) -> u64 {
-    clipscale_core::rng::mix64(i as u64 + 1)
+fn cur(pool: &Pool, curation: &str) -> Subset {
+    curate_pool(pool, &curation.parse().unwrap()).unwrap()
 }
 
 fn kept(subset: &Subset) -> HashSet<String> {
@@ -431,7 +395,7 @@ fn align_removes_planted_duplicates_shared_captions_and_bad_lengths() {
     let pool = pool_of(&dir, "pool-a", &rows);
     assert!(distance(pool.entries[42].phash, pool.entries[6].phash) > 4);
 
-    let subset = curate_pool(&pool, &"align".parse().unwrap());
+    let subset = cur(&pool, "align");
     let keep = kept(&subset);
     let key = |i: usize| format!("p{i:07}");
     assert!(!keep.contains(&key(40)), "exact copy kept");
@@ -463,22 +427,17 @@ fn align_removes_planted_duplicates_shared_captions_and_bad_lengths() {
     );
 
     // each filter follows its parameter
-    let loose = curate_pool(
+    let loose = cur(
         &pool,
-        &"align:dedup=exact,max_caption_share=12,min_words=2,max_words=30"
-            .parse()
-            .unwrap(),
+        "align:dedup=exact,max_caption_share=12,min_words=2,max_words=30",
     );
     let keep = kept(&loose);
     assert!(!keep.contains(&key(40)) && keep.contains(&key(41)));
     assert!((43..=54).all(|i| keep.contains(&key(i))));
     assert!(keep.contains(&key(55)) && keep.contains(&key(56)));
-    let wide = curate_pool(&pool, &"align:near_bits=7".parse().unwrap());
+    let wide = cur(&pool, "align:near_bits=7");
     assert!(!kept(&wide).contains(&key(42)));
-    let off = curate_pool(
-        &pool,
-        &"align:dedup=off,max_caption_share=0".parse().unwrap(),
-    );
+    let off = cur(&pool, "align:dedup=off,max_caption_share=0");
     assert!(kept(&off).contains(&key(40)) && kept(&off).contains(&key(43)));
 }
 
@@ -489,7 +448,7 @@ fn noise_replaces_the_asked_fraction_of_captions_with_other_pairs_captions() {
         .map(|i| (format!("caption {i}"), i as u64, far_hash(i)))
         .collect();
     let pool = pool_of(&dir, "pool-n", &rows);
-    let subset = curate_pool(&pool, &"noise:fraction=0.3".parse().unwrap());
+    let subset = cur(&pool, "noise:fraction=0.3");
     assert_eq!(subset.keys.len(), 1000);
     assert_eq!(subset.caption_from.len(), 300);
     assert!(subset.caption_from.iter().all(|(k, from)| k != from));
@@ -507,7 +466,7 @@ fn noise_replaces_the_asked_fraction_of_captions_with_other_pairs_captions() {
     b.sort();
     assert_eq!(a, b);
     // another seed picks other pairs
-    let other = curate_pool(&pool, &"noise:fraction=0.3,seed=1".parse().unwrap());
+    let other = cur(&pool, "noise:fraction=0.3,seed=1");
     assert!(
         other.caption_from != subset.caption_from,
         "another seed chose the same pairs"
@@ -528,8 +487,8 @@ fn a_subset_is_deterministic_reused_and_refused_when_its_pool_changed() {
         .collect();
     let pool = pool_of(&dir, "pool-1", &rows);
     let curation: Curation = "align:min_words=2+noise:fraction=0.25".parse().unwrap();
-    let first = curate_pool(&pool, &curation);
-    let second = curate_pool(&pool, &curation);
+    let first = curate_pool(&pool, &curation).unwrap();
+    let second = curate_pool(&pool, &curation).unwrap();
     assert_eq!(first.keys_hash, second.keys_hash);
     assert_eq!(
         (first.keys.clone(), first.caption_from.clone()),

@@ -3,7 +3,10 @@
 
 use anyhow::Result;
 use clipscale::cli::{CurateCommand, DataCommand, PrepareCommand, PreparePoolCommand};
-use clipscale_data::pool::curate::{curate_pool, load_subset, save_subset, subset_path};
+use clipscale::eval::score::TrialScorer;
+use clipscale_data::pool::curate::{
+    Resources, curate_pool_with, load_subset, open_subset_with, save_subset, subset_path,
+};
 use clipscale_data::pool::{Curation, Pool};
 use clipscale_data::prepare;
 
@@ -90,17 +93,29 @@ fn prepare_pool(c: &PreparePoolCommand) -> Result<()> {
 }
 
 fn curate(c: &CurateCommand) -> Result<()> {
-    if !c.record {
-        print!("{}", clipscale_data::pool::run_curate(&c.args)?);
-        return Ok(());
-    }
-    // Timed from the pool's opening, and always made anew (in memory) so the time is the
-    // operators', not a file read.
     let started = std::time::Instant::now();
     let curation: Curation = c.args.curation.parse()?;
     let pool = Pool::open(&c.args.pool)?;
     let open_s = started.elapsed().as_secs_f64();
-    let subset = curate_pool(&pool, &curation);
+    let scorer = TrialScorer {
+        device: c.device,
+        batch: c.score_batch,
+        quiet: false,
+    };
+    let res = Resources {
+        scorer: Some(&scorer),
+        ..Resources::default()
+    };
+    if !c.record {
+        let (subset, path, made) = open_subset_with(&pool, &curation, &res)?;
+        print!("{}", subset.summary());
+        let verb = if made { "wrote" } else { "already made:" };
+        println!("{verb} {}", path.display());
+        return Ok(());
+    }
+    // Timed from the pool's opening, and always made anew (in memory) so the time is the
+    // operators', not a file read.
+    let subset = curate_pool_with(&pool, &curation, &res)?;
     let path = subset_path(&pool.dir, &curation);
     let made = if path.is_file() {
         // the one made before must be this one
@@ -137,6 +152,15 @@ fn curate(c: &CurateCommand) -> Result<()> {
         ),
         ("open_pool_s", format!("{open_s:.2}")),
         ("curate_s", format!("{:.2}", subset.seconds)),
+        (
+            "steps_s",
+            subset
+                .steps
+                .iter()
+                .map(|s| format!("{:.2}", s.seconds))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         ("wall_s", format!("{:.2}", started.elapsed().as_secs_f64())),
         (
             "peak_rss_mib",

@@ -27,6 +27,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         context_length: spec.model.text.context_length,
         samples: a.eval_samples,
         batch: a.eval_batch,
+        klite_prompts: a.klite_prompts,
     };
     let mut jobs = Vec::new();
     for set in &a.datasets {

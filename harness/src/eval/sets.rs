@@ -11,6 +11,9 @@ use clipscale_data::{
     DataError, PairSource, ShardSpec, StreamPosition, Tokenizer, Transform, WebDataset, decode_rgb,
 };
 
+use clipscale_data::pool::klite::{class_knowledge, enrich};
+use clipscale_data::pool::wordnet::Nouns;
+
 use crate::batch::HostBatch;
 use crate::train::data::{SyntheticSource, split_pattern};
 
@@ -22,6 +25,18 @@ pub struct SetShape {
     pub context_length: usize,
     pub samples: usize,
     pub batch: usize,
+    /// Zero-shot class prompts enriched K-LITE's way (`prompt ; noun , gloss`, the class
+    /// name's WordNet gloss; [`clipscale_data::pool::klite::class_knowledge`]).
+    pub klite_prompts: bool,
+}
+
+/// WordNet's nouns, read once per process for enriched prompts.
+fn shared_nouns() -> Result<&'static Nouns, DataError> {
+    static NOUNS: std::sync::OnceLock<Result<Nouns, DataError>> = std::sync::OnceLock::new();
+    NOUNS
+        .get_or_init(|| Nouns::load(&clipscale_data::pool::wordnet::wordnet_dir()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// One evaluation data set.
@@ -155,17 +170,37 @@ type PromptTokens = (Vec<i64>, Vec<i64>);
 /// A batch with the class row of each of its pairs.
 type LabelledBatch = (HostBatch, Vec<usize>);
 
-/// Tokenised prompts for each class name: every template with `{c}` replaced.
+/// Tokenised prompts for each class name: every template with `{c}` replaced, and with
+/// `shape.klite_prompts` the class's knowledge appended (`prompt ; noun , gloss`) where WordNet
+/// has the name or its head noun.
 fn class_prompts<'a>(
     names: impl Iterator<Item = &'a str>,
     templates: &[String],
     tokenizer: &dyn Tokenizer,
-    context_length: usize,
+    shape: SetShape,
 ) -> Result<Vec<PromptTokens>, DataError> {
+    let nouns = if shape.klite_prompts {
+        Some(shared_nouns()?)
+    } else {
+        None
+    };
     names
-        .map(|c| {
-            let texts: Vec<String> = templates.iter().map(|t| t.replace("{c}", c)).collect();
-            tokenizer.encode_batch(&texts, context_length)
+        .map(|c| tokenizer.encode_batch(&prompt_texts(c, templates, nouns), shape.context_length))
+        .collect()
+}
+
+/// The prompts of class `c`: each template with `{c}` replaced, enriched when `nouns` are
+/// given and know the class.
+fn prompt_texts(c: &str, templates: &[String], nouns: Option<&Nouns>) -> Vec<String> {
+    let knowledge = nouns.and_then(|n| class_knowledge(c, n));
+    templates
+        .iter()
+        .map(|t| {
+            let prompt = t.replace("{c}", c);
+            match &knowledge {
+                Some((noun, gloss)) => enrich(&prompt, noun, gloss),
+                None => prompt,
+            }
         })
         .collect()
 }
@@ -241,7 +276,7 @@ pub fn emoji(
                 .map(|&c| classnames.get(c).map(String::as_str).unwrap_or("?")),
             &templates,
             tokenizer,
-            shape.context_length,
+            shape,
         )?;
         let (loss_batches, labelled) = batches(&pairs, |c| index_of[&c], tokenizer, shape)?;
         tasks.push(EvalTask {
@@ -270,7 +305,7 @@ pub fn classification(
         classnames.iter().map(String::as_str),
         &templates,
         tokenizer,
-        shape.context_length,
+        shape,
     )?;
     let (loss_batches, labelled) = batches(&pairs, |c| c, tokenizer, shape)?;
     Ok(EvalTask {
@@ -353,7 +388,7 @@ pub fn imagefolder(
         names.iter().map(String::as_str),
         &templates,
         tokenizer,
-        shape.context_length,
+        shape,
     )?;
     let transform = Transform::eval(shape.image_size);
     let mut items = Vec::new();
@@ -477,5 +512,36 @@ impl std::str::FromStr for EvalSetSpec {
             },
             other => return Err(EvalSetError::Unknown(other.to_string())),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn klite_prompts_append_the_class_names_gloss() {
+        let mut nouns = Nouns::default();
+        nouns
+            .gloss
+            .insert("hot dog".into(), "a frankfurter in a bun".into());
+        nouns
+            .gloss
+            .insert("face".into(), "the front of the head".into());
+        let templates = vec!["a photo of a {c}.".to_owned(), "{c}".to_owned()];
+        assert_eq!(
+            prompt_texts("hot dog", &templates, Some(&nouns)),
+            [
+                "a photo of a hot dog. ; hot dog , a frankfurter in a bun",
+                "hot dog ; hot dog , a frankfurter in a bun"
+            ]
+        );
+        assert_eq!(
+            prompt_texts("grinning face", &templates, Some(&nouns))[1],
+            "grinning face ; face , the front of the head"
+        );
+        // unknown to WordNet, or the setting off: the plain prompts
+        assert_eq!(prompt_texts("zzz", &templates, Some(&nouns))[1], "zzz");
+        assert_eq!(prompt_texts("hot dog", &templates, None)[1], "hot dog");
     }
 }

@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 
 use clipscale_analysis::records::DataPosition;
 use clipscale_data::PairSource as _;
-use clipscale_data::pool::{Curation, Pool, open_subset};
+use clipscale_data::pool::curate::{Resources, open_subset_with};
+use clipscale_data::pool::{Curation, Pool};
 use clipscale_data::{
     ClipBpe, DataError, KeyFilter, ShardSpec, StreamPosition, StreamStats, Synthetic,
     SyntheticConfig, Tokenizer, WebDataset, WordTokenizer,
@@ -398,7 +399,17 @@ fn pool_plan(dir: &str, curation: Option<&Curation>) -> Result<ShardPlan, DataEr
             ..ShardPlan::all(&pattern)
         });
     };
-    let (subset, path, made) = open_subset(&pool, curation)?;
+    // DFN's filter scores on the CPU here; `clipscale data curate --device` scores elsewhere
+    let scorer = crate::eval::score::TrialScorer {
+        device: crate::backend::DeviceSpec::Cpu,
+        batch: 256,
+        quiet: false,
+    };
+    let resources = Resources {
+        scorer: Some(&scorer),
+        ..Resources::default()
+    };
+    let (subset, path, made) = open_subset_with(&pool, curation, &resources)?;
     let note = format!(
         "{} subset {} of {} pairs ({})",
         if made { "made" } else { "reused" },

@@ -68,6 +68,17 @@ impl BackendTask for TrainTask {
     }
 }
 
+/// What the trial's evaluation sets hold.
+fn eval_shape(spec: &TrialSpec) -> SetShape {
+    SetShape {
+        image_size: spec.model.vision.image_size,
+        context_length: spec.model.text.context_length,
+        samples: spec.intervals.eval_samples,
+        batch: spec.intervals.eval_batch_size,
+        klite_prompts: spec.intervals.klite_prompts,
+    }
+}
+
 /// The training run.
 fn train<B: AutodiffBackend>(
     task: &TrainTask,
@@ -81,12 +92,7 @@ fn train<B: AutodiffBackend>(
     let data = spec
         .data
         .open(spec.model.vision.image_size, spec.model.text.context_length)?;
-    let shape = SetShape {
-        image_size: spec.model.vision.image_size,
-        context_length: spec.model.text.context_length,
-        samples: iv.eval_samples,
-        batch: iv.eval_batch_size,
-    };
+    let shape = eval_shape(&spec);
     let evaluator = Evaluator {
         jobs: training_jobs(&spec.data, &data, shape)?,
         tokenizer: data.tokenizer.clone(),

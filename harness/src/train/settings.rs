@@ -141,6 +141,10 @@ pub struct TrialSettings {
     /// The fixed batch size of the validation loss [default: 256].
     #[arg(long)]
     pub eval_batch: Option<usize>,
+    /// Zero-shot class prompts enriched K-LITE's way (`prompt ; noun , gloss`, the class
+    /// name's WordNet gloss; needs wordnet-base) [default: false].
+    #[arg(long)]
+    pub klite_prompts: Option<bool>,
     /// A metrics record every this many samples [default: about 100 per run].
     #[arg(long)]
     pub log_every: Option<u64>,
@@ -186,6 +190,7 @@ impl TrialSettings {
             tokenizer,
             eval_samples,
             eval_batch,
+            klite_prompts,
             log_every,
             eval_every,
             checkpoint_every,
@@ -273,6 +278,7 @@ impl TrialSettings {
                 keep_checkpoints: self.keep_checkpoints.unwrap_or(defaults::KEEP_CHECKPOINTS),
                 eval_samples: self.eval_samples.unwrap_or(defaults::EVAL_SAMPLES),
                 eval_batch_size: self.eval_batch.unwrap_or(defaults::EVAL_BATCH),
+                klite_prompts: self.klite_prompts.unwrap_or(false),
             },
         };
         Ok(resolve(req, provenance.clone())?)
@@ -335,9 +341,10 @@ mod tests {
             .replace("precision = 1", "precision = \"bf16\"")
             .replace("data_dir = 1", "data_dir = \"d\"")
             .replace("curation = 1", "curation = \"align\"")
+            .replace("klite_prompts = 1", "klite_prompts = true")
             .replace("tokenizer = 1", "tokenizer = \"bpe-8\"");
         let parsed: TrialSettings = toml::from_str(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         assert_eq!(parsed.beta1, Some(1.0));
-        assert_eq!(flags.len(), 24, "{flags:?}");
+        assert_eq!(flags.len(), 25, "{flags:?}");
     }
 }

@@ -276,6 +276,10 @@ pub struct Intervals {
     pub eval_samples: usize,
     /// The FIXED batch size of the validation loss (the contrastive loss depends on it).
     pub eval_batch_size: usize,
+    /// Zero-shot class prompts enriched with WordNet glosses (K-LITE); written (and part of the
+    /// trial id) only when on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub klite_prompts: bool,
 }
 
 /// The whole resolved spec of one trial (`spec.json`).
@@ -414,7 +418,7 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
 /// the result (model, data, optimisation, samples, batch, seed, evaluation set), not where or
 /// when it ran nor how often it logs or checkpoints.
 pub fn trial_id(spec: &TrialSpec) -> String {
-    let identity = serde_json::json!({
+    let mut identity = serde_json::json!({
         "model": spec.model,
         "data": spec.data,
         "optim": spec.optim,
@@ -424,6 +428,10 @@ pub fn trial_id(spec: &TrialSpec) -> String {
         "eval_samples": spec.intervals.eval_samples,
         "eval_batch_size": spec.intervals.eval_batch_size,
     });
+    if spec.intervals.klite_prompts {
+        // only when on, so that every other trial keeps its id
+        identity["klite_prompts"] = true.into();
+    }
     let hash = clipscale_core::rng::fnv1a(identity.to_string().as_bytes());
     format!(
         "{}-n{}-b{}-s{}-{:08x}",

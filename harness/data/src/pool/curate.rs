@@ -1,25 +1,12 @@
-//! Curated subsets of a pool: a chain of operators applied to the pool's index, written as a
-//! manifest of kept keys that training reads the pool's shards through.
+//! Curated subsets of a pool: a [`Curation`] ([`super::curation`]) applied to the pool's index
+//! by the operators of [`super::ops`], written as a manifest of kept keys that training reads
+//! the pool's shards through.
 //!
-//! A curation is written `op[:key=value,...]` with steps joined by `+`, applied left to right
-//! (`align+noise:fraction=0.2`). Operators:
-//!
-//! - `none`: the raw pool (alone; within a chain it changes nothing and is dropped);
-//! - `align`: ALIGN-style filters (Jia et al. 2021), in this order: image duplicates removed
-//!   (`dedup` = `near` (default): exact copies, then every image within `near_bits` bits
-//!   (default 4) of the perceptual hash of an earlier kept image; `exact`: identical pixels
-//!   only; `off`), then captions shared by more than `max_caption_share` images dropped
-//!   (default 10, ALIGN's; 0 turns it off; captions compared as lowercase words), then
-//!   captions shorter than `min_words` (default 3) or longer than `max_words` (default 20)
-//!   words dropped. "Earlier" is pool order, so the same pair survives every time;
-//! - `noise`: a `fraction` (default 0.2) of the kept pairs get another kept pair's caption
-//!   (the chosen pairs, in an order drawn from `seed` (default 0), each take the next one's
-//!   caption): a test of noise tolerance.
-//!
-//! The canonical form names every parameter, defaults included, in a fixed order; it is what
-//! specs record and what names the subset file (`subsets/<ops>-<hash>.json`, the hash of the
-//! canonical form). Given the pool and the canonical form, the subset is always the same; a
-//! subset file made from another version of the pool (its `pool_id` differs) is refused.
+//! The subset of a curation is a file `subsets/<ops>-<hash>.json` (the hash of the canonical
+//! form). Given the pool, the canonical form and the resources the operators read (WordNet,
+//! the emoji folder's class names, a DFN filter trial), the subset is always the same; it is
+//! made once and reused, and a subset file made from another version of the pool (its
+//! `pool_id` differs) is refused, never overwritten.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,241 +15,17 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::phash::{HashIndex, MAX_BITS};
+pub use super::curation::{Curation, DEFAULT_T, Dedup, OPERATORS, Step};
+use super::metaclip::Metadata;
+use super::ops::{self, Working};
 use super::prepare::normalise_words;
+use super::wordnet::{Nouns, wordnet_dir};
 use super::{Pool, PoolEntry, SUBSETS_DIR};
 use crate::error::DataError;
 use crate::webdataset::KeyFilter;
 
 /// Version of the subset file layout.
 pub const SUBSET_VERSION: u32 = 1;
-
-/// The operators and their parameters, for messages.
-pub const OPERATORS: &str = "none; align (dedup=near|exact|off, near_bits=0..12, max_caption_share=K (0: off), min_words=N, max_words=N); noise (fraction=0..1, seed=N); steps joined by `+`, e.g. align:min_words=2+noise:fraction=0.3";
-
-/// How `align` removes duplicate images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dedup {
-    Off,
-    Exact,
-    Near,
-}
-
-/// One step of a curation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    Align {
-        dedup: Dedup,
-        near_bits: u32,
-        max_caption_share: usize,
-        min_words: usize,
-        max_words: usize,
-    },
-    Noise {
-        fraction: f64,
-        seed: u64,
-    },
-}
-
-/// A chain of curation steps (none: the raw pool).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Curation {
-    pub steps: Vec<Step>,
-}
-
-fn bad(spec: &str, detail: impl Into<String>) -> DataError {
-    DataError::Curation {
-        spec: spec.to_owned(),
-        detail: detail.into(),
-    }
-}
-
-impl std::str::FromStr for Curation {
-    type Err = DataError;
-
-    fn from_str(spec: &str) -> Result<Self, DataError> {
-        let mut steps = Vec::new();
-        for part in spec.split('+') {
-            let part = part.trim();
-            let (op, params) = match part.split_once(':') {
-                Some((op, params)) => (op.trim(), params.trim()),
-                None => (part, ""),
-            };
-            let mut values: BTreeMap<&str, &str> = BTreeMap::new();
-            for kv in params.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let (k, v) = kv.split_once('=').ok_or_else(|| {
-                    bad(
-                        spec,
-                        format!("{kv:?} is not key=value; operators: {OPERATORS}"),
-                    )
-                })?;
-                if values.insert(k.trim(), v.trim()).is_some() {
-                    return Err(bad(spec, format!("{op}: {k} is given twice")));
-                }
-            }
-            let mut take = |key: &str| values.remove(key);
-            let step = match op {
-                "none" => None,
-                "align" => {
-                    let dedup = match take("dedup").unwrap_or("near") {
-                        "near" => Dedup::Near,
-                        "exact" => Dedup::Exact,
-                        "off" => Dedup::Off,
-                        other => {
-                            return Err(bad(
-                                spec,
-                                format!("align: dedup={other} is not one of near, exact, off"),
-                            ));
-                        }
-                    };
-                    let near_bits = number(spec, "align", "near_bits", take("near_bits"), 4)?;
-                    if near_bits > MAX_BITS as usize {
-                        return Err(bad(
-                            spec,
-                            format!("align: near_bits={near_bits} is over {MAX_BITS}"),
-                        ));
-                    }
-                    let max_caption_share = number(
-                        spec,
-                        "align",
-                        "max_caption_share",
-                        take("max_caption_share"),
-                        10,
-                    )?;
-                    let min_words = number(spec, "align", "min_words", take("min_words"), 3)?;
-                    let max_words = number(spec, "align", "max_words", take("max_words"), 20)?;
-                    if max_words < min_words {
-                        return Err(bad(
-                            spec,
-                            format!("align: max_words={max_words} is below min_words={min_words}"),
-                        ));
-                    }
-                    Some(Step::Align {
-                        dedup,
-                        near_bits: near_bits as u32,
-                        max_caption_share,
-                        min_words,
-                        max_words,
-                    })
-                }
-                "noise" => {
-                    let fraction = match take("fraction") {
-                        None => 0.2,
-                        Some(v) => v
-                            .parse::<f64>()
-                            .ok()
-                            .filter(|f| (0.0..=1.0).contains(f))
-                            .ok_or_else(|| {
-                                bad(
-                                    spec,
-                                    format!("noise: fraction={v} is not a number in [0, 1]"),
-                                )
-                            })?,
-                    };
-                    let seed = number(spec, "noise", "seed", take("seed"), 0)? as u64;
-                    Some(Step::Noise { fraction, seed })
-                }
-                "" => return Err(bad(spec, format!("an empty step; operators: {OPERATORS}"))),
-                other => {
-                    return Err(bad(
-                        spec,
-                        format!("unknown operator {other:?}; operators: {OPERATORS}"),
-                    ));
-                }
-            };
-            if let Some(key) = values.keys().next() {
-                return Err(bad(
-                    spec,
-                    format!("{op} has no parameter {key:?}; operators: {OPERATORS}"),
-                ));
-            }
-            steps.extend(step);
-        }
-        Ok(Curation { steps })
-    }
-}
-
-fn number(
-    spec: &str,
-    op: &str,
-    key: &str,
-    value: Option<&str>,
-    default: usize,
-) -> Result<usize, DataError> {
-    match value {
-        None => Ok(default),
-        Some(v) => v.parse::<usize>().map_err(|_| {
-            bad(
-                spec,
-                format!("{op}: {key}={v} is not a whole number of 0 or more"),
-            )
-        }),
-    }
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Step::Align {
-                dedup,
-                near_bits,
-                max_caption_share,
-                min_words,
-                max_words,
-            } => {
-                let dedup = match dedup {
-                    Dedup::Off => "off",
-                    Dedup::Exact => "exact",
-                    Dedup::Near => "near",
-                };
-                write!(
-                    f,
-                    "align:dedup={dedup},near_bits={near_bits},max_caption_share={max_caption_share},min_words={min_words},max_words={max_words}"
-                )
-            }
-            Step::Noise { fraction, seed } => write!(f, "noise:fraction={fraction},seed={seed}"),
-        }
-    }
-}
-
-impl std::fmt::Display for Curation {
-    /// The canonical form: every parameter named; `none` for no step.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.steps.is_empty() {
-            return f.write_str("none");
-        }
-        let parts: Vec<String> = self.steps.iter().map(ToString::to_string).collect();
-        f.write_str(&parts.join("+"))
-    }
-}
-
-impl Curation {
-    /// Whether this is the raw pool.
-    pub fn is_none(&self) -> bool {
-        self.steps.is_empty()
-    }
-
-    /// The operator names joined by `+` (`none`, `align`, `align+noise`).
-    pub fn short_name(&self) -> String {
-        if self.steps.is_empty() {
-            return "none".into();
-        }
-        self.steps
-            .iter()
-            .map(|s| match s {
-                Step::Align { .. } => "align",
-                Step::Noise { .. } => "noise",
-            })
-            .collect::<Vec<_>>()
-            .join("+")
-    }
-
-    /// A hash of the canonical form (names the subset file).
-    pub fn hash(&self) -> String {
-        let h = clipscale_core::rng::fnv1a(self.to_string().as_bytes());
-        format!("{:08x}", (h >> 32) as u32 ^ h as u32)
-    }
-}
 
 /// Counts of a set of pairs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -283,10 +46,13 @@ pub struct StepReport {
     pub kept: usize,
     /// Pairs removed, by reason.
     pub removed: BTreeMap<String, usize>,
-    /// Captions replaced (noise).
+    /// Captions replaced (noise) or enriched (K-LITE).
     #[serde(default)]
     pub captions_replaced: usize,
     pub seconds: f64,
+    /// What the operator reports besides (MetaCLIP's entry counts, DFN's threshold...).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
 }
 
 /// A curated subset of a pool (`subsets/<ops>-<hash>.json`).
@@ -307,6 +73,26 @@ pub struct Subset {
     pub keys: Vec<String>,
     /// Kept key -> the key whose caption it takes (noise).
     pub caption_from: BTreeMap<String, String>,
+    /// Kept key -> its caption as enriched (K-LITE), which training reads instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub enriched: BTreeMap<String, String>,
+}
+
+/// What operators need beyond the pool: WordNet (metaclip, klite) and a scorer (dfn).
+#[derive(Default)]
+pub struct Resources<'a> {
+    /// WordNet's nouns; loaded from [`super::wordnet::wordnet_dir`] when needed and not given.
+    pub nouns: Option<&'a Nouns>,
+    /// MetaCLIP's metadata; built for the pool when needed and not given.
+    pub metadata: Option<&'a Metadata>,
+    /// DFN's filter scores.
+    pub scorer: Option<&'a dyn PairScorer>,
+}
+
+/// Scores every pair of a pool with a filter model (DFN): higher is more aligned.
+pub trait PairScorer {
+    /// One score per pool entry, in pool order; `filter` names the filter (a trial folder).
+    fn scores(&self, pool: &Pool, filter: &str) -> Result<Vec<f32>, DataError>;
 }
 
 fn keys_hash(keys: &[String]) -> String {
@@ -336,119 +122,113 @@ fn counts(entries: &[PoolEntry], alive: &[usize], captions: &[String]) -> Counts
     }
 }
 
-/// Applies `curation` to the pool (pure: no file is read or written).
-pub fn curate_pool(pool: &Pool, curation: &Curation) -> Subset {
+/// Applies `curation` to the pool, loading WordNet when an operator needs it; `dfn` needs
+/// [`curate_pool_with`] and a scorer.
+pub fn curate_pool(pool: &Pool, curation: &Curation) -> Result<Subset, DataError> {
+    curate_pool_with(pool, curation, &Resources::default())
+}
+
+/// Applies `curation` to the pool with the given resources (no file is written).
+pub fn curate_pool_with(
+    pool: &Pool,
+    curation: &Curation,
+    res: &Resources,
+) -> Result<Subset, DataError> {
     let started = Instant::now();
-    let entries = &pool.entries;
-    let mut captions: Vec<String> = entries.iter().map(|e| e.caption.clone()).collect();
-    let mut caption_from: Vec<Option<usize>> = vec![None; entries.len()];
-    let mut alive: Vec<usize> = (0..entries.len()).collect();
-    let before = counts(entries, &alive, &captions);
+    let loaded_nouns;
+    let nouns = match res.nouns {
+        Some(n) => Some(n),
+        None if curation
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::MetaClip { .. } | Step::Klite { .. })) =>
+        {
+            loaded_nouns = Nouns::load(&wordnet_dir())?;
+            Some(&loaded_nouns)
+        }
+        None => None,
+    };
+    let built_metadata;
+    let metadata = match (res.metadata, nouns) {
+        (Some(m), _) => Some(m),
+        (None, Some(n))
+            if curation
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::MetaClip { .. })) =>
+        {
+            built_metadata = Metadata::for_pool(pool, n)?;
+            Some(&built_metadata)
+        }
+        _ => None,
+    };
+    let mut w = Working::new(&pool.entries);
+    let before = counts(&pool.entries, &w.alive, &w.captions);
     let mut reports = Vec::new();
     for step in &curation.steps {
         let t = Instant::now();
-        let input = alive.len();
-        let mut removed: BTreeMap<String, usize> = BTreeMap::new();
-        let mut replaced = 0;
-        match step {
+        let input = w.alive.len();
+        let outcome = match step {
             Step::Align {
                 dedup,
                 near_bits,
                 max_caption_share,
                 min_words,
                 max_words,
-            } => {
-                if *dedup != Dedup::Off {
-                    let mut seen: HashMap<u64, ()> = HashMap::with_capacity(alive.len());
-                    alive.retain(|&i| seen.insert(entries[i].pixels, ()).is_none());
-                    removed.insert("exact_duplicate".into(), input - alive.len());
-                }
-                if *dedup == Dedup::Near {
-                    let n = alive.len();
-                    let index = HashIndex::new(
-                        alive.iter().map(|&i| entries[i].phash).collect(),
-                        *near_bits,
-                    );
-                    let mut keep = vec![false; n];
-                    for pos in 0..n {
-                        let h = entries[alive[pos]].phash;
-                        keep[pos] = !index
-                            .within(h)
-                            .into_iter()
-                            .any(|j| (j as usize) < pos && keep[j as usize]);
-                    }
-                    let mut pos = 0;
-                    alive.retain(|_| {
-                        pos += 1;
-                        keep[pos - 1]
-                    });
-                    removed.insert("near_duplicate".into(), n - alive.len());
-                }
-                if *max_caption_share > 0 {
-                    let mut share: HashMap<String, usize> = HashMap::new();
-                    for &i in &alive {
-                        *share.entry(normalise_words(&captions[i])).or_default() += 1;
-                    }
-                    let n = alive.len();
-                    alive.retain(|&i| share[&normalise_words(&captions[i])] <= *max_caption_share);
-                    removed.insert("caption_shared".into(), n - alive.len());
-                }
-                let (mut short, mut long) = (0, 0);
-                alive.retain(|&i| {
-                    let words = captions[i].split_whitespace().count();
-                    short += usize::from(words < *min_words);
-                    long += usize::from(words > *max_words);
-                    (*min_words..=*max_words).contains(&words)
-                });
-                removed.insert("caption_too_short".into(), short);
-                removed.insert("caption_too_long".into(), long);
+            } => ops::align(
+                &mut w,
+                *dedup,
+                *near_bits,
+                *max_caption_share,
+                (*min_words, *max_words),
+            ),
+            Step::Noise { fraction, seed } => ops::noise(&mut w, *fraction, *seed),
+            Step::MetaClip { t, seed } => {
+                let metadata = metadata.ok_or_else(|| missing(curation, "metadata"))?;
+                ops::metaclip(&mut w, metadata, *t, *seed)?
             }
-            Step::Noise { fraction, seed } => {
-                let mut order: Vec<(u64, usize)> = alive
-                    .iter()
-                    .map(|&i| (crate::prepare::stable_hash(*seed, &entries[i].key), i))
-                    .collect();
-                order.sort_unstable();
-                let chosen: Vec<usize> = order
-                    .iter()
-                    .take((fraction * alive.len() as f64).round() as usize)
-                    .map(|&(_, i)| i)
-                    .collect();
-                if chosen.len() >= 2 {
-                    let old: Vec<String> = chosen.iter().map(|&i| captions[i].clone()).collect();
-                    let origin: Vec<usize> = chosen
-                        .iter()
-                        .map(|&i| caption_from[i].unwrap_or(i))
-                        .collect();
-                    for (k, &i) in chosen.iter().enumerate() {
-                        let next = (k + 1) % chosen.len();
-                        captions[i] = old[next].clone();
-                        caption_from[i] = Some(origin[next]);
-                    }
-                    replaced = chosen.len();
-                }
+            Step::Dfn { filter, fraction } => {
+                let scorer = res.scorer.ok_or_else(|| DataError::Curation {
+                    spec: curation.to_string(),
+                    detail: "dfn scores the pool with a trial's model: run it with `clipscale data curate` (the clipscale-data binary has no models)".into(),
+                })?;
+                let scores = scorer.scores(pool, filter)?;
+                ops::dfn(&mut w, &scores, *fraction)?
             }
-        }
+            Step::Klite { fraction, seed } => {
+                let nouns = nouns.ok_or_else(|| missing(curation, "WordNet"))?;
+                ops::klite(&mut w, nouns, *fraction, *seed)
+            }
+        };
         reports.push(StepReport {
             step: step.to_string(),
             input,
-            kept: alive.len(),
-            removed,
-            captions_replaced: replaced,
+            kept: w.alive.len(),
+            removed: outcome.removed,
+            captions_replaced: outcome.captions_changed,
             seconds: t.elapsed().as_secs_f64(),
+            details: outcome.details,
         });
     }
-    let after = counts(entries, &alive, &captions);
-    let keys: Vec<String> = alive.iter().map(|&i| entries[i].key.clone()).collect();
-    let caption_from = alive
+    let entries = &pool.entries;
+    let after = counts(entries, &w.alive, &w.captions);
+    let keys: Vec<String> = w.alive.iter().map(|&i| entries[i].key.clone()).collect();
+    let caption_from = w
+        .alive
         .iter()
         .filter_map(|&i| {
-            caption_from[i]
+            w.caption_from[i]
                 .filter(|&j| j != i)
                 .map(|j| (entries[i].key.clone(), entries[j].key.clone()))
         })
         .collect();
-    Subset {
+    let enriched = w
+        .alive
+        .iter()
+        .filter(|&&i| w.enriched[i])
+        .map(|&i| (entries[i].key.clone(), w.captions[i].clone()))
+        .collect();
+    Ok(Subset {
         version: SUBSET_VERSION,
         curation: curation.to_string(),
         pool_id: pool.id.clone(),
@@ -459,6 +239,14 @@ pub fn curate_pool(pool: &Pool, curation: &Curation) -> Subset {
         keys_hash: keys_hash(&keys),
         keys,
         caption_from,
+        enriched,
+    })
+}
+
+fn missing(curation: &Curation, what: &str) -> DataError {
+    DataError::Curation {
+        spec: curation.to_string(),
+        detail: format!("{what} was not loaded"),
     }
 }
 
@@ -474,12 +262,21 @@ pub fn subset_path(pool_dir: &Path, curation: &Curation) -> PathBuf {
 /// The subset of `curation`: the one already made (checked against the pool) or a new one
 /// (written). Returns the subset, its file, and whether it was made now.
 pub fn open_subset(pool: &Pool, curation: &Curation) -> Result<(Subset, PathBuf, bool), DataError> {
+    open_subset_with(pool, curation, &Resources::default())
+}
+
+/// As [`open_subset`], with resources for the operators that need them.
+pub fn open_subset_with(
+    pool: &Pool,
+    curation: &Curation,
+    res: &Resources,
+) -> Result<(Subset, PathBuf, bool), DataError> {
     let path = subset_path(&pool.dir, curation);
     if path.is_file() {
         let subset = load_subset(&path, pool, curation)?;
         return Ok((subset, path, false));
     }
-    let subset = curate_pool(pool, curation);
+    let subset = curate_pool_with(pool, curation, res)?;
     save_subset(pool, &subset, &path)?;
     Ok((subset, path, true))
 }
@@ -548,6 +345,7 @@ impl Subset {
                 });
             }
             let caption = match self.caption_from.get(key) {
+                _ if self.enriched.contains_key(key) => self.enriched.get(key).cloned(),
                 Some(from) => Some(
                     by_key
                         .get(from.as_str())
@@ -571,6 +369,9 @@ impl Subset {
         self.keys
             .iter()
             .filter_map(|k| {
+                if let Some(text) = self.enriched.get(k) {
+                    return Some(text.trim().to_owned());
+                }
                 let from = self.caption_from.get(k).unwrap_or(k);
                 by_key
                     .get(from.as_str())
@@ -627,8 +428,8 @@ impl Subset {
 /// Arguments of `data curate`.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct CurateArgs {
-    /// The curation: `op[:key=value,...]` steps joined by `+` (operators: none, align, noise;
-    /// see the module documentation), e.g. `align:min_words=2+noise:fraction=0.3`.
+    /// The curation: `op[:key=value,...]` steps joined by `+` (operators: none, align, noise,
+    /// metaclip, dfn, klite), e.g. `align:min_words=2+metaclip:t=500`.
     pub curation: String,
     /// The pool folder (from `clipscale data prepare pool`).
     #[arg(long, default_value = super::DEFAULT_POOL_DIR)]
@@ -646,40 +447,4 @@ pub fn run_curate(args: &CurateArgs) -> Result<String, DataError> {
         if made { "wrote" } else { "already made:" },
         path.display()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn curations_parse_to_a_canonical_form_with_every_parameter() {
-        let c: Curation = "align".parse().unwrap();
-        assert_eq!(
-            c.to_string(),
-            "align:dedup=near,near_bits=4,max_caption_share=10,min_words=3,max_words=20"
-        );
-        let same: Curation = " align : min_words=3 , dedup=near ".parse().unwrap();
-        assert_eq!(same, c);
-        assert_eq!(same.hash(), c.hash());
-        let chain: Curation = "none+align:min_words=1+noise:fraction=0.5".parse().unwrap();
-        assert_eq!(chain.steps.len(), 2);
-        assert_eq!(chain.short_name(), "align+noise");
-        assert!(chain.to_string().ends_with("+noise:fraction=0.5,seed=0"));
-        assert_eq!(chain.to_string().parse::<Curation>().unwrap(), chain);
-        assert!("none".parse::<Curation>().unwrap().is_none());
-    }
-
-    #[test]
-    fn unknown_operators_parameters_and_values_are_named() {
-        let err = |s: &str| s.parse::<Curation>().unwrap_err().to_string();
-        assert!(err("metaclip").contains("unknown operator \"metaclip\""));
-        assert!(err("align:k=3").contains("align has no parameter \"k\""));
-        assert!(err("noise:fraction=1.5").contains("fraction=1.5"));
-        assert!(err("align:min_words=-1").contains("min_words=-1"));
-        assert!(err("align:min_words=5,max_words=2").contains("below"));
-        assert!(err("align:dedup=fuzzy").contains("dedup=fuzzy"));
-        assert!(err("align+").contains("empty step"));
-        assert!(err("align:near_bits=40").contains("near_bits=40"));
-    }
 }

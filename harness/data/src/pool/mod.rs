@@ -19,8 +19,13 @@
 //! last: a folder without it is half-written) and `subsets/` (one JSON per curation made).
 
 pub mod curate;
+pub mod curation;
+pub mod klite;
+pub mod metaclip;
+mod ops;
 pub mod phash;
 pub mod prepare;
+pub mod wordnet;
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +61,10 @@ pub struct PoolEntry {
     pub name: String,
     /// The caption written to `key.txt`.
     pub caption: String,
+    /// The icon's category in its set (Iconify's `categories`), or OpenClipArt's folder;
+    /// empty when the set has none.
+    #[serde(default)]
+    pub category: String,
     /// A 64-bit hash of the rendered pixels (exact duplicates share it).
     pub pixels: u64,
     /// The perceptual hash ([`phash::phash`]).

@@ -153,6 +153,7 @@ struct Candidate {
     licence: String,
     name: String,
     caption: String,
+    category: String,
     tags: Vec<String>,
     drawing: Drawing,
 }
@@ -488,6 +489,7 @@ fn render_and_write(
                 licence: c.licence.clone(),
                 name: c.name.clone(),
                 caption: c.caption.clone(),
+                category: c.category.clone(),
                 pixels,
                 phash: hash,
             });
@@ -653,6 +655,7 @@ fn iconify_candidates(
                 licence: licence.clone(),
                 name: name.clone(),
                 caption,
+                category: category.unwrap_or_default().to_owned(),
                 tags,
                 drawing: Drawing::Icon(icons[name].clone()),
             });
@@ -750,11 +753,12 @@ fn openclipart_candidates(
         tags.push(category.clone());
         out.push(Candidate {
             source: "openclipart",
-            set: category,
+            set: category.clone(),
             set_name: "OpenClipArt".into(),
             licence: "public-domain".into(),
             name: stem,
             caption,
+            category,
             tags,
             drawing: Drawing::File(path),
         });

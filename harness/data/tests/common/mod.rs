@@ -104,3 +104,45 @@ pub fn read_shard(path: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     }
     out
 }
+
+/// A pool in memory (its folder holds only what curation writes), one entry per row of
+/// (caption, pixel hash, perceptual hash).
+pub fn pool_of(dir: &Path, id: &str, rows: &[(String, u64, u64)]) -> clipscale_data::pool::Pool {
+    clipscale_data::pool::Pool {
+        dir: dir.to_owned(),
+        manifest: clipscale_data::prepare::Manifest {
+            dataset: "pool".into(),
+            image_size: 32,
+            seed: 0,
+            num_classes: 0,
+            splits: BTreeMap::new(),
+            per_style: BTreeMap::new(),
+            sources: Vec::new(),
+            details: serde_json::json!({}),
+            wall_seconds: 0.0,
+        },
+        id: id.into(),
+        entries: rows
+            .iter()
+            .enumerate()
+            .map(
+                |(i, (caption, pixels, phash))| clipscale_data::pool::PoolEntry {
+                    key: format!("p{i:07}"),
+                    source: if i % 2 == 0 { "iconify" } else { "emoji" }.into(),
+                    set: "s".into(),
+                    licence: "MIT".into(),
+                    name: format!("n{i}"),
+                    caption: caption.clone(),
+                    category: String::new(),
+                    pixels: *pixels,
+                    phash: *phash,
+                },
+            )
+            .collect(),
+    }
+}
+
+/// Distinct, far-apart perceptual hashes.
+pub fn far_hash(i: usize) -> u64 {
+    clipscale_core::rng::mix64(i as u64 + 1)
+}
