@@ -1,7 +1,8 @@
 //! Scaling-law fits: the power law E = beta * C^alpha of Cherti et al. 2023 (OLS in log10-log10
 //! space, optionally on a frontier), a saturating law E = E_inf + beta * C^alpha, the Chinchilla
 //! approach-3 law L(N, D) = E + A/N^alpha + B/D^beta of Hoffmann et al. 2022 as replicated by
-//! Besiroglu et al. 2024, the shifted law E = a (C + b)^c + d of Nezhurina et al. 2025,
+//! Besiroglu et al. 2024, its data-constrained form in effective data D' of Muennighoff et al.
+//! 2023 ([`constrained`]), the shifted law E = a (C + b)^c + d of Nezhurina et al. 2025,
 //! bootstrap and classical intervals, hold-out extrapolation checks, and the fit record written
 //! for each fit. A law is fitted only on enough distinct points ([`min_points`]: 1.5 per
 //! parameter), and a bootstrap whose resamples too often fall below that is refused in favour of
@@ -10,6 +11,7 @@
 pub mod bootstrap;
 pub mod chinchilla;
 pub mod classical;
+pub mod constrained;
 pub mod extrapolate;
 pub mod frontier;
 pub mod law;
