@@ -313,12 +313,15 @@ fn bad_pool_folders_and_options_are_named() {
     std::fs::remove_file(args.out.join("manifest.json")).unwrap();
     let half = Pool::open(&args.out).unwrap_err().to_string();
     assert!(half.contains("did not finish"), "{half}");
-    // an index changed under its manifest
+    // prepared again (--force): a tokenizer trained on the old captions goes too
+    std::fs::write(args.out.join("tokenizer-bpe-8.txt"), "old").unwrap();
     prepare_pool(&PreparePoolArgs {
         force: true,
         ..args.clone()
     })
     .unwrap();
+    assert!(!args.out.join("tokenizer-bpe-8.txt").exists());
+    // an index changed under its manifest
     let index = args.out.join("index.tsv");
     let text = std::fs::read_to_string(&index).unwrap();
     std::fs::write(&index, text.replace("ring", "rung")).unwrap();
@@ -495,8 +498,14 @@ fn a_subset_is_deterministic_reused_and_refused_when_its_pool_changed() {
         (second.keys.clone(), second.caption_from.clone())
     );
 
+    // a tokenizer cached for an earlier subset of this name goes when the subset is made anew
+    let stem = clipscale_data::pool::curate::subset_path(&dir, &curation).with_extension("");
+    let stale_tokenizer = PathBuf::from(format!("{}.tokenizer-bpe-8.txt", stem.display()));
+    std::fs::create_dir_all(stale_tokenizer.parent().unwrap()).unwrap();
+    std::fs::write(&stale_tokenizer, "old").unwrap();
     let (made, path, was_made) = open_subset(&pool, &curation).unwrap();
     assert!(was_made);
+    assert!(!stale_tokenizer.exists(), "a stale tokenizer survived");
     assert_eq!(made.keys, first.keys);
     let bytes = std::fs::read(&path).unwrap();
     let (again, same_path, was_made) = open_subset(&pool, &curation).unwrap();

@@ -281,14 +281,35 @@ pub fn open_subset_with(
     Ok((subset, path, true))
 }
 
-/// Writes a subset made by [`curate_pool`] to `path` (atomically).
+/// Writes a subset made by [`curate_pool`] to `path` (atomically), first removing what was
+/// derived from an earlier subset of that name (tokenizers trained on its captions).
 pub fn save_subset(pool: &Pool, subset: &Subset, path: &Path) -> Result<(), DataError> {
     let json = serde_json::to_vec_pretty(subset).map_err(|e| DataError::Format {
         path: path.display().to_string(),
         detail: e.to_string(),
     })?;
     crate::prepare::create_dir(&pool.dir.join(SUBSETS_DIR))?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    remove_derived(&pool.dir.join(SUBSETS_DIR), &format!("{stem}.tokenizer-"))?;
     crate::prepare::write_atomic(path, &json)
+}
+
+/// Removes the files of `dir` whose names start with `prefix` (caches derived from data that
+/// is being replaced).
+pub(crate) fn remove_derived(dir: &Path, prefix: &str) -> Result<(), DataError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| DataError::io(&path, &e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads a subset file and checks that it belongs to `pool` and `curation`.

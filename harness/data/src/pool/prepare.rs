@@ -392,6 +392,8 @@ fn start_over(args: &PreparePoolArgs) -> Result<(), DataError> {
         std::fs::remove_file(out.join("manifest.json"))
             .map_err(|e| DataError::io(out.join("manifest.json"), &e))?;
     }
+    // tokenizers trained on the old pool's captions would outlive it
+    super::curate::remove_derived(out, "tokenizer-")?;
     Ok(())
 }
 
