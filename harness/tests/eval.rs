@@ -102,7 +102,7 @@ fn clipscale_eval_scores_a_trained_trial_on_synthetic_and_an_imagefolder() {
         .next()
         .unwrap()
         .path();
-    // an ImageFolder of synthetic scenes: two classes, named by folder
+    // an ImageFolder of synthetic scenes: the first two classes drawn, named by folder
     let generator = clipscale_data::Synthetic::new(clipscale_data::SyntheticConfig {
         seed: 0,
         image_size: 32,
@@ -111,10 +111,14 @@ fn clipscale_eval_scores_a_trained_trial_on_synthetic_and_an_imagefolder() {
     let folder = dir.join("folder");
     let names = generator.class_names();
     let mut written = 0;
+    let mut chosen: Vec<String> = Vec::new();
     for i in 0..400u64 {
         let s = generator.train_sample(i);
         let class = &names[s.class_index];
-        if class != "red circle" && class != "blue square" {
+        if !chosen.contains(class) && chosen.len() < 2 {
+            chosen.push(class.clone());
+        }
+        if !chosen.contains(class) {
             continue;
         }
         let d = folder.join(class.replace(' ', "_"));
@@ -164,6 +168,12 @@ fn clipscale_eval_scores_a_trained_trial_on_synthetic_and_an_imagefolder() {
     assert!(bench[1]["metrics"]["acc1"].as_f64().unwrap() >= 0.0);
     let evals = std::fs::read_to_string(trial.join("evals.jsonl")).unwrap();
     assert!(evals.contains("imagefolder:"));
+    // every zero-shot figure beside its chance level; class names the tokenizer knows
+    assert!(stdout.contains("(chance 0.5000)"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+
+    unknown_class_names_are_said(bin, &trial, &dir, &folder, &chosen);
+    subgroups_of_an_emoji_folder(bin, &trial, &dir, &generator);
     // an unknown set is a clear error
     let o = Command::new(bin)
         .args(["eval", "--trial"])
@@ -176,4 +186,109 @@ fn clipscale_eval_scores_a_trained_trial_on_synthetic_and_an_imagefolder() {
             && String::from_utf8_lossy(&o.stderr).contains("unknown evaluation set")
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The same pictures under names the word tokenizer has never seen: said, and recorded.
+fn unknown_class_names_are_said(
+    bin: &str,
+    trial: &std::path::Path,
+    dir: &std::path::Path,
+    folder: &std::path::Path,
+    chosen: &[String],
+) {
+    let strange = dir.join("strange");
+    for (from, to) in chosen.iter().zip(["trouser", "sandal"]) {
+        std::fs::create_dir_all(strange.join(to)).unwrap();
+        for f in std::fs::read_dir(folder.join(from.replace(' ', "_")))
+            .unwrap()
+            .flatten()
+        {
+            std::fs::copy(f.path(), strange.join(to).join(f.file_name())).unwrap();
+        }
+    }
+    let o = Command::new(bin)
+        .args(["eval", "--trial"])
+        .arg(trial)
+        .args(["--eval-batch", "32", "--dataset"])
+        .arg(format!("imagefolder={}", strange.display()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("warning: 100% of the words of the class names"),
+        "{stdout}"
+    );
+    let evals = std::fs::read_to_string(trial.join("evals.jsonl")).unwrap();
+    let share = evals
+        .lines()
+        .filter(|l| l.contains("strange") && l.contains("unknown_token_share"))
+        .count();
+    assert_eq!(share, 1, "{evals}");
+}
+
+/// The held-out styles of an emoji folder classified by subgroup: 2 subgroups, chance 1/2.
+fn subgroups_of_an_emoji_folder(
+    bin: &str,
+    trial: &std::path::Path,
+    dir: &std::path::Path,
+    generator: &clipscale_data::Synthetic,
+) {
+    let emoji = dir.join("emoji");
+    std::fs::create_dir_all(emoji.join("heldout_style")).unwrap();
+    let concepts = serde_json::json!([
+        {"class": 0, "label": "red circle", "subgroup": "shape-round"},
+        {"class": 1, "label": "blue circle", "subgroup": "shape-round"},
+        {"class": 2, "label": "red square", "subgroup": "shape-square"},
+    ]);
+    std::fs::write(emoji.join("concepts.json"), concepts.to_string()).unwrap();
+    std::fs::write(
+        emoji.join("classnames.txt"),
+        "red circle\nblue circle\nred square\n",
+    )
+    .unwrap();
+    std::fs::write(emoji.join("templates.txt"), "a {c}\n").unwrap();
+    let mut members = Vec::new();
+    for i in 0..6u64 {
+        let s = generator.train_sample(i);
+        let rgb = clipscale_data::to_rgb8(&s.image, 32).unwrap();
+        let key = format!("k{i}");
+        members.push((
+            format!("{key}.png"),
+            clipscale_data::png::encode_rgb(32, 32, &rgb).unwrap(),
+        ));
+        members.push((format!("{key}.txt"), b"an emoji".to_vec()));
+        let json = serde_json::json!({"class": i % 3}).to_string();
+        members.push((format!("{key}.json"), json.into_bytes()));
+    }
+    clipscale_data::tarfile::write_tar(
+        &emoji.join("heldout_style/heldout_style-000000.tar"),
+        &members,
+    )
+    .unwrap();
+    let manifest = serde_json::json!({
+        "dataset": "emoji", "image_size": 32, "seed": 0, "num_classes": 3,
+        "splits": {"heldout_style": {"samples": 6, "shards": ["heldout_style/heldout_style-000000.tar"],
+                   "pattern": "heldout_style/heldout_style-000000.tar"}},
+        "sources": [], "wall_seconds": 0.0,
+    });
+    std::fs::write(emoji.join("manifest.json"), manifest.to_string()).unwrap();
+    let o = Command::new(bin)
+        .args(["eval", "--trial"])
+        .arg(trial)
+        .args(["--eval-batch", "2", "--dataset"])
+        .arg(format!("emoji-heldout-style-subgroup={}", emoji.display()))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("emoji-heldout-style-subgroup"), "{stdout}");
+    assert!(
+        stdout.contains("acc1") && stdout.contains("(chance 0.5000)"),
+        "{stdout}"
+    );
 }

@@ -32,6 +32,12 @@ pub trait Tokenizer {
     /// Encodes one text to exactly `context_length` ids.
     fn encode(&self, text: &str, context_length: usize) -> Result<Encoded, DataError>;
 
+    /// The id of words outside the vocabulary, for tokenizers that have one (a word
+    /// vocabulary); byte-level BPEs spell every word and have none.
+    fn unknown_token(&self) -> Option<u32> {
+        None
+    }
+
     /// Encodes a batch: ids flattened row-major (`texts.len() * context_length`) and the
     /// end-token positions, both as `i64` for tensor construction.
     fn encode_batch(
@@ -258,6 +264,10 @@ impl WordTokenizer {
 impl Tokenizer for WordTokenizer {
     fn vocab_size(&self) -> usize {
         WordTokenizer::vocab_size(self)
+    }
+
+    fn unknown_token(&self) -> Option<u32> {
+        Some(Self::UNKNOWN)
     }
 
     fn end_id(&self) -> u32 {

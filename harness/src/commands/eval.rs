@@ -47,10 +47,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         },
     )??;
     for r in &results {
-        println!("{} ({}):", r.dataset, r.task);
-        for (k, v) in &r.metrics {
-            println!("  {k:<28} {v:.4}");
-        }
+        print!("{}", r.describe(&spec.data.tokenizer.to_string()));
     }
     let benchmark = record_results(&trial, &spec, samples_seen, &results)?;
     let out = a.out.clone().unwrap_or_else(|| trial.benchmark_path());

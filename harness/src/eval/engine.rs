@@ -41,13 +41,15 @@ pub struct EvalResult {
     pub metrics: Vec<(String, f64)>,
 }
 
-/// The evaluation sets a training run tracks: what its data set holds out (the synthetic scenes'
+/// The evaluation sets a training run tracks: `extra` (the `eval_sets` setting) after what its
+/// data set holds out (the synthetic scenes'
 /// held-out attribute combinations, the emoji folder's held-out styles and concepts, for a pool
 /// those of the emoji folder it was decontaminated against; none for arbitrary shards).
 pub fn training_jobs(
     data: &DataSpec,
     opened: &OpenedData,
     shape: SetShape,
+    extra: &[String],
 ) -> Result<Vec<EvalJob>, DataError> {
     let tasks = match (&data.dataset, &opened.synthetic) {
         (Dataset::Synthetic, Some(source)) => sets::synthetic(source, shape.samples, shape.batch)?,
@@ -68,7 +70,17 @@ pub fn training_jobs(
         },
         _ => Vec::new(),
     };
-    Ok(tasks.into_iter().map(EvalJob::Classify).collect())
+    let mut jobs: Vec<EvalJob> = tasks.into_iter().map(EvalJob::Classify).collect();
+    for name in extra {
+        let set: EvalSetSpec = name
+            .parse()
+            .map_err(|e: sets::EvalSetError| DataError::Format {
+                path: "eval_sets".into(),
+                detail: e.to_string(),
+            })?;
+        jobs.extend(set.jobs(data, opened.tokenizer.as_ref(), shape)?);
+    }
+    Ok(jobs)
 }
 
 /// The emoji folder a pool was decontaminated against (its held-out styles and concepts are
@@ -116,6 +128,12 @@ impl EvalSetSpec {
                     .into_iter()
                     .map(EvalJob::Classify)
                     .collect()
+            }
+            EvalSetSpec::EmojiSubgroup { dir } => {
+                let dir = dir.clone().unwrap_or_else(|| trial_dir.into());
+                vec![EvalJob::Classify(sets::emoji_subgroups(
+                    &dir, tokenizer, shape,
+                )?)]
             }
             EvalSetSpec::FashionMnist { dir } => vec![EvalJob::Classify(sets::classification(
                 "fashion-mnist",
@@ -171,6 +189,9 @@ pub fn run_jobs<B: Backend>(
                     let loss = validation_loss(model, &task.loss_batches, device);
                     metrics.push(("val_loss".to_string(), loss));
                 }
+                if !task.prompts.is_empty() {
+                    metrics.extend(classification_context(task, tokenizer, ctx));
+                }
                 if !task.prompts.is_empty() && !task.labelled.is_empty() {
                     let zs = ZeroShotClassifier::new(model, &task.prompts, ctx, device).evaluate(
                         model,
@@ -209,6 +230,11 @@ pub fn run_jobs<B: Backend>(
                     .collect::<Result<Vec<_>, _>>()?;
                 let (scores, n_images, _) =
                     embed_and_score(model, &images, size, &texts, ctx, device);
+                let mut context = Vec::new();
+                if let Some(unk) = tokenizer.unknown_token() {
+                    let share = unknown_share(texts.iter().map(|(ids, eot)| (ids, eot)), ctx, unk);
+                    context.push(("unknown_token_share".to_string(), share));
+                }
                 let text_image: Vec<usize> = (0..pairs.len()).collect();
                 let r = retrieval_from_scores(&scores, n_images, &text_image);
                 let mut metrics = Vec::new();
@@ -221,7 +247,13 @@ pub fn run_jobs<B: Backend>(
                         format!("text_retrieval_recall@{k}"),
                         r.text_retrieval_recall[i],
                     ));
+                    // a random ranking finds the one match among n in the top k k/n of the time
+                    metrics.push((
+                        format!("chance_recall@{k}"),
+                        (*k as f64 / n_images.max(1) as f64).min(1.0),
+                    ));
                 }
+                metrics.extend(context);
                 results.push(EvalResult {
                     dataset: name.clone(),
                     task: "zeroshot_retrieval",
@@ -231,6 +263,85 @@ pub fn run_jobs<B: Backend>(
         }
     }
     Ok(results)
+}
+
+impl EvalResult {
+    /// The figures for a terminal: each beside its chance level, and a warning when the
+    /// tokenizer (named `tokenizer`) does not know most of the prompts' words.
+    pub fn describe(&self, tokenizer: &str) -> String {
+        let get = |name: &str| self.metrics.iter().find(|(k, _)| k == name).map(|m| m.1);
+        let mut out = format!("{} ({}):\n", self.dataset, self.task);
+        for (k, v) in &self.metrics {
+            if k.starts_with("chance_") || k == "unknown_token_share" {
+                continue;
+            }
+            let chance = match k.as_str() {
+                "acc1" | "mean_per_class_recall" => get("chance_acc1"),
+                "acc5" => get("chance_acc5"),
+                other => other
+                    .rsplit_once("recall@")
+                    .and_then(|(_, at)| get(&format!("chance_recall@{at}"))),
+            };
+            match chance {
+                Some(c) => out.push_str(&format!("  {k:<28} {v:.4}  (chance {c:.4})\n")),
+                None => out.push_str(&format!("  {k:<28} {v:.4}\n")),
+            }
+        }
+        if let Some(share) = get("unknown_token_share").filter(|s| *s > 0.2) {
+            out.push_str(&format!(
+                "  warning: {:.0}% of the words of the class names (or captions) are unknown to the trial's tokenizer ({tokenizer}): these figures say little about the model\n",
+                100.0 * share
+            ));
+        }
+        out
+    }
+}
+
+/// What a classification's figures should be read against: chance (`chance_acc1`,
+/// `chance_acc5`, and `chance_acc1` is also the chance mean per-class recall) and, for a
+/// tokenizer with a word vocabulary, the share of the class
+/// names' words it does not know (`unknown_token_share`: near 1, zero-shot figures say
+/// nothing about the model).
+fn classification_context(
+    task: &EvalTask,
+    tokenizer: &dyn Tokenizer,
+    ctx: usize,
+) -> Vec<(String, f64)> {
+    let k = task.prompts.len() as f64;
+    let mut out = vec![
+        ("chance_acc1".to_string(), 1.0 / k),
+        ("chance_acc5".to_string(), k.min(5.0) / k),
+    ];
+    if let Some(unk) = tokenizer.unknown_token()
+        && let Ok(names) = tokenizer.encode_batch(&task.names, ctx)
+    {
+        let share = unknown_share(std::iter::once((&names.0, &names.1)), ctx, unk);
+        out.push(("unknown_token_share".to_string(), share));
+    }
+    out
+}
+
+/// The share of `unk` among the tokens between the start token and the end token of every
+/// row of `batches` (ids flattened `rows x ctx`, end positions per row).
+fn unknown_share<'a>(
+    batches: impl Iterator<Item = (&'a Vec<i64>, &'a Vec<i64>)>,
+    ctx: usize,
+    unk: u32,
+) -> f64 {
+    let (mut unknown, mut total) = (0usize, 0usize);
+    for (ids, eot) in batches {
+        for (row, &end) in eot.iter().enumerate() {
+            let start = row * ctx;
+            let words = &ids[start + 1..start + (end as usize).clamp(1, ctx)];
+            total += words.len();
+            unknown += words.iter().filter(|&&t| t == i64::from(unk)).count();
+        }
+    }
+    if total == 0 {
+        0.0
+    } else {
+        unknown as f64 / total as f64
+    }
 }
 
 /// Appends `results` (taken after `samples_seen` training pairs) to the trial's evaluation

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod retrieval;
 pub mod score;
 pub mod sets;
+pub mod spec;
 pub mod zeroshot;
 
 pub use zeroshot::{ClassifierMetrics, ZeroShotClassifier, validation_loss};

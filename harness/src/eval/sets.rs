@@ -49,6 +49,8 @@ pub struct EvalTask {
     pub labelled: Vec<(HostBatch, Vec<usize>)>,
     /// Tokenised prompts per class.
     pub prompts: Vec<(Vec<i64>, Vec<i64>)>,
+    /// The class names, in prompt order (for the share of their words a tokenizer knows).
+    pub names: Vec<String>,
 }
 
 pub fn synthetic(
@@ -95,6 +97,7 @@ pub fn synthetic(
         loss_batches,
         labelled,
         prompts,
+        names: heldout.iter().map(|&c| names[c].clone()).collect(),
     }])
 }
 
@@ -270,10 +273,12 @@ pub fn emoji(
         };
         let index_of: std::collections::HashMap<usize, usize> =
             classes.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+        let names: Vec<String> = classes
+            .iter()
+            .map(|&c| classnames.get(c).cloned().unwrap_or_else(|| "?".into()))
+            .collect();
         let prompts = class_prompts(
-            classes
-                .iter()
-                .map(|&c| classnames.get(c).map(String::as_str).unwrap_or("?")),
+            names.iter().map(String::as_str),
             &templates,
             tokenizer,
             shape,
@@ -284,9 +289,79 @@ pub fn emoji(
             loss_batches,
             labelled,
             prompts,
+            names,
         });
     }
     Ok(tasks)
+}
+
+/// The name of the held-out styles classified by subgroup.
+pub const EMOJI_SUBGROUP_SET: &str = "emoji-heldout-style-subgroup";
+
+/// The emoji folder's held-out styles classified among emojibase's subgroups (95 coarse
+/// classes such as "face smiling" or "animal mammal", from `concepts.json`) instead of its
+/// 1,644 concepts: a label set on which small models show a signal.
+pub fn emoji_subgroups(
+    dir: &Path,
+    tokenizer: &dyn Tokenizer,
+    shape: SetShape,
+) -> Result<EvalTask, DataError> {
+    let (classnames, templates) = class_files(dir)?;
+    let path = dir.join("concepts.json");
+    let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, &e))?;
+    let concepts: Vec<serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|e| DataError::Format {
+            path: path.display().to_string(),
+            detail: format!("not a list of concepts: {e}"),
+        })?;
+    let mut subgroup_of = vec![String::new(); classnames.len()];
+    for c in &concepts {
+        let class = c.get("class").and_then(serde_json::Value::as_u64);
+        let subgroup = c.get("subgroup").and_then(serde_json::Value::as_str);
+        if let (Some(class), Some(subgroup)) = (class, subgroup)
+            && let Some(slot) = subgroup_of.get_mut(class as usize)
+        {
+            *slot = subgroup.replace('-', " ");
+        }
+    }
+    if let Some(missing) = subgroup_of.iter().position(String::is_empty) {
+        return Err(DataError::Format {
+            path: path.display().to_string(),
+            detail: format!(
+                "class {missing} ({}) has no subgroup",
+                classnames.get(missing).map_or("?", String::as_str)
+            ),
+        });
+    }
+    let mut subgroups = subgroup_of.clone();
+    subgroups.sort();
+    subgroups.dedup();
+    let row: std::collections::HashMap<&str, usize> = subgroups
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let pairs = read_split(
+        &split_pattern(dir, "heldout_style")?,
+        shape.image_size,
+        shape.samples,
+    )?;
+    check_classes(&pairs, classnames.len(), dir, "heldout_style")?;
+    let prompts = class_prompts(
+        subgroups.iter().map(String::as_str),
+        &templates,
+        tokenizer,
+        shape,
+    )?;
+    let (loss_batches, labelled) =
+        batches(&pairs, |c| row[subgroup_of[c].as_str()], tokenizer, shape)?;
+    Ok(EvalTask {
+        name: EMOJI_SUBGROUP_SET.into(),
+        loss_batches,
+        labelled,
+        prompts,
+        names: subgroups,
+    })
 }
 
 /// Zero-shot classification on a prepared folder with `classnames.txt`, `templates.txt`,
@@ -313,6 +388,7 @@ pub fn classification(
         loss_batches,
         labelled,
         prompts,
+        names: classnames,
     })
 }
 
@@ -427,93 +503,11 @@ pub fn imagefolder(
         loss_batches: Vec::new(),
         labelled,
         prompts,
+        names,
     })
 }
 
-/// An evaluation set named on the command line: `NAME` or `NAME=ARGUMENT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EvalSetSpec {
-    /// The synthetic scenes' held-out attribute combinations.
-    SyntheticHeldout,
-    /// `emoji-heldout-style` or `emoji-heldout-concept`, of the trial's emoji folder or `DIR`.
-    Emoji {
-        name: &'static str,
-        dir: Option<PathBuf>,
-    },
-    /// `fashion-mnist=DIR`: the folder of `clipscale data prepare fashion-mnist`.
-    FashionMnist { dir: PathBuf },
-    /// `classification=DIR:SPLIT`: any prepared classification folder.
-    Classification { dir: PathBuf, split: String },
-    /// `imagefolder=DIR`: an ImageFolder tree.
-    ImageFolder { dir: PathBuf },
-    /// `tuxpaint=DIR`: image-text retrieval on the folder of `clipscale data prepare tuxpaint`.
-    Tuxpaint { dir: PathBuf },
-    /// `wds-retrieval=PATTERN`: image-text retrieval on any shards.
-    WdsRetrieval { pattern: String },
-}
-
-/// Why an evaluation set name cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EvalSetError {
-    #[error("unknown evaluation set `{0}`; known: {known}", known = EvalSetSpec::KNOWN)]
-    Unknown(String),
-    #[error("evaluation set `{name}` needs an argument: {expected}")]
-    MissingArgument {
-        name: String,
-        expected: &'static str,
-    },
-}
-
-impl EvalSetSpec {
-    /// Every evaluation set, for messages.
-    pub const KNOWN: &'static str = "synthetic-heldout, emoji-heldout-style, emoji-heldout-concept, fashion-mnist=DIR, classification=DIR:SPLIT, imagefolder=DIR, tuxpaint=DIR, wds-retrieval=PATTERN";
-}
-
-impl std::str::FromStr for EvalSetSpec {
-    type Err = EvalSetError;
-
-    fn from_str(s: &str) -> Result<Self, EvalSetError> {
-        let (name, arg) = s.split_once('=').map_or((s, None), |(n, a)| (n, Some(a)));
-        let need = |expected: &'static str| {
-            arg.map(String::from).ok_or(EvalSetError::MissingArgument {
-                name: name.to_string(),
-                expected,
-            })
-        };
-        Ok(match name {
-            "synthetic-heldout" => EvalSetSpec::SyntheticHeldout,
-            "emoji-heldout-style" | "emoji-heldout-concept" => EvalSetSpec::Emoji {
-                name: EMOJI_SETS
-                    .iter()
-                    .map(|(_, n)| *n)
-                    .find(|n| *n == name)
-                    .unwrap_or("emoji-heldout-style"),
-                dir: arg.map(PathBuf::from),
-            },
-            "fashion-mnist" => EvalSetSpec::FashionMnist {
-                dir: need("DIR, the folder of `clipscale data prepare fashion-mnist`")?.into(),
-            },
-            "classification" => {
-                let arg = need("DIR:SPLIT, a prepared folder and its split")?;
-                let (dir, split) = arg.rsplit_once(':').unwrap_or((&arg, "test"));
-                EvalSetSpec::Classification {
-                    dir: dir.into(),
-                    split: split.into(),
-                }
-            }
-            "imagefolder" => EvalSetSpec::ImageFolder {
-                dir: need("DIR, an ImageFolder tree DIR/<class>/<image>")?.into(),
-            },
-            "tuxpaint" => EvalSetSpec::Tuxpaint {
-                dir: need("DIR, the folder of `clipscale data prepare tuxpaint`")?.into(),
-            },
-            "wds-retrieval" => EvalSetSpec::WdsRetrieval {
-                pattern: need("PATTERN, a shard pattern")?,
-            },
-            other => return Err(EvalSetError::Unknown(other.to_string())),
-        })
-    }
-}
+pub use super::spec::{EvalSetError, EvalSetSpec};
 
 #[cfg(test)]
 mod tests {

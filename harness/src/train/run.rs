@@ -94,7 +94,7 @@ fn train<B: AutodiffBackend>(
         .open(spec.model.vision.image_size, spec.model.text.context_length)?;
     let shape = eval_shape(&spec);
     let evaluator = Evaluator {
-        jobs: training_jobs(&spec.data, &data, shape)?,
+        jobs: training_jobs(&spec.data, &data, shape, &spec.intervals.eval_sets)?,
         tokenizer: data.tokenizer.clone(),
         shape,
     };

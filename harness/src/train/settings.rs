@@ -145,6 +145,11 @@ pub struct TrialSettings {
     /// name's WordNet gloss; needs wordnet-base) [default: false].
     #[arg(long)]
     pub klite_prompts: Option<bool>,
+    /// More evaluation sets tracked during training, as `clipscale eval --dataset` names them
+    /// (repeatable: `fashion-mnist=DIR`, `tuxpaint=DIR`, `emoji-heldout-style-subgroup`...)
+    /// [default: only what the data set holds out].
+    #[arg(long = "eval-set")]
+    pub eval_sets: Option<Vec<String>>,
     /// A metrics record every this many samples [default: about 100 per run].
     #[arg(long)]
     pub log_every: Option<u64>,
@@ -161,6 +166,20 @@ pub struct TrialSettings {
 }
 
 impl TrialSettings {
+    /// The extra evaluation sets, each checked to be a known name.
+    fn checked_eval_sets(&self) -> Result<Vec<String>, SettingsError> {
+        let sets = self.eval_sets.clone().unwrap_or_default();
+        for s in &sets {
+            s.parse::<crate::eval::sets::EvalSetSpec>()
+                .map_err(|e| SpecError::Invalid {
+                    field: "eval_sets",
+                    value: s.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(sets)
+    }
+
     /// These settings with every setting that `over` sets replaced by its value.
     #[must_use]
     pub fn overlay(&self, over: &TrialSettings) -> TrialSettings {
@@ -191,6 +210,7 @@ impl TrialSettings {
             eval_samples,
             eval_batch,
             klite_prompts,
+            eval_sets,
             log_every,
             eval_every,
             checkpoint_every,
@@ -279,6 +299,7 @@ impl TrialSettings {
                 eval_samples: self.eval_samples.unwrap_or(defaults::EVAL_SAMPLES),
                 eval_batch_size: self.eval_batch.unwrap_or(defaults::EVAL_BATCH),
                 klite_prompts: self.klite_prompts.unwrap_or(false),
+                eval_sets: self.checked_eval_sets()?,
             },
         };
         Ok(resolve(req, provenance.clone())?)
@@ -342,9 +363,10 @@ mod tests {
             .replace("data_dir = 1", "data_dir = \"d\"")
             .replace("curation = 1", "curation = \"align\"")
             .replace("klite_prompts = 1", "klite_prompts = true")
+            .replace("eval_set = 1", "eval_sets = [\"synthetic-heldout\"]")
             .replace("tokenizer = 1", "tokenizer = \"bpe-8\"");
         let parsed: TrialSettings = toml::from_str(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         assert_eq!(parsed.beta1, Some(1.0));
-        assert_eq!(flags.len(), 25, "{flags:?}");
+        assert_eq!(flags.len(), 26, "{flags:?}");
     }
 }

@@ -280,6 +280,10 @@ pub struct Intervals {
     /// trial id) only when on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub klite_prompts: bool,
+    /// More evaluation sets tracked during training (`clipscale eval --dataset` names);
+    /// written (and part of the trial id) only when given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_sets: Vec<String>,
 }
 
 /// The whole resolved spec of one trial (`spec.json`).
@@ -428,9 +432,12 @@ pub fn trial_id(spec: &TrialSpec) -> String {
         "eval_samples": spec.intervals.eval_samples,
         "eval_batch_size": spec.intervals.eval_batch_size,
     });
+    // these only when set, so that every other trial keeps its id
     if spec.intervals.klite_prompts {
-        // only when on, so that every other trial keeps its id
         identity["klite_prompts"] = true.into();
+    }
+    if !spec.intervals.eval_sets.is_empty() {
+        identity["eval_sets"] = spec.intervals.eval_sets.clone().into();
     }
     let hash = clipscale_core::rng::fnv1a(identity.to_string().as_bytes());
     format!(
