@@ -18,9 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use super::curation::{Curation, DEFAULT_T, Dedup, OPERATORS, Step};
 use super::metaclip::Metadata;
 use super::ops::{self, Working};
-use super::prepare::normalise_words;
 use super::wordnet::{Nouns, wordnet_dir};
-use super::{Pool, PoolEntry, SUBSETS_DIR};
+use super::{Pool, PoolEntry, SUBSETS_DIR, normalise_words, remove_derived};
 use crate::error::DataError;
 use crate::webdataset::KeyFilter;
 
@@ -295,21 +294,6 @@ pub fn save_subset(pool: &Pool, subset: &Subset, path: &Path) -> Result<(), Data
         .unwrap_or_default();
     remove_derived(&pool.dir.join(SUBSETS_DIR), &format!("{stem}.tokenizer-"))?;
     crate::prepare::write_atomic(path, &json)
-}
-
-/// Removes the files of `dir` whose names start with `prefix` (caches derived from data that
-/// is being replaced).
-pub(crate) fn remove_derived(dir: &Path, prefix: &str) -> Result<(), DataError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(prefix) {
-            let path = entry.path();
-            std::fs::remove_file(&path).map_err(|e| DataError::io(&path, &e))?;
-        }
-    }
-    Ok(())
 }
 
 /// Reads a subset file and checks that it belongs to `pool` and `curation`.

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use super::prepare::normalise_words;
+use super::normalise_words;
 use super::wordnet::Nouns;
 
 /// Shortest word that counts as a noun (WordNet also lists letters: "a", "i").

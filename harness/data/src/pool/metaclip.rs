@@ -20,7 +20,7 @@ use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
 use super::Pool;
-use super::prepare::normalise_words;
+use super::normalise_words;
 use super::wordnet::Nouns;
 use crate::error::DataError;
 

@@ -163,6 +163,30 @@ impl Pool {
     }
 }
 
+/// Lowercase words of `text` (letters and digits), joined by single spaces.
+pub fn normalise_words(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Removes the files of `dir` whose names start with `prefix` (caches derived from data that
+/// is being replaced).
+pub(crate) fn remove_derived(dir: &Path, prefix: &str) -> Result<(), DataError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| DataError::io(&path, &e))?;
+        }
+    }
+    Ok(())
+}
+
 /// The id of an index: FNV-1a of its bytes, in hex.
 pub(crate) fn index_id(bytes: &[u8]) -> String {
     format!("{:016x}", clipscale_core::rng::fnv1a(bytes))

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::PoolEntry;
 use super::klite::{enrich, least_frequent_noun, word_counts};
 use super::metaclip::{Metadata, balance};
+use super::normalise_words;
 use super::phash::HashIndex;
-use super::prepare::normalise_words;
 use super::wordnet::Nouns;
 use crate::error::DataError;
 

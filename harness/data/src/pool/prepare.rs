@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::phash::{HashIndex, phash};
-use super::{INDEX_FILE, POOL_SPLIT, PoolEntry, SUBSETS_DIR, index_id, write_index};
+use super::{
+    INDEX_FILE, POOL_SPLIT, PoolEntry, SUBSETS_DIR, index_id, normalise_words, write_index,
+};
 use crate::error::DataError;
 use crate::prepare::emoji::{IconifyIcon, STYLES, iconify_icons};
 use crate::prepare::image_ops::render_svg_fit;
@@ -165,15 +167,6 @@ struct EmojiHoldout {
     styles: Vec<String>,
     /// Held-out concept labels, normalised (lowercase words separated by single spaces).
     concepts: Vec<String>,
-}
-
-/// Lowercase words of `text` (letters and digits), joined by single spaces.
-pub fn normalise_words(text: &str) -> String {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The held-out concepts named in a caption (whole words), by position in `concepts`.
@@ -393,7 +386,7 @@ fn start_over(args: &PreparePoolArgs) -> Result<(), DataError> {
             .map_err(|e| DataError::io(out.join("manifest.json"), &e))?;
     }
     // tokenizers trained on the old pool's captions would outlive it
-    super::curate::remove_derived(out, "tokenizer-")?;
+    super::remove_derived(out, "tokenizer-")?;
     Ok(())
 }
 
