@@ -137,7 +137,7 @@ fn curate(c: &CurateCommand) -> Result<()> {
         if made { "wrote" } else { "already made:" },
         path.display()
     );
-    let figures = [
+    let mut figures = vec![
         ("curation", subset.curation.clone()),
         ("pool_pairs", subset.before.pairs.to_string()),
         ("kept", subset.after.pairs.to_string()),
@@ -167,5 +167,29 @@ fn curate(c: &CurateCommand) -> Result<()> {
             clipscale::bench::peak_rss_mib().map_or_else(String::new, |v| format!("{v:.0}")),
         ),
     ];
+    // what was kept of each source, and what the operators report of themselves
+    let per_source: Vec<(String, String)> = subset
+        .after
+        .per_source
+        .iter()
+        .map(|(source, n)| (format!("kept_{source}"), n.to_string()))
+        .collect();
+    figures.extend(per_source.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    for s in &subset.steps {
+        let d = &s.details;
+        if let Some(entries) = d.pointer("/metadata/entries") {
+            figures.push(("metadata_entries", entries.to_string()));
+            let unmatched = s.removed.get("unmatched").copied().unwrap_or(0);
+            figures.push(("unmatched", unmatched.to_string()));
+        }
+        if let Some(head) = d.get("head_entries").and_then(|h| h.as_array()) {
+            let top: Vec<String> = head
+                .iter()
+                .take(3)
+                .map(|e| format!("{} {}", e["entry"].as_str().unwrap_or("?"), e["before"]))
+                .collect();
+            figures.push(("head_entries", top.join(", ")));
+        }
+    }
     record("data-pool-curate", &figures)
 }

@@ -417,13 +417,14 @@ fn pool_plan(dir: &str, curation: Option<&Curation>) -> Result<ShardPlan, DataEr
         subset.before.pairs,
         path.display()
     );
+    let (filter, captions) = subset.training_view(&pool)?;
     let stem = path.with_extension("");
     let mut prefix = stem.into_os_string();
     prefix.push(".");
     Ok(ShardPlan {
         pattern,
-        filter: Some(subset.key_filter(&pool)?),
-        captions: Some(subset.captions(&pool)),
+        filter: Some(filter),
+        captions: Some(captions),
         tokenizer_cache: Some(prefix.into()),
         note: Some(note),
     })

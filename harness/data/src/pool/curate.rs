@@ -77,6 +77,11 @@ pub struct Subset {
     pub enriched: BTreeMap<String, String>,
 }
 
+/// The pool's entries by key.
+fn by_key(pool: &Pool) -> HashMap<&str, &PoolEntry> {
+    pool.entries.iter().map(|e| (e.key.as_str(), e)).collect()
+}
+
 /// What operators need beyond the pool: WordNet (metaclip, klite) and a scorer (dfn).
 #[derive(Default)]
 pub struct Resources<'a> {
@@ -337,52 +342,65 @@ pub fn load_subset(path: &Path, pool: &Pool, curation: &Curation) -> Result<Subs
 
 impl Subset {
     /// The filter that reads the pool's shards as this subset: kept keys, with the captions
-    /// that noise gave them.
+    /// that noise or enrichment gave them.
     pub fn key_filter(&self, pool: &Pool) -> Result<Arc<KeyFilter>, DataError> {
-        let by_key: HashMap<&str, &PoolEntry> =
-            pool.entries.iter().map(|e| (e.key.as_str(), e)).collect();
-        let mut keep = HashMap::with_capacity(self.keys.len());
-        for key in &self.keys {
-            if !by_key.contains_key(key.as_str()) {
-                return Err(DataError::Curation {
-                    spec: self.curation.clone(),
-                    detail: format!("key {key} is not in the pool at {}", pool.dir.display()),
-                });
-            }
-            let caption = match self.caption_from.get(key) {
-                _ if self.enriched.contains_key(key) => self.enriched.get(key).cloned(),
-                Some(from) => Some(
-                    by_key
-                        .get(from.as_str())
-                        .map(|e| e.caption.clone())
-                        .ok_or_else(|| DataError::Curation {
-                            spec: self.curation.clone(),
-                            detail: format!("caption source {from} is not in the pool"),
-                        })?,
-                ),
-                None => None,
-            };
-            keep.insert(key.clone(), caption);
-        }
-        Ok(Arc::new(KeyFilter::new(keep)))
+        Ok(self.training_view(pool)?.0)
     }
 
     /// The training captions of this subset (for a tokenizer trained on them).
     pub fn captions(&self, pool: &Pool) -> Vec<String> {
-        let by_key: HashMap<&str, &PoolEntry> =
-            pool.entries.iter().map(|e| (e.key.as_str(), e)).collect();
+        let by_key = by_key(pool);
         self.keys
             .iter()
-            .filter_map(|k| {
-                if let Some(text) = self.enriched.get(k) {
-                    return Some(text.trim().to_owned());
-                }
-                let from = self.caption_from.get(k).unwrap_or(k);
-                by_key
-                    .get(from.as_str())
-                    .map(|e| e.caption.trim().to_owned())
-            })
+            .filter_map(|k| self.final_caption(k, &by_key))
+            .map(|(text, _)| text.trim().to_owned())
             .collect()
+    }
+
+    /// [`Subset::key_filter`] and [`Subset::captions`] at once (one index of the pool).
+    pub fn training_view(&self, pool: &Pool) -> Result<(Arc<KeyFilter>, Vec<String>), DataError> {
+        let by_key = by_key(pool);
+        let mut keep = HashMap::with_capacity(self.keys.len());
+        let mut captions = Vec::with_capacity(self.keys.len());
+        for key in &self.keys {
+            let bad = |detail: String| DataError::Curation {
+                spec: self.curation.clone(),
+                detail,
+            };
+            if !by_key.contains_key(key.as_str()) {
+                return Err(bad(format!(
+                    "key {key} is not in the pool at {}",
+                    pool.dir.display()
+                )));
+            }
+            let (text, changed) = self.final_caption(key, &by_key).ok_or_else(|| {
+                bad(format!(
+                    "the caption source of {key} ({}) is not in the pool",
+                    self.caption_from.get(key).map_or("?", String::as_str)
+                ))
+            })?;
+            captions.push(text.trim().to_owned());
+            keep.insert(key.clone(), changed.then(|| text.to_owned()));
+        }
+        Ok((Arc::new(KeyFilter::new(keep)), captions))
+    }
+
+    /// A kept pair's caption as training reads it (enriched, else moved by noise, else its
+    /// own) and whether it differs from its own; `None` when its source is not in the pool.
+    fn final_caption<'a>(
+        &'a self,
+        key: &str,
+        by_key: &HashMap<&str, &'a PoolEntry>,
+    ) -> Option<(&'a str, bool)> {
+        if let Some(text) = self.enriched.get(key) {
+            return Some((text, true));
+        }
+        match self.caption_from.get(key) {
+            Some(from) => by_key
+                .get(from.as_str())
+                .map(|e| (e.caption.as_str(), true)),
+            None => by_key.get(key).map(|e| (e.caption.as_str(), false)),
+        }
     }
 
     /// A few lines for the terminal.

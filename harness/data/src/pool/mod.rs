@@ -20,11 +20,13 @@
 
 pub mod curate;
 pub mod curation;
+mod decontam;
 pub mod klite;
 pub mod metaclip;
 mod ops;
 pub mod phash;
 pub mod prepare;
+mod sources;
 pub mod wordnet;
 
 use std::path::{Path, PathBuf};
