@@ -112,7 +112,12 @@ impl EvalSetSpec {
         tokenizer: &dyn Tokenizer,
         shape: SetShape,
     ) -> Result<Vec<EvalJob>, DataError> {
-        let trial_dir = data.dataset.path().unwrap_or(DEFAULT_EMOJI_DIR);
+        // the emoji folder of the trial: its own, or the one a pool was decontaminated against
+        let trial_dir = match &data.dataset {
+            Dataset::Pool { dir } => pool_emoji_dir(std::path::Path::new(dir))
+                .unwrap_or_else(|| DEFAULT_EMOJI_DIR.into()),
+            other => other.path().unwrap_or(DEFAULT_EMOJI_DIR).into(),
+        };
         Ok(match self {
             EvalSetSpec::SyntheticHeldout => {
                 let source =
@@ -123,14 +128,14 @@ impl EvalSetSpec {
                     .collect()
             }
             EvalSetSpec::Emoji { name, dir } => {
-                let dir = dir.clone().unwrap_or_else(|| trial_dir.into());
+                let dir = dir.clone().unwrap_or_else(|| trial_dir.clone());
                 sets::emoji(&dir, &[name], tokenizer, shape)?
                     .into_iter()
                     .map(EvalJob::Classify)
                     .collect()
             }
             EvalSetSpec::EmojiSubgroup { dir } => {
-                let dir = dir.clone().unwrap_or_else(|| trial_dir.into());
+                let dir = dir.clone().unwrap_or_else(|| trial_dir.clone());
                 vec![EvalJob::Classify(sets::emoji_subgroups(
                     &dir, tokenizer, shape,
                 )?)]

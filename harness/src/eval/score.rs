@@ -2,8 +2,9 @@
 //! the cosine similarity of its image and caption embeddings (Fang et al. 2023: the filter is
 //! itself a CLIP, trained on a small high-quality set). Scores are cached per (filter trial,
 //! pool) as `<pool>/scores/<trial id>.f32` (little-endian f32, pool order) beside a JSON
-//! sidecar naming the pool, the checkpoint and the time it took, so that sweeping the kept
-//! fraction scores the pool once; a cache made from another pool or checkpoint is recomputed.
+//! sidecar naming the pool, the checkpoint (its folder and a hash of its weights) and the time
+//! it took, so that sweeping the kept fraction scores the pool once; a cache made from another
+//! pool or other weights (a filter trial trained again) is recomputed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,10 @@ pub struct ScoreCache {
     pub trial_id: String,
     /// The checkpoint folder's name.
     pub checkpoint: String,
+    /// FNV-1a of the checkpoint's model file: a filter trained again under the same id and
+    /// step gets new scores.
+    #[serde(default)]
+    pub model_hash: String,
     pub pairs: usize,
     pub seconds: f64,
     pub device: String,
@@ -65,6 +70,7 @@ impl TrialScorer {
         let same = found.pool_id == want.pool_id
             && found.trial_id == want.trial_id
             && found.checkpoint == want.checkpoint
+            && found.model_hash == want.model_hash
             && found.pairs == want.pairs;
         if !same {
             return None;
@@ -101,6 +107,9 @@ impl PairScorer for TrialScorer {
                 .path()
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            model_hash: std::fs::read(checkpoint.model_stem().with_extension("mpk"))
+                .map(|b| format!("{:016x}", clipscale_core::rng::fnv1a(&b)))
                 .unwrap_or_default(),
             pairs: pool.entries.len(),
             seconds: 0.0,

@@ -10,13 +10,14 @@ use super::sets::EMOJI_SETS;
 pub enum EvalSetSpec {
     /// The synthetic scenes' held-out attribute combinations.
     SyntheticHeldout,
-    /// `emoji-heldout-style` or `emoji-heldout-concept`, of the trial's emoji folder or `DIR`.
+    /// `emoji-heldout-style` or `emoji-heldout-concept`, of the trial's emoji folder (for a
+    /// pool, the one it was decontaminated against) or `DIR`.
     Emoji {
         name: &'static str,
         dir: Option<PathBuf>,
     },
     /// `emoji-heldout-style-subgroup`: the held-out styles by subgroup, of the trial's emoji
-    /// folder or `DIR`.
+    /// folder (for a pool, the one it was decontaminated against) or `DIR`.
     EmojiSubgroup { dir: Option<PathBuf> },
     /// `fashion-mnist=DIR`: the folder of `clipscale data prepare fashion-mnist`.
     FashionMnist { dir: PathBuf },
