@@ -29,7 +29,7 @@ use crate::fit::record::FitRecord;
 use crate::fit::saturating::SaturatingOptions;
 use crate::pipeline::{FitSpec, Law, SelectSpec, YKind, fit_table, sig};
 use crate::records::write_json_atomic;
-use crate::table::Grouping;
+use crate::table::{Grouping, Where};
 use crate::{bench, import, table};
 
 /// Published data sets `collect --from` can import.
@@ -70,6 +70,10 @@ pub enum LawArg {
     Shifted,
     /// L = E + A/N^alpha + B/D^beta (Chinchilla approach 3).
     Chinchilla,
+    /// Chinchilla's law in effective data D' = U + U R* (1 - exp(-R/R*)) (Muennighoff et al.
+    /// 2023), R the repetitions of the U unique pairs beyond the first epoch, R* fitted: needs
+    /// the table's unique_samples.
+    DataConstrained,
 }
 
 impl LawArg {
@@ -79,6 +83,7 @@ impl LawArg {
             LawArg::Saturating => Law::Saturating,
             LawArg::Shifted => Law::Shifted,
             LawArg::Chinchilla => Law::Chinchilla,
+            LawArg::DataConstrained => Law::DataConstrained,
         }
     }
 }
@@ -90,12 +95,12 @@ pub fn default_bins(law: Law) -> usize {
 }
 
 /// The frontier asked for, or the law's default: bins for the power and shifted laws, the
-/// Pareto frontier for the saturating law, none for Chinchilla.
+/// Pareto frontier for the saturating law, none for Chinchilla and the data-constrained law.
 pub fn frontier_for(law: Law, frontier: Option<FrontierArg>, bins: Option<usize>) -> Frontier {
     let arg = frontier.unwrap_or(match law {
         Law::Power | Law::Shifted => FrontierArg::Bins,
         Law::Saturating => FrontierArg::Pareto,
-        Law::Chinchilla => FrontierArg::None,
+        Law::Chinchilla | Law::DataConstrained => FrontierArg::None,
     });
     match arg {
         FrontierArg::Bins => Frontier::Bins(bins.unwrap_or(default_bins(law))),
@@ -210,6 +215,10 @@ pub struct FitArgs {
     /// Keep only this model.
     #[arg(long)]
     pub model: Option<String>,
+    /// Keep only the rows whose text column holds this value (repeatable), e.g.
+    /// `--where curation=dfn` (a curation may be named by its operator when only one has it).
+    #[arg(long = "where", value_name = "COLUMN=VALUE")]
+    pub where_: Vec<Where>,
     /// Read these values of --group-column as one (repeatable), e.g.
     /// `--group LAION=LAION-80M,LAION-400M,LAION-2B --train-data LAION`.
     #[arg(long, value_name = "NAME=V1,V2,...")]
@@ -324,6 +333,9 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
     }
     check_level(args.level)?;
     let mut table = table::read_csv(&args.table)?;
+    for w in &args.where_ {
+        table = table.keep_where(w)?;
+    }
     if !args.group.is_empty() {
         table = table.regroup(&args.group_column, &args.group)?;
     }
@@ -340,7 +352,7 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
             YArg::Value => YKind::Value,
         },
         drop_highest: args.drop_highest,
-        need_nd: law == Law::Chinchilla,
+        need_nd: !law.of_compute(),
     };
     let spec = FitSpec {
         law,

@@ -139,9 +139,12 @@ fn exponent_and_asymptote(law: Law) -> Result<(&'static str, Option<&'static str
         Law::Power => Ok(("alpha", None)),
         Law::Saturating => Ok(("alpha", Some("E_inf"))),
         Law::Shifted => Ok(("c", Some("d"))),
-        Law::Chinchilla => Err(AnalysisError::arg(
+        Law::Chinchilla | Law::DataConstrained => Err(AnalysisError::arg(
             "law",
-            "the Chinchilla law is not a function of compute alone; compare with a law of compute",
+            format!(
+                "the {} law is not a function of compute alone; compare with a law of compute",
+                law.name()
+            ),
         )),
     }
 }
@@ -308,7 +311,8 @@ fn interval(values: &mut Vec<f64>, level: f64) -> Option<(f64, f64)> {
 pub fn crossing(law: Law, a: &[f64], b: &[f64], range: (f64, f64)) -> Option<f64> {
     let g = |lc: f64| {
         let c = lc.exp();
-        law.predict(a, c, f64::NAN, f64::NAN).ln() - law.predict(b, c, f64::NAN, f64::NAN).ln()
+        law.predict(a, c, f64::NAN, f64::NAN, f64::NAN).ln()
+            - law.predict(b, c, f64::NAN, f64::NAN, f64::NAN).ln()
     };
     let (lo, hi) = (range.0.ln(), range.1.ln());
     const STEPS: usize = 400;
@@ -368,7 +372,7 @@ fn compare_pair(
         crossings.len() as f64 / n as f64
     };
     let ci = interval(&mut crossings, level);
-    let start = |p: &[f64]| law.predict(p, range.0, f64::NAN, f64::NAN);
+    let start = |p: &[f64]| law.predict(p, range.0, f64::NAN, f64::NAN, f64::NAN);
     let better_at_start = if start(&pa) <= start(&pb) {
         &a.name
     } else {
@@ -378,7 +382,7 @@ fn compare_pair(
         .at
         .iter()
         .map(|&c| {
-            let f = |p: &[f64]| law.predict(p, c, f64::NAN, f64::NAN);
+            let f = |p: &[f64]| law.predict(p, c, f64::NAN, f64::NAN, f64::NAN);
             // over the pairs where both laws predict a number
             let both: Vec<(f64, f64)> = pairs()
                 .map(|(x, y)| (f(x), f(y)))

@@ -199,7 +199,7 @@ impl Forecaster {
                 continue;
             };
             let law = m.law;
-            let f = |p: &[f64]| law.predict(p, x, n, d);
+            let f = |p: &[f64]| law.predict(p, x, n, d, f64::NAN);
             let est: Vec<f64> = m.record.parameters.iter().map(|p| p.value).collect();
             let (value, interval) = (f(&est), c.prediction(&f));
             let why = if !(value.is_finite() && value > 0.0) {

@@ -1,6 +1,7 @@
 //! From a tidy table to a fit record: rows chosen by [`crate::select`], reduced to a frontier,
-//! fitted with the chosen law (the power law of Cherti et al. 2023, a saturating law, or
-//! Chinchilla approach 3 of Hoffmann et al. 2022), with bootstrap intervals and a hold-out
+//! fitted with the chosen law (the power law of Cherti et al. 2023, a saturating law, the
+//! shifted law, Chinchilla approach 3 of Hoffmann et al. 2022, or its data-constrained form of
+//! Muennighoff et al. 2023), with bootstrap intervals and a hold-out
 //! extrapolation check on request. The CLI in [`crate::cli`] is a thin layer over [`fit_table`].
 
 use std::time::Instant;
@@ -9,6 +10,7 @@ use crate::error::{AnalysisError, Result};
 use crate::fit::bootstrap::{BootstrapOptions, BootstrapSummary, bootstrap, expand, resample_of};
 use crate::fit::chinchilla::{self, ChinchillaFit, ChinchillaOptions};
 use crate::fit::classical::{ClassicalSummary, classical};
+use crate::fit::constrained::{self, ConstrainedFit, ConstrainedOptions, UniquePoint};
 use crate::fit::extrapolate::{self, Extrapolation, HoldoutPoint};
 use crate::fit::frontier::{Frontier, pareto};
 use crate::fit::power::{self, PowerFit};
@@ -42,6 +44,7 @@ pub enum Fitted {
     Saturating(SaturatingFit),
     Shifted(ShiftedFit),
     Chinchilla(ChinchillaFit),
+    DataConstrained(ConstrainedFit),
 }
 
 impl Fitted {
@@ -52,6 +55,11 @@ impl Fitted {
             Fitted::Saturating(f) => vec![("E_inf", f.e_inf), ("beta", f.beta), ("alpha", f.alpha)],
             Fitted::Shifted(f) => vec![("a", f.a), ("b", f.b), ("c", f.c), ("d", f.d)],
             Fitted::Chinchilla(f) => f.params.reported().to_vec(),
+            Fitted::DataConstrained(f) => {
+                let mut p = f.params.reported().to_vec();
+                p.push(("R_star", f.r_star));
+                p
+            }
         }
     }
 
@@ -62,6 +70,7 @@ impl Fitted {
             Fitted::Saturating(f) => f.predict(o.x),
             Fitted::Shifted(f) => f.predict(o.x),
             Fitted::Chinchilla(f) => f.params.predict(o.n, o.d),
+            Fitted::DataConstrained(f) => f.predict(o.n, o.d, o.u),
         }
     }
 
@@ -93,6 +102,18 @@ impl Fitted {
                     sig(p.beta)
                 )
             }
+            Fitted::DataConstrained(f) => {
+                let p = &f.params;
+                format!(
+                    "L = {} + {} / N^{} + {} / D'^{}, D' = U + U R* (1 - e^(-R/R*)), R* = {}",
+                    sig(p.big_e()),
+                    sig(p.big_a()),
+                    sig(p.alpha),
+                    sig(p.big_b()),
+                    sig(p.beta),
+                    sig(f.r_star)
+                )
+            }
         }
     }
 }
@@ -114,6 +135,46 @@ fn points_of(obs: &[Obs]) -> Vec<Point> {
     obs.iter()
         .map(|o| Point::new(o.x, o.y, o.label.clone()))
         .collect()
+}
+
+/// The points of the data-constrained law; fails naming the first without its unique pairs.
+fn unique_of(obs: &[Obs]) -> Result<Vec<UniquePoint>> {
+    obs.iter()
+        .enumerate()
+        .map(|(i, o)| {
+            if !(o.u.is_finite() && o.u > 0.0) {
+                return Err(AnalysisError::arg(
+                    "law",
+                    format!(
+                        "{}: no unique_samples (the pairs its data held); the data-constrained \
+                         law needs them (trials record them in data.json)",
+                        o.label
+                    ),
+                ));
+            }
+            Ok(UniquePoint {
+                n: o.n,
+                d: o.d,
+                unique: o.u,
+                loss: o.y,
+                line: i + 1,
+            })
+        })
+        .collect()
+}
+
+/// The data-constrained fit's options: its profile over R* with `chinchilla`'s Huber delta and
+/// threads on the coarse grid of starts (the law is refitted at every R* scanned).
+pub fn constrained_options(chinchilla: &ChinchillaOptions) -> ConstrainedOptions {
+    let d = ConstrainedOptions::default();
+    ConstrainedOptions {
+        chinchilla: ChinchillaOptions {
+            huber_delta: chinchilla.huber_delta,
+            threads: chinchilla.threads,
+            ..d.chinchilla.clone()
+        },
+        ..d
+    }
 }
 
 fn ndl_of(obs: &[Obs]) -> Vec<NdlPoint> {
@@ -163,27 +224,33 @@ pub fn fit_obs(obs: &[Obs], spec: &FitSpec) -> Result<(Fitted, Vec<Obs>)> {
                     y: p.y,
                     n: f64::NAN,
                     d: f64::NAN,
+                    u: f64::NAN,
                     label: p.label,
                 })
                 .collect();
             Ok((fitted, used))
         }
-        Law::Chinchilla => {
+        Law::Chinchilla | Law::DataConstrained => {
             if spec.frontier != Frontier::None {
                 return Err(AnalysisError::arg(
                     "frontier",
-                    "the Chinchilla law is fitted to all points; use --frontier none",
+                    format!(
+                        "the {} law is fitted to all points; use --frontier none",
+                        spec.law.name()
+                    ),
                 ));
             }
             let all: Vec<&Obs> = obs.iter().collect();
-            check_enough(
-                chinchilla::LAW,
-                n_params,
-                spec.law.distinct(&all),
-                "distinct (N, D) pairs",
-            )?;
-            let fit = chinchilla::fit_chinchilla(&ndl_of(obs), &spec.chinchilla)?;
-            Ok((Fitted::Chinchilla(fit), obs.to_vec()))
+            let distinct = spec.law.distinct(&all);
+            if spec.law == Law::Chinchilla {
+                check_enough(chinchilla::LAW, n_params, distinct, "distinct (N, D) pairs")?;
+                let fit = chinchilla::fit_chinchilla(&ndl_of(obs), &spec.chinchilla)?;
+                return Ok((Fitted::Chinchilla(fit), obs.to_vec()));
+            }
+            check_enough(constrained::LAW, n_params, distinct, "distinct (N, D, U)")?;
+            let opts = constrained_options(&spec.chinchilla);
+            let fit = constrained::fit_data_constrained(&unique_of(obs)?, &opts)?;
+            Ok((Fitted::DataConstrained(fit), obs.to_vec()))
         }
     }
 }
@@ -253,6 +320,7 @@ pub fn fit_selected(
                 y: o.y,
                 n: o.n.is_finite().then_some(o.n),
                 d: o.d.is_finite().then_some(o.d),
+                unique: o.u.is_finite().then_some(o.u),
             })
             .collect(),
         data_range: DataRange {
@@ -299,6 +367,16 @@ fn bootstrap_fit(
                 Ok(p.reported().iter().map(|(_, v)| *v).collect())
             })
         }
+        Fitted::DataConstrained(full) => {
+            let pts = unique_of(&sel.obs)?;
+            let opts = constrained_options(&spec.chinchilla);
+            bootstrap(pts.len(), names, estimate, b, |w| {
+                let (p, r_star) = constrained::refit_constrained(&pts, w, full, &opts)?;
+                let mut v: Vec<f64> = p.reported().iter().map(|(_, v)| *v).collect();
+                v.push(r_star);
+                Ok(v)
+            })
+        }
         _ => bootstrap(sel.obs.len(), names, estimate, b, |w| {
             let (f, _) = fit_obs(&expand(&sel.obs, w), spec)?;
             Ok(f.params().iter().map(|(_, v)| *v).collect())
@@ -319,7 +397,7 @@ fn classical_of(
     let ln_y: Vec<f64> = used.iter().map(|o| o.y.ln()).collect();
     let ln_pred = |p: &[f64], i: usize| {
         let o = &used[i];
-        law.predict(p, o.x, o.n, o.d).ln()
+        law.predict(p, o.x, o.n, o.d, o.u).ln()
     };
     classical(names, estimate, &log_scale, &ln_y, &ln_pred, level).ok()
 }
@@ -336,6 +414,7 @@ pub fn classical_at(rec: &FitRecord, level: f64) -> Option<ClassicalSummary> {
             y: u.y,
             n: u.n.unwrap_or(f64::NAN),
             d: u.d.unwrap_or(f64::NAN),
+            u: u.unique.unwrap_or(f64::NAN),
             label: u.label.clone(),
         })
         .collect();
@@ -427,12 +506,22 @@ fn parameters_at_bounds(fitted: &Fitted, x_min: f64, y_min: f64) -> Vec<String> 
                 ));
             }
         }
-        Fitted::Chinchilla(f) => {
-            for (name, v) in f.params.reported().into_iter().take(3) {
+        Fitted::Chinchilla(ChinchillaFit { params, .. })
+        | Fitted::DataConstrained(ConstrainedFit { params, .. }) => {
+            for (name, v) in params.reported().into_iter().take(3) {
                 if v <= zero {
                     out.push(format!(
                         "{name} = {v:.2e} at its lower bound 0: the points cannot pin this term \
                          (too few, or too narrow a range of N and D)"
+                    ));
+                }
+            }
+            if let Fitted::DataConstrained(f) = fitted {
+                if f.r_star_at_bound {
+                    out.push(format!(
+                        "R* = {} at the top of its scan: repetition showed no cost in these \
+                         points (D' = D; the law is Chinchilla's)",
+                        sig(f.r_star)
                     ));
                 }
             }
@@ -555,6 +644,37 @@ fn describe(fitted: &Fitted, spec: &FitSpec, used: &[Obs]) -> Description {
                     d_exponent: co.d_exponent,
                     examples,
                 }),
+            )
+        }
+        Fitted::DataConstrained(f) => {
+            let mut diagnostics = vec![
+                NamedValue::new("r_star_at_bound", f64::from(u8::from(f.r_star_at_bound))),
+                NamedValue::new(
+                    "max_epochs",
+                    used.iter().map(|o| o.d / o.u).fold(0.0, f64::max),
+                ),
+            ];
+            diagnostics.extend(f.scan.iter().map(|(r, obj)| {
+                NamedValue::new(&format!("scan_objective_r_star_{}", sig(*r)), *obj)
+            }));
+            (
+                ObjectiveInfo {
+                    name: "sum_huber_ln_residuals".into(),
+                    value: f.objective,
+                    huber_delta: Some(delta),
+                },
+                Some(OptimiserInfo {
+                    name: "R* profiled: log-spaced scan of Chinchilla fits in D', then \
+                           golden-section search of ln R*, each step an L-BFGS polish"
+                        .into(),
+                    starts: f.scan.len(),
+                    converged_starts: f.scan.len(),
+                    best_start: Vec::new(),
+                    polish_rounds: 0,
+                    threads: spec.chinchilla.threads,
+                }),
+                diagnostics,
+                None,
             )
         }
     };

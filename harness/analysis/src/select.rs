@@ -8,13 +8,15 @@ use crate::error::{AnalysisError, Result};
 use crate::fit::record::{Axes, Selection};
 use crate::table::Table;
 
-/// One selected observation: compute x, error y, and (for Chinchilla) N and D.
+/// One selected observation: compute x, error y, and (for Chinchilla) N and D, and (for the
+/// data-constrained law) the unique pairs U its data held; NaN where not read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Obs {
     pub x: f64,
     pub y: f64,
     pub n: f64,
     pub d: f64,
+    pub u: f64,
     pub label: String,
 }
 
@@ -42,7 +44,8 @@ pub struct SelectSpec {
     pub y: YKind,
     /// Drop this many highest-y points (Besiroglu et al. drop 5 of Chinchilla's 245).
     pub drop_highest: usize,
-    /// Also read N (`params`) and D (`samples_seen`).
+    /// Also read N (`params`) and D (`samples_seen`), and U (`unique_samples`) where a row
+    /// has it.
     pub need_nd: bool,
 }
 
@@ -210,6 +213,11 @@ pub fn select_rows(table: &Table, spec: &SelectSpec) -> Result<(Selected, Vec<us
         } else {
             (f64::NAN, f64::NAN)
         };
+        let u = if spec.need_nd {
+            r.number("unique_samples").unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
         if as_error && !(0.0..=1.0).contains(&r.value) {
             return Err(AnalysisError::bad_value(
                 &table.path,
@@ -230,6 +238,7 @@ pub fn select_rows(table: &Table, spec: &SelectSpec) -> Result<(Selected, Vec<us
             y,
             n,
             d,
+            u,
             label: format!("{}{who}", table.locate(i)),
         });
     }

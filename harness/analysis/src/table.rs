@@ -227,7 +227,84 @@ impl std::fmt::Display for Grouping {
     }
 }
 
+/// `COLUMN=VALUE`: only the rows whose text column holds the value (`--where`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Where {
+    pub column: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for Where {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.split_once('=') {
+            Some((c, v)) if !c.trim().is_empty() && !v.trim().is_empty() => Ok(Where {
+                column: c.trim().to_string(),
+                value: v.trim().to_string(),
+            }),
+            _ => Err(format!(
+                "{s:?} is not COLUMN=VALUE (e.g. curation=align or model=w64-d3)"
+            )),
+        }
+    }
+}
+
 impl Table {
+    /// The rows whose text column `w.column` holds `w.value`: exactly, or else the one value
+    /// whose operator (its text before the first `:`) is `w.value`, so that `curation=dfn`
+    /// names `dfn:filter=...,fraction=0.15`. Fails, naming the file and the values present,
+    /// for a column that is not a text column, a value no row holds or a name that fits two.
+    pub fn keep_where(&self, w: &Where) -> Result<Table> {
+        let Some(first) = self.rows.first() else {
+            return Ok(self.clone());
+        };
+        if first.text(&w.column).is_none() {
+            return Err(AnalysisError::arg(
+                "where",
+                format!(
+                    "{:?} is not a text column of {}",
+                    w.column,
+                    self.path.display()
+                ),
+            ));
+        }
+        let text = |r: &TidyRow| r.text(&w.column).unwrap_or("").to_string();
+        let mut present: Vec<String> = self.rows.iter().map(text).collect();
+        present.sort();
+        present.dedup();
+        let value = if present.contains(&w.value) {
+            w.value.clone()
+        } else {
+            let short: Vec<&String> = present
+                .iter()
+                .filter(|v| v.split(':').next() == Some(w.value.as_str()))
+                .collect();
+            match short.as_slice() {
+                [one] => (*one).clone(),
+                _ => {
+                    return Err(AnalysisError::UnknownSelection {
+                        path: self.path.clone(),
+                        kind: w.column.clone(),
+                        value: w.value.clone(),
+                        present,
+                    });
+                }
+            }
+        };
+        let mut out = self.clone();
+        let (rows, lines): (Vec<TidyRow>, Vec<usize>) = self
+            .rows
+            .iter()
+            .zip(&self.lines)
+            .filter(|(r, _)| text(r) == value)
+            .map(|(r, l)| (r.clone(), *l))
+            .unzip();
+        out.rows = rows;
+        out.lines = lines;
+        Ok(out)
+    }
+
     /// The table with the values of text column `column` renamed to their group's name. Fails,
     /// naming the file and what is present, for a column that is not a text column, a value the
     /// column never holds (a typo would silently group nothing) or a value in two groups.

@@ -286,6 +286,7 @@ fn collect_reads_a_results_tree_and_reports_incomplete_trials() {
         sweep: vec!["grid".into()],
         train_data: None,
         model: None,
+        where_: vec![],
         group: vec![],
         group_column: "train_data".into(),
         drop_highest: 0,

@@ -146,22 +146,45 @@ pub fn fit_data_constrained(
             best = Some((i, fit.params, fit.objective));
         }
     }
-    let (i, mut params, mut objective) =
+    let (i, params, objective) =
         best.ok_or_else(|| AnalysisError::fit(LAW, "no R* of the scan could be fitted"))?;
-    let mut r_star = grid[i];
     // golden-section search of ln R* between the scan's neighbours of the best
-    let (mut a, mut b) = (
+    let bracket = (
         grid[i.saturating_sub(1)].ln(),
         grid[(i + 1).min(grid.len() - 1)].ln(),
     );
+    let best = (grid[i], params, objective);
+    let (r_star, params, objective) = golden(points, None, bracket, best, opts)?;
+    Ok(ConstrainedFit {
+        params,
+        r_star,
+        r_star_at_bound: i == grid.len() - 1 && r_star >= grid[grid.len() - 2],
+        objective,
+        scan,
+        n_points: points.len(),
+    })
+}
+
+/// Golden-section search of ln R* over `bracket`, each step a polish of the Chinchilla fit in
+/// D' from the better neighbour; returns the best of `best` (R*, parameters, objective) and the
+/// points searched.
+fn golden(
+    points: &[UniquePoint],
+    weights: Option<&[f64]>,
+    bracket: (f64, f64),
+    best: (f64, ChinchillaParams, f64),
+    opts: &ConstrainedOptions,
+) -> Result<(f64, ChinchillaParams, f64)> {
+    let (mut r_star, mut params, mut objective) = best;
     let at = |ln_r: f64, start: &ChinchillaParams| -> Result<(ChinchillaParams, f64)> {
         refit(
             &effective_points(points, ln_r.exp()),
-            None,
+            weights,
             start,
             &opts.chinchilla,
         )
     };
+    let (mut a, mut b) = bracket;
     let phi = (5f64.sqrt() - 1.0) / 2.0;
     let (mut c, mut d) = (b - phi * (b - a), a + phi * (b - a));
     let (mut pc, mut fc) = at(c, &params)?;
@@ -182,14 +205,27 @@ pub fn fit_data_constrained(
             (r_star, params, objective) = (ln_r.exp(), p, f);
         }
     }
-    Ok(ConstrainedFit {
-        params,
-        r_star,
-        r_star_at_bound: i == grid.len() - 1 && r_star >= grid[grid.len() - 2],
-        objective,
-        scan,
-        n_points: points.len(),
-    })
+    Ok((r_star, params, objective))
+}
+
+/// The law refitted to reweighted `points` (a bootstrap resample) from the full fit `full`:
+/// a golden-section search of ln R* over the whole scanned range, no new scan.
+pub fn refit_constrained(
+    points: &[UniquePoint],
+    weights: &[f64],
+    full: &ConstrainedFit,
+    opts: &ConstrainedOptions,
+) -> Result<(ChinchillaParams, f64)> {
+    let (start, start_obj) = refit(
+        &effective_points(points, full.r_star),
+        Some(weights),
+        &full.params,
+        &opts.chinchilla,
+    )?;
+    let bracket = (opts.r_star_min.ln(), opts.r_star_max.ln());
+    let best = (full.r_star, start, start_obj);
+    let (r_star, params, _) = golden(points, Some(weights), bracket, best, opts)?;
+    Ok((params, r_star))
 }
 
 #[cfg(test)]

@@ -68,6 +68,9 @@ pub struct UsedPoint {
     pub n: Option<f64>,
     #[serde(default)]
     pub d: Option<f64>,
+    /// Unique pairs the point's data held (the data-constrained law).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<f64>,
 }
 
 /// Minimum and maximum of the used data.

@@ -92,7 +92,7 @@ pub fn compare_figure(
             continue;
         };
         let pa: Vec<f64> = a.fit.parameters.iter().map(|q| q.value).collect();
-        let y = law.predict(&pa, c, f64::NAN, f64::NAN);
+        let y = law.predict(&pa, c, f64::NAN, f64::NAN, f64::NAN);
         fig.layers.push(Layer::Points {
             name: format!("{} = {}", p.a, p.b),
             points: vec![(c, y)],

@@ -92,7 +92,7 @@ pub(super) fn law_fn(law: &str) -> Result<impl Fn(&[f64], f64) -> f64 + Send + S
             ),
         ));
     }
-    Ok(move |p: &[f64], c: f64| law.predict(p, c, f64::NAN, f64::NAN))
+    Ok(move |p: &[f64], c: f64| law.predict(p, c, f64::NAN, f64::NAN, f64::NAN))
 }
 
 /// The record's parameters in the order the bootstrap stores them.

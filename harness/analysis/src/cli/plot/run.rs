@@ -34,7 +34,10 @@ fn fit_spec(f: &PlotFitArgs) -> Result<FitSpec> {
     if !law.of_compute() {
         return Err(AnalysisError::arg(
             "law",
-            "the Chinchilla law is not a function of compute alone; use `plot isoflop --chinchilla`",
+            format!(
+                "the {} law is not a function of compute alone; use `plot isoflop --chinchilla`",
+                law.name()
+            ),
         ));
     }
     Ok(FitSpec {
