@@ -104,6 +104,17 @@ fn pool_emoji_dir(pool: &std::path::Path) -> Option<std::path::PathBuf> {
     }
 }
 
+/// The emoji folder whose held-out sets a trial trained on `data` is evaluated on when a set
+/// names none: its own, the one a pool was decontaminated against, or the default folder.
+pub fn trial_emoji_dir(data: &DataSpec) -> std::path::PathBuf {
+    match &data.dataset {
+        Dataset::Pool { dir } => {
+            pool_emoji_dir(std::path::Path::new(dir)).unwrap_or_else(|| DEFAULT_EMOJI_DIR.into())
+        }
+        other => other.path().unwrap_or(DEFAULT_EMOJI_DIR).into(),
+    }
+}
+
 impl EvalSetSpec {
     /// The jobs of this set for a trial trained on `data`.
     pub fn jobs(
@@ -112,12 +123,7 @@ impl EvalSetSpec {
         tokenizer: &dyn Tokenizer,
         shape: SetShape,
     ) -> Result<Vec<EvalJob>, DataError> {
-        // the emoji folder of the trial: its own, or the one a pool was decontaminated against
-        let trial_dir = match &data.dataset {
-            Dataset::Pool { dir } => pool_emoji_dir(std::path::Path::new(dir))
-                .unwrap_or_else(|| DEFAULT_EMOJI_DIR.into()),
-            other => other.path().unwrap_or(DEFAULT_EMOJI_DIR).into(),
-        };
+        let trial_dir = trial_emoji_dir(data);
         Ok(match self {
             EvalSetSpec::SyntheticHeldout => {
                 let source =
@@ -421,5 +427,62 @@ impl BackendTask for EvaluateCheckpoint {
             self.shape,
             &device,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::spec::TokenizerName;
+
+    fn spec(dataset: Dataset) -> DataSpec {
+        DataSpec {
+            dataset,
+            seed: 0,
+            tokenizer: TokenizerName::Bpe(1024),
+            vocab_size: 1024,
+            curation: None,
+        }
+    }
+
+    fn manifest(dir: &std::path::Path, dataset: &str, details: serde_json::Value) {
+        std::fs::create_dir_all(dir).unwrap();
+        let m = serde_json::json!({
+            "dataset": dataset, "image_size": 32, "seed": 0, "num_classes": 0,
+            "splits": {}, "sources": [], "details": details, "wall_seconds": 0.0,
+        });
+        std::fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_pool_trial_is_evaluated_on_the_emoji_folder_it_was_checked_against() {
+        let root = std::env::temp_dir().join(format!("clipscale-emoji-dir-{}", std::process::id()));
+        let (emoji, pool) = (root.join("my-emoji"), root.join("pool"));
+        manifest(&emoji, "emoji", serde_json::json!({}));
+        let emoji_s = emoji.display().to_string();
+        manifest(
+            &pool,
+            "pool",
+            serde_json::json!({"decontamination": {"emoji": emoji_s}}),
+        );
+        let pool_s = pool.display().to_string();
+        assert_eq!(
+            trial_emoji_dir(&spec(Dataset::Pool {
+                dir: pool_s.clone()
+            })),
+            emoji
+        );
+        // an emoji trial: its own folder
+        assert_eq!(
+            trial_emoji_dir(&spec(Dataset::Emoji { dir: emoji_s })),
+            emoji
+        );
+        // the folder gone: the default, with a warning
+        std::fs::remove_dir_all(&emoji).unwrap();
+        assert_eq!(
+            trial_emoji_dir(&spec(Dataset::Pool { dir: pool_s })),
+            std::path::PathBuf::from(DEFAULT_EMOJI_DIR)
+        );
+        std::fs::remove_dir_all(&root).ok();
     }
 }
