@@ -97,6 +97,9 @@ pub struct MetricsRecord {
     pub loss: f64,
     pub lr: f64,
     pub logit_scale: f64,
+    /// SigLIP's logit bias (absent for CLIP's objective).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<f64>,
     pub step_s: f64,
     pub data_s: f64,
     pub samples_per_s: f64,

@@ -441,6 +441,7 @@ mod tests {
             loss: 1.0,
             lr: 1e-3,
             logit_scale: 2.6,
+            logit_bias: None,
             step_s: 0.1,
             data_s: 0.0,
             samples_per_s: 100.0,

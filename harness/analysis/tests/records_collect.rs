@@ -137,6 +137,7 @@ fn jsonl_skips_a_truncated_last_line_but_names_a_bad_middle_line() {
         loss: 2.0,
         lr: 1e-3,
         logit_scale: 14.3,
+        logit_bias: None,
         step_s: 0.1,
         data_s: 0.01,
         samples_per_s: 80.0,

@@ -198,7 +198,10 @@ pub fn run_jobs<B: Backend>(
                 let mut metrics = Vec::new();
                 if !task.loss_batches.is_empty() {
                     let loss = validation_loss(model, &task.loss_batches, device);
-                    metrics.push(("val_loss".to_string(), loss));
+                    metrics.push(("val_loss".to_string(), loss.softmax));
+                    if let Some(own) = loss.sigmoid {
+                        metrics.push(("val_sigmoid_loss".to_string(), own));
+                    }
                 }
                 if !task.prompts.is_empty() {
                     metrics.extend(classification_context(task, tokenizer, ctx));
@@ -418,7 +421,7 @@ impl BackendTask for EvaluateCheckpoint {
         let dir = self.trial.latest_checkpoint().ok_or_else(|| {
             CheckpointEvalError::NoCheckpoint(self.trial.path().display().to_string())
         })?;
-        let model = self.spec.model.init::<B>(self.spec.head.seed, &device)?;
+        let model = self.spec.init_model::<B>(&device)?;
         let model = load_model(&dir, model, &device)?.valid();
         Ok(run_jobs(
             &model,

@@ -11,4 +11,4 @@ pub mod sets;
 pub mod spec;
 pub mod zeroshot;
 
-pub use zeroshot::{ClassifierMetrics, ZeroShotClassifier, validation_loss};
+pub use zeroshot::{ClassifierMetrics, ValidationLoss, ZeroShotClassifier, validation_loss};

@@ -186,8 +186,7 @@ impl BackendTask for ScorePool {
             .ok_or_else(|| bad(&filter, "no checkpoint"))?;
         let model = self
             .spec
-            .model
-            .init::<B>(self.spec.head.seed, &device)
+            .init_model::<B>(&device)
             .map_err(|e| bad(&filter, e.to_string()))?;
         let model = load_model(&dir, model, &device)
             .map_err(|e| bad(&filter, e.to_string()))?

@@ -8,7 +8,7 @@ use burn::prelude::*;
 
 use crate::backend::to_vec;
 use crate::batch::HostBatch;
-use crate::model::{Clip, contrastive_loss, l2_normalize};
+use crate::model::{Clip, contrastive_loss, l2_normalize, sigmoid_loss};
 
 /// Top-k accuracies and mean per-class recall.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,20 +121,37 @@ pub fn metrics_from_scores(scores: &[f32], labels: &[usize], classes: usize) -> 
     }
 }
 
-/// Mean contrastive loss over fixed-size batches of held-out pairs.
+/// Held-out losses over fixed-size batches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidationLoss {
+    /// The softmax contrastive loss at the model's own scale, whatever its objective: the one
+    /// axis on which objectives compare (`val_loss`).
+    pub softmax: f64,
+    /// The model's own sigmoid loss, for a SigLIP model (`val_sigmoid_loss`).
+    pub sigmoid: Option<f64>,
+}
+
+/// Mean losses over fixed-size batches of held-out pairs.
 pub fn validation_loss<B: Backend>(
     model: &Clip<B>,
     batches: &[HostBatch],
     device: &B::Device,
-) -> f64 {
-    let losses: Vec<f64> = batches
-        .iter()
-        .map(|b| {
-            let out = model.forward(b.to_device::<B>(device));
-            to_vec(contrastive_loss(out.image, out.text, out.scale))[0] as f64
-        })
-        .collect();
-    losses.iter().sum::<f64>() / losses.len().max(1) as f64
+) -> ValidationLoss {
+    let mut softmax = Vec::new();
+    let mut sigmoid = Vec::new();
+    for b in batches {
+        let out = model.forward(b.to_device::<B>(device));
+        if let Some(bias) = out.bias.clone() {
+            let l = sigmoid_loss(out.image.clone(), out.text.clone(), out.scale.clone(), bias);
+            sigmoid.push(to_vec(l)[0] as f64);
+        }
+        softmax.push(to_vec(contrastive_loss(out.image, out.text, out.scale))[0] as f64);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    ValidationLoss {
+        softmax: mean(&softmax),
+        sigmoid: (!sigmoid.is_empty()).then(|| mean(&sigmoid)),
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! The CLIP model: both towers, L2-normalised embeddings, a learnable logit scale, and the
-//! symmetric cross-entropy (InfoNCE) loss of Radford et al. 2021 as open_clip's `ClipLoss`.
+//! The CLIP model: both towers, L2-normalised embeddings, a learnable logit scale, and its
+//! objective: the symmetric cross-entropy (InfoNCE) loss of Radford et al. 2021 as open_clip's
+//! `ClipLoss`, or the pairwise sigmoid loss of SigLIP (Zhai et al. 2023), which adds a
+//! learnable logit bias.
 
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use serde::{Deserialize, Serialize};
 
 use super::config::{ClipConfig, ConfigError};
 use super::init::{Init, ParamFactory};
@@ -20,12 +23,73 @@ pub fn max_logit_scale() -> f64 {
     100f64.ln()
 }
 
+/// SigLIP's initial logit scale, ln 10 (a temperature of 10).
+pub const SIGLIP_LOGIT_SCALE: f64 = std::f64::consts::LN_10;
+
+/// SigLIP's initial logit bias, -10: every pair starts as a confident negative, so the loss
+/// starts in its easy-negatives regime instead of being swamped by the batch's negatives.
+pub const SIGLIP_LOGIT_BIAS: f64 = -10.0;
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Softmax over the batch in both directions (Radford et al. 2021).
+    #[default]
+    Clip,
+    /// An independent sigmoid per image-text pair with a learnable bias (Zhai et al. 2023).
+    Siglip,
+}
+
+impl Objective {
+    pub fn is_clip(&self) -> bool {
+        *self == Objective::Clip
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Objective::Clip => "clip",
+            Objective::Siglip => "siglip",
+        }
+    }
+
+    /// The initial logit scale when none is set: ln(1/0.07) for CLIP, ln 10 for SigLIP.
+    pub fn default_logit_scale(&self) -> f64 {
+        match self {
+            Objective::Clip => initial_logit_scale(),
+            Objective::Siglip => SIGLIP_LOGIT_SCALE,
+        }
+    }
+}
+
+/// The objective with the initial values of its learnable logit scale and (SigLIP) bias.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossHead {
+    pub objective: Objective,
+    pub logit_scale: f64,
+    /// SigLIP only.
+    pub logit_bias: Option<f64>,
+}
+
+impl Default for LossHead {
+    /// CLIP's: scale ln(1/0.07), no bias.
+    fn default() -> Self {
+        Self {
+            objective: Objective::Clip,
+            logit_scale: initial_logit_scale(),
+            logit_bias: None,
+        }
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Clip<B: Backend> {
     pub visual: VisionTower<B>,
     pub text: TextTower<B>,
     /// [1], log of the inverse temperature
     pub logit_scale: Param<Tensor<B, 1>>,
+    /// [1], SigLIP's logit bias; `None` for CLIP (whose checkpoints have none).
+    pub logit_bias: Option<Param<Tensor<B, 1>>>,
 }
 
 /// A batch as the model takes it.
@@ -48,17 +112,33 @@ pub struct ClipOutput<B: Backend> {
     pub text: Tensor<B, 2>,
     /// [1], exp(logit_scale)
     pub scale: Tensor<B, 1>,
+    /// [1], SigLIP's logit bias
+    pub bias: Option<Tensor<B, 1>>,
 }
 
 impl ClipConfig {
-    /// Validates the config, then builds the model with open_clip's initialisation from `seed`.
+    /// Validates the config, then builds the model with open_clip's initialisation from `seed`
+    /// and CLIP's objective.
     pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> Result<Clip<B>, ConfigError> {
+        self.init_with(seed, &LossHead::default(), device)
+    }
+
+    /// [`ClipConfig::init`] for the objective `head` (its initial logit scale and bias).
+    pub fn init_with<B: Backend>(
+        &self,
+        seed: u64,
+        head: &LossHead,
+        device: &B::Device,
+    ) -> Result<Clip<B>, ConfigError> {
         self.validate()?;
         let f = ParamFactory::<B>::new(seed, device);
         Ok(Clip {
             visual: VisionTower::new(&f.child("visual"), self),
             text: TextTower::new(&f.child("text"), self),
-            logit_scale: f.param("logit_scale", [1], Init::Constant(initial_logit_scale())),
+            logit_scale: f.param("logit_scale", [1], Init::Constant(head.logit_scale)),
+            logit_bias: head
+                .logit_bias
+                .map(|b| f.param("logit_bias", [1], Init::Constant(b))),
         })
     }
 }
@@ -89,14 +169,55 @@ impl<B: Backend> Clip<B> {
             image: self.encode_image(batch.images),
             text: self.encode_text(batch.tokens, batch.eot_pos),
             scale: self.logit_scale.val().exp(),
+            bias: self.logit_bias.as_ref().map(Param::val),
         }
     }
 
-    /// Forward pass and contrastive loss. -> [1]
-    pub fn loss(&self, batch: ClipBatch<B>) -> Tensor<B, 1> {
-        let out = self.forward(batch);
-        contrastive_loss(out.image, out.text, out.scale)
+    /// The model's objective: SigLIP when it has a logit bias.
+    pub fn objective(&self) -> Objective {
+        if self.logit_bias.is_some() {
+            Objective::Siglip
+        } else {
+            Objective::Clip
+        }
     }
+
+    /// Forward pass and the model's own loss. -> [1]
+    pub fn loss(&self, batch: ClipBatch<B>) -> Tensor<B, 1> {
+        self.forward(batch).loss()
+    }
+}
+
+impl<B: Backend> ClipOutput<B> {
+    /// The objective's loss: sigmoid with a bias, else the softmax contrastive loss. -> [1]
+    pub fn loss(self) -> Tensor<B, 1> {
+        match self.bias {
+            Some(bias) => sigmoid_loss(self.image, self.text, self.scale, bias),
+            None => contrastive_loss(self.image, self.text, self.scale),
+        }
+    }
+}
+
+/// SigLIP's loss: -log sigmoid(z_ij (scale x_i . y_j + bias)) summed over every image-text pair
+/// of the batch (z_ij = 1 on the diagonal, -1 elsewhere) and divided by the batch size, in the
+/// stable form log sigmoid(u) = min(u, 0) - ln(1 + e^-|u|).
+/// image, text: [batch, d] unit norm; scale, bias: [1]. -> [1]
+pub fn sigmoid_loss<B: Backend>(
+    image: Tensor<B, 2>,
+    text: Tensor<B, 2>,
+    scale: Tensor<B, 1>,
+    bias: Tensor<B, 1>,
+) -> Tensor<B, 1> {
+    let [batch, _] = image.dims();
+    let device = image.device();
+    let logits = image.matmul(text.transpose()) * scale.unsqueeze::<2>() + bias.unsqueeze::<2>(); // [batch, batch]
+    // z: +1 on the diagonal, -1 elsewhere
+    let z = Tensor::<B, 2>::eye(batch, &device)
+        .mul_scalar(2.0)
+        .sub_scalar(1.0);
+    let u = logits * z;
+    let log_sig = u.clone().clamp_max(0.0) - u.abs().neg().exp().log1p();
+    log_sig.sum().neg() / batch as f64
 }
 
 /// Symmetric cross-entropy over the in-batch similarity matrix: the mean of the image-to-text

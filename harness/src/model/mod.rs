@@ -12,7 +12,9 @@ pub mod precision;
 pub mod text;
 pub mod vision;
 
-pub use clip::{Clip, ClipBatch, ClipOutput, contrastive_loss, l2_normalize};
+pub use clip::{
+    Clip, ClipBatch, ClipOutput, LossHead, Objective, contrastive_loss, l2_normalize, sigmoid_loss,
+};
 pub use config::{ClipConfig, ConfigError, TextConfig, VisionConfig};
 pub use ladder::{LadderError, ModelLadder};
 pub use precision::{Precision, PrecisionError, autocast};

@@ -185,12 +185,17 @@ fn train<B: AutodiffBackend>(
             before / every != state.samples_seen / every || state.samples_seen >= total
         };
         if due(iv.log_every_samples) {
-            let rec = window.record(&spec, &state, last_loss, lr, trainer.logit_scale());
+            let head = (trainer.logit_scale(), trainer.logit_bias());
+            let rec = window.record(&spec, &state, last_loss, lr, head);
             trial.append_metrics(&rec)?;
             let scale = rec.logit_scale.exp().min(max_logit_scale().exp());
             bar.set_message(format!("loss {last_loss:.4} lr {lr:.2e} scale {scale:.1}"));
+            let bias = rec
+                .logit_bias
+                .map(|b| format!(" logit_bias {b:.4}"))
+                .unwrap_or_default();
             trial.log(&format!(
-                "step {} samples {} loss {last_loss:.5} lr {lr:.3e} logit_scale {:.4} {:.1} samples/s",
+                "step {} samples {} loss {last_loss:.5} lr {lr:.3e} logit_scale {:.4}{bias} {:.1} samples/s",
                 state.step, state.samples_seen, rec.logit_scale, rec.samples_per_s
             ));
         }
@@ -293,7 +298,7 @@ fn start_or_resume<B: AutodiffBackend>(
         grad_clip_norm: spec.optim.grad_clip_norm,
         precision: spec.optim.precision,
     };
-    let model = spec.model.init::<B>(spec.head.seed, device)?;
+    let model = spec.init_model::<B>(device)?;
     if resume
         && let Some((state, trainer)) =
             checkpoint::restore_latest(trial, model.clone(), settings, device)?
@@ -391,7 +396,7 @@ impl LogWindow {
         state: &CheckpointState,
         loss: f64,
         lr: f64,
-        logit_scale: f64,
+        (logit_scale, logit_bias): (f64, Option<f64>),
     ) -> MetricsRecord {
         let n = f64::from(self.steps.max(1));
         let (step_s, data_s) = (self.step_s / n, self.data_s / n);
@@ -407,6 +412,7 @@ impl LogWindow {
             loss,
             lr,
             logit_scale,
+            logit_bias,
             step_s,
             data_s,
             samples_per_s: spec.head.batch_size as f64 / (step_s + data_s),

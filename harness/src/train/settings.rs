@@ -14,7 +14,7 @@ use thiserror::Error;
 use clipscale_analysis::records::Provenance;
 
 use crate::flops::counts;
-use crate::model::{LadderError, ModelLadder, Precision};
+use crate::model::{LadderError, ModelLadder, Objective, Precision};
 use crate::train::data::{DataSetupError, resolve_data};
 use crate::train::optim::AdamWSpec;
 use crate::train::spec::{
@@ -114,6 +114,18 @@ pub struct TrialSettings {
     /// wgpu, whose shaders have no bf16) [default: f32].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
+    /// Training objective: clip (softmax over the batch, Radford et al. 2021) or siglip (a
+    /// sigmoid per pair with a learnable bias, Zhai et al. 2023) [default: clip]. Recorded in
+    /// the spec (and the trial id) only when siglip.
+    #[arg(long, value_enum)]
+    pub objective: Option<Objective>,
+    /// Initial logit scale, the log of the inverse temperature [default: ln(1/0.07) for clip,
+    /// ln 10 for siglip].
+    #[arg(long, allow_negative_numbers = true)]
+    pub init_logit_scale: Option<f64>,
+    /// SigLIP's initial logit bias [default: -10].
+    #[arg(long, allow_negative_numbers = true)]
+    pub init_logit_bias: Option<f64>,
     /// Seed of the weights and the data stream [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -202,6 +214,9 @@ impl TrialSettings {
             eps,
             grad_clip_norm,
             precision,
+            objective,
+            init_logit_scale,
+            init_logit_bias,
             seed,
             dataset,
             data_dir,
@@ -290,6 +305,9 @@ impl TrialSettings {
                 },
                 grad_clip_norm: self.grad_clip_norm,
                 precision: self.precision.unwrap_or_default(),
+                objective: self.objective.unwrap_or_default(),
+                init_logit_scale: self.init_logit_scale,
+                init_logit_bias: self.init_logit_bias,
             },
             intervals: Intervals {
                 log_every_samples: every(self.log_every, defaults::LOG_PARTS),

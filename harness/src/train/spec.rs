@@ -9,7 +9,8 @@ use clipscale_analysis::records::{Provenance, SCHEMA_VERSION, TrialSpecHead};
 use clipscale_data::pool::Curation;
 
 use crate::flops::counts;
-use crate::model::{ClipConfig, ConfigError, Precision};
+use crate::model::clip::{SIGLIP_LOGIT_BIAS, SIGLIP_LOGIT_SCALE};
+use crate::model::{Clip, ClipConfig, ConfigError, LossHead, Objective, Precision};
 use crate::train::optim::AdamWSpec;
 
 #[derive(Debug, Error)]
@@ -262,6 +263,42 @@ pub struct OptimSpec {
     /// trial ids are unchanged by the field's existence).
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
+    /// The training objective (CLIP's when absent, so CLIP specs and their ids are unchanged).
+    #[serde(default, skip_serializing_if = "Objective::is_clip")]
+    pub objective: Objective,
+    /// The initial logit scale; the objective's default when absent (SigLIP's is written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_logit_scale: Option<f64>,
+    /// SigLIP's initial logit bias (always written for SigLIP; never for CLIP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_logit_bias: Option<f64>,
+}
+
+impl OptimSpec {
+    /// The objective with its initial logit scale and bias.
+    pub fn loss_head(&self) -> LossHead {
+        LossHead {
+            objective: self.objective,
+            logit_scale: self
+                .init_logit_scale
+                .unwrap_or_else(|| self.objective.default_logit_scale()),
+            logit_bias: match self.objective {
+                Objective::Clip => None,
+                Objective::Siglip => Some(self.init_logit_bias.unwrap_or(SIGLIP_LOGIT_BIAS)),
+            },
+        }
+    }
+}
+
+impl TrialSpec {
+    /// The trial's model, freshly initialised from its seed for its objective.
+    pub fn init_model<B: burn::tensor::backend::Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<Clip<B>, ConfigError> {
+        self.model
+            .init_with(self.head.seed, &self.optim.loss_head(), device)
+    }
 }
 
 /// When to log, evaluate and checkpoint, all in samples seen.
@@ -354,6 +391,32 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
         && !(c > 0.0 && c.is_finite())
     {
         return Err(invalid("grad_clip_norm", c, "must be a positive number"));
+    }
+    let mut req = req;
+    let o = &mut req.optim;
+    for (field, v) in [
+        ("init_logit_scale", o.init_logit_scale),
+        ("init_logit_bias", o.init_logit_bias),
+    ] {
+        if let Some(v) = v.filter(|v| !v.is_finite()) {
+            return Err(invalid(field, v, "must be a finite number"));
+        }
+    }
+    match o.objective {
+        Objective::Clip => {
+            if let Some(b) = o.init_logit_bias {
+                return Err(invalid(
+                    "init_logit_bias",
+                    b,
+                    "only the siglip objective has a logit bias (set objective = \"siglip\")",
+                ));
+            }
+        }
+        Objective::Siglip => {
+            // written out, so the spec says what the model started from
+            o.init_logit_scale = Some(o.init_logit_scale.unwrap_or(SIGLIP_LOGIT_SCALE));
+            o.init_logit_bias = Some(o.init_logit_bias.unwrap_or(SIGLIP_LOGIT_BIAS));
+        }
     }
     let a = &req.optim.adamw;
     if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {

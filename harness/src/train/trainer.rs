@@ -1,6 +1,7 @@
 //! The training step, written once: forward under the trial's precision, the contrastive loss,
 //! the divergence check, backward (through a dynamic loss scale in f16), global gradient-norm
-//! clipping, AdamW at the given learning rate and the logit-scale clamp. The training run,
+//! clipping, AdamW at the given learning rate and (CLIP's objective only) the logit-scale
+//! clamp. The training run,
 //! `clipscale bench train`, the sweep plan's time estimate and the GPU check all call
 //! [`Trainer::step`], so each times or checks the step that training runs.
 
@@ -130,6 +131,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         f64::from(to_vec(self.model().logit_scale.val().inner())[0])
     }
 
+    /// The model's logit bias (SigLIP only).
+    pub fn logit_bias(&self) -> Option<f64> {
+        self.model()
+            .logit_bias
+            .as_ref()
+            .map(|b| f64::from(to_vec(b.val().inner())[0]))
+    }
+
     /// One training step on `batch` at learning rate `lr`; returns the loss before the step.
     /// Reading the loss waits for the device, so a returned step has finished.
     pub fn step(&mut self, batch: ClipBatch<B>, lr: f64) -> Result<f64, Diverged> {
@@ -174,7 +183,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         if let Some(max_norm) = self.settings.grad_clip_norm {
             clip_global_norm::<B, _>(&model, &mut grads, max_norm);
         }
-        self.model = Some(clamp_logit_scale(self.optim.step(lr, model, grads)));
+        let model = self.optim.step(lr, model, grads);
+        // open_clip clamps the softmax's scale; SigLIP's scale and bias are left free
+        self.model = Some(if model.objective().is_clip() {
+            clamp_logit_scale(model)
+        } else {
+            model
+        });
         Ok(value)
     }
 }
