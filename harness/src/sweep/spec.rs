@@ -20,8 +20,9 @@
 //! ```
 //!
 //! Axes: model, samples, train_flops, batch, lr, warmup_samples, weight_decay, seed, dataset,
-//! data_dir and curation (`curation = ["none", "align", "align+noise:fraction=0.2"]` over a
-//! pool: `dataset = "pool"` in `[base]`).
+//! data_dir, curation (`curation = ["none", "align", "align+noise:fraction=0.2"]` over a
+//! pool: `dataset = "pool"` in `[base]`), objective (`["clip", "siglip"]`), init_logit_scale
+//! and init_logit_bias.
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,7 @@ use thiserror::Error;
 
 use clipscale_analysis::records::Provenance;
 
-use crate::model::ModelLadder;
+use crate::model::{ModelLadder, Objective};
 use crate::train::{TrialSettings, TrialSpec};
 
 #[derive(Debug, Error)]
@@ -57,6 +58,10 @@ pub struct Axes {
     pub data_dir: Option<Vec<String>>,
     /// Curations of a pool (`none`, `align`, `noise:fraction=0.2`...).
     pub curation: Option<Vec<String>>,
+    /// Training objectives (`clip`, `siglip`).
+    pub objective: Option<Vec<Objective>>,
+    pub init_logit_scale: Option<Vec<f64>>,
+    pub init_logit_bias: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -132,6 +137,9 @@ fn axis_columns(
     col!(dataset);
     col!(data_dir);
     col!(curation);
+    col!(objective);
+    col!(init_logit_scale);
+    col!(init_logit_bias);
     Ok(cols)
 }
 
