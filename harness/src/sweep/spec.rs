@@ -21,8 +21,9 @@
 //!
 //! Axes: model, samples, train_flops, batch, lr, warmup_samples, weight_decay, seed, dataset,
 //! data_dir, curation (`curation = ["none", "align", "align+noise:fraction=0.2"]` over a
-//! pool: `dataset = "pool"` in `[base]`), objective (`["clip", "siglip"]`), init_logit_scale
-//! and init_logit_bias.
+//! pool: `dataset = "pool"` in `[base]`), objective (`["clip", "siglip"]`), init_logit_scale,
+//! init_logit_bias, schedule (`["cosine", "constant-cooldown"]`), cooldown_fraction and
+//! cooldown_shape (`linear`, `1-sqrt`).
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,7 @@ use thiserror::Error;
 use clipscale_analysis::records::Provenance;
 
 use crate::model::{ModelLadder, Objective};
+use crate::train::schedule::{CooldownShape, ScheduleKind};
 use crate::train::{TrialSettings, TrialSpec};
 
 #[derive(Debug, Error)]
@@ -62,6 +64,10 @@ pub struct Axes {
     pub objective: Option<Vec<Objective>>,
     pub init_logit_scale: Option<Vec<f64>>,
     pub init_logit_bias: Option<Vec<f64>>,
+    /// Learning-rate schedules (`cosine`, `constant-cooldown`) and the cooldown's settings.
+    pub schedule: Option<Vec<ScheduleKind>>,
+    pub cooldown_fraction: Option<Vec<f64>>,
+    pub cooldown_shape: Option<Vec<CooldownShape>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -140,6 +146,9 @@ fn axis_columns(
     col!(objective);
     col!(init_logit_scale);
     col!(init_logit_bias);
+    col!(schedule);
+    col!(cooldown_fraction);
+    col!(cooldown_shape);
     Ok(cols)
 }
 

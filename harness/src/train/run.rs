@@ -110,6 +110,7 @@ fn train<B: AutodiffBackend>(
         peak_lr: spec.optim.lr,
         warmup_samples: spec.optim.warmup_samples,
         total_samples: total,
+        shape: spec.optim.schedule,
     };
     let faults = Faults::from_env(&spec.head.trial_id);
     let bar = progress_bar(&spec, task.progress, state.samples_seen);

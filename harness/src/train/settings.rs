@@ -17,6 +17,9 @@ use crate::flops::counts;
 use crate::model::{LadderError, ModelLadder, Objective, Precision};
 use crate::train::data::{DataSetupError, resolve_data};
 use crate::train::optim::AdamWSpec;
+use crate::train::schedule::{
+    CooldownShape, DEFAULT_COOLDOWN_FRACTION, ScheduleKind, ScheduleShape,
+};
 use crate::train::spec::{
     Dataset, Intervals, OptimSpec, SpecError, TokenizerName, TrialRequest, TrialSpec,
     parse_curation, resolve,
@@ -94,6 +97,17 @@ pub struct TrialSettings {
     /// Linear warm-up as a fraction of the samples (when warmup_samples is unset).
     #[arg(long)]
     pub warmup_fraction: Option<f64>,
+    /// Learning-rate schedule after warm-up: cosine (decay to 0 over the run) or
+    /// constant-cooldown (the peak, then a cooldown to 0 over the last cooldown_fraction)
+    /// [default: cosine]. Recorded in the spec (and the trial id) only when not cosine.
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleKind>,
+    /// The cooldown's share of the run, in (0, 1] (constant-cooldown) [default: 0.2].
+    #[arg(long)]
+    pub cooldown_fraction: Option<f64>,
+    /// The cooldown's shape: linear or 1-sqrt (constant-cooldown) [default: 1-sqrt].
+    #[arg(long, value_enum)]
+    pub cooldown_shape: Option<CooldownShape>,
     /// AdamW's decoupled weight decay, on parameters of 2 or more dimensions [default: 0.2].
     #[arg(long)]
     pub weight_decay: Option<f64>,
@@ -178,6 +192,51 @@ pub struct TrialSettings {
 }
 
 impl TrialSettings {
+    /// The learning-rate schedule's shape; cooldown settings without a constant-cooldown
+    /// schedule, or a cooldown fraction outside (0, 1], are refused.
+    fn schedule_shape(&self) -> Result<ScheduleShape, SettingsError> {
+        let invalid = |field: &'static str, value: String, reason: &str| {
+            SettingsError::Spec(SpecError::Invalid {
+                field,
+                value,
+                reason: reason.into(),
+            })
+        };
+        match self.schedule.unwrap_or_default() {
+            ScheduleKind::Cosine => {
+                if let Some(f) = self.cooldown_fraction {
+                    return Err(invalid(
+                        "cooldown_fraction",
+                        f.to_string(),
+                        "a cooldown needs schedule = \"constant-cooldown\"",
+                    ));
+                }
+                if let Some(s) = self.cooldown_shape {
+                    return Err(invalid(
+                        "cooldown_shape",
+                        format!("{s:?}"),
+                        "a cooldown needs schedule = \"constant-cooldown\"",
+                    ));
+                }
+                Ok(ScheduleShape::Cosine)
+            }
+            ScheduleKind::ConstantCooldown => {
+                let fraction = self.cooldown_fraction.unwrap_or(DEFAULT_COOLDOWN_FRACTION);
+                if !(fraction > 0.0 && fraction <= 1.0) {
+                    return Err(invalid(
+                        "cooldown_fraction",
+                        fraction.to_string(),
+                        "must be in (0, 1]: the share of the run spent cooling down",
+                    ));
+                }
+                Ok(ScheduleShape::ConstantCooldown {
+                    cooldown_fraction: fraction,
+                    cooldown_shape: self.cooldown_shape.unwrap_or_default(),
+                })
+            }
+        }
+    }
+
     /// The extra evaluation sets, each checked to be a known name.
     fn checked_eval_sets(&self) -> Result<Vec<String>, SettingsError> {
         let sets = self.eval_sets.clone().unwrap_or_default();
@@ -208,6 +267,9 @@ impl TrialSettings {
             lr,
             warmup_samples,
             warmup_fraction,
+            schedule,
+            cooldown_fraction,
+            cooldown_shape,
             weight_decay,
             beta1,
             beta2,
@@ -304,6 +366,7 @@ impl TrialSettings {
                     weight_decay: self.weight_decay.unwrap_or(open_clip.weight_decay),
                 },
                 grad_clip_norm: self.grad_clip_norm,
+                schedule: self.schedule_shape()?,
                 precision: self.precision.unwrap_or_default(),
                 objective: self.objective.unwrap_or_default(),
                 init_logit_scale: self.init_logit_scale,

@@ -12,6 +12,7 @@ use crate::flops::counts;
 use crate::model::clip::{SIGLIP_LOGIT_BIAS, SIGLIP_LOGIT_SCALE};
 use crate::model::{Clip, ClipConfig, ConfigError, LossHead, Objective, Precision};
 use crate::train::optim::AdamWSpec;
+use crate::train::schedule::ScheduleShape;
 
 #[derive(Debug, Error)]
 pub enum SpecError {
@@ -259,6 +260,10 @@ pub struct OptimSpec {
     pub adamw: AdamWSpec,
     /// Global gradient-norm clipping; none when absent.
     pub grad_clip_norm: Option<f64>,
+    /// The decay after warm-up (cosine when absent, so cosine specs and their ids are
+    /// unchanged).
+    #[serde(default, skip_serializing_if = "ScheduleShape::is_cosine")]
+    pub schedule: ScheduleShape,
     /// Compute precision of the training step (f32 when absent, so that f32 specs and their
     /// trial ids are unchanged by the field's existence).
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
