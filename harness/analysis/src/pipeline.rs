@@ -516,14 +516,14 @@ fn parameters_at_bounds(fitted: &Fitted, x_min: f64, y_min: f64) -> Vec<String> 
                     ));
                 }
             }
-            if let Fitted::DataConstrained(f) = fitted {
-                if f.r_star_at_bound {
-                    out.push(format!(
-                        "R* = {} at the top of its scan: repetition showed no cost in these \
-                         points (D' = D; the law is Chinchilla's)",
-                        sig(f.r_star)
-                    ));
-                }
+            if let Fitted::DataConstrained(f) = fitted
+                && f.r_star_at_bound
+            {
+                out.push(format!(
+                    "R* = {} at the top of its scan: repetition showed no cost in these points \
+                     (D' = D; the law is Chinchilla's)",
+                    sig(f.r_star)
+                ));
             }
         }
     }

@@ -191,14 +191,7 @@ fn train<B: AutodiffBackend>(
             trial.append_metrics(&rec)?;
             let scale = rec.logit_scale.exp().min(max_logit_scale().exp());
             bar.set_message(format!("loss {last_loss:.4} lr {lr:.2e} scale {scale:.1}"));
-            let bias = rec
-                .logit_bias
-                .map(|b| format!(" logit_bias {b:.4}"))
-                .unwrap_or_default();
-            trial.log(&format!(
-                "step {} samples {} loss {last_loss:.5} lr {lr:.3e} logit_scale {:.4}{bias} {:.1} samples/s",
-                state.step, state.samples_seen, rec.logit_scale, rec.samples_per_s
-            ));
+            trial.log(&step_line(&rec));
         }
         if due(iv.eval_every_samples) {
             evaluator.evaluate(trial, &spec, trainer.model(), state.samples_seen, device)?;
@@ -419,6 +412,18 @@ impl LogWindow {
             samples_per_s: spec.head.batch_size as f64 / (step_s + data_s),
         }
     }
+}
+
+/// A metrics record as `train.log` has it.
+fn step_line(rec: &MetricsRecord) -> String {
+    let bias = rec
+        .logit_bias
+        .map(|b| format!(" logit_bias {b:.4}"))
+        .unwrap_or_default();
+    format!(
+        "step {} samples {} loss {:.5} lr {:.3e} logit_scale {:.4}{bias} {:.1} samples/s",
+        rec.step, rec.samples_seen, rec.loss, rec.lr, rec.logit_scale, rec.samples_per_s
+    )
 }
 
 /// What the trial saw of its data: distinct pairs, epochs, skips, where the stream stopped.
