@@ -2,16 +2,16 @@
 //! the peak and then fall to 0 over the last fraction, the spec says so (a cosine trial's spec
 //! and id do not change), and cooldown settings without the schedule are refused.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use clipscale_analysis::records::{MetricsRecord, read_jsonl};
+use clipscale_analysis::records::MetricsRecord;
+use common::adhoc_trial as only_trial;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("clipscale-schedule-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("schedule", name)
 }
 
 fn train(out: &Path, extra: &[&str]) -> Output {
@@ -47,16 +47,6 @@ fn train(out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-fn only_trial(out: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("adhoc"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(dirs.len(), 1);
-    dirs.pop().unwrap()
-}
-
 #[test]
 fn a_constant_rate_holds_the_peak_then_cools_down_to_zero() {
     let out = tmp("cooldown");
@@ -79,12 +69,7 @@ fn a_constant_rate_holds_the_peak_then_cools_down_to_zero() {
         spec["optim"]["schedule"],
         serde_json::json!({"name": "constant-cooldown", "cooldown_fraction": 0.25, "cooldown_shape": "linear"})
     );
-    let m: Vec<MetricsRecord> = read_jsonl(&dir.join("metrics.jsonl"))
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
+    let m: Vec<MetricsRecord> = common::records(&dir.join("metrics.jsonl"));
     // each record holds the rate of its window's last step, which started at samples_seen - 32
     let lr_at = |seen: u64| m.iter().find(|r| r.samples_seen == seen).unwrap().lr;
     for seen in [352u64, 1600, 2400] {

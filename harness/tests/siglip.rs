@@ -3,6 +3,8 @@
 //! softmax's logit clamp not applied to it, and a real run that learns with its temperature and
 //! bias moving, recorded in the spec and evaluated on both losses.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -11,7 +13,7 @@ use clipscale::backend::{CpuBackend, CpuTrainBackend, to_vec};
 use clipscale::batch::HostBatch;
 use clipscale::model::{LossHead, ModelLadder, Objective, sigmoid_loss};
 use clipscale::train::trainer::{StepSettings, Trainer};
-use clipscale_analysis::records::{EvalRecord, MetricsRecord, read_jsonl};
+use clipscale_analysis::records::{EvalRecord, MetricsRecord};
 
 type B = CpuBackend;
 type AD = CpuTrainBackend;
@@ -165,10 +167,7 @@ fn the_softmax_logit_clamp_does_not_apply_to_siglip() {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("clipscale-siglip-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("siglip", name)
 }
 
 fn train(out: &std::path::Path, samples: u64, extra: &[&str]) -> PathBuf {
@@ -194,13 +193,7 @@ fn train(out: &std::path::Path, samples: u64, extra: &[&str]) -> PathBuf {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("adhoc"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "one trial in {}", out.display());
-    dirs.pop().unwrap()
+    common::adhoc_trial(out)
 }
 
 #[test]
@@ -212,12 +205,7 @@ fn a_siglip_run_learns_moves_its_temperature_and_bias_and_records_both_losses() 
     assert_eq!(spec["optim"]["objective"], "siglip");
     assert_eq!(spec["optim"]["init_logit_bias"], -10.0);
     assert!((spec["optim"]["init_logit_scale"].as_f64().unwrap() - 10f64.ln()).abs() < 1e-12);
-    let m: Vec<MetricsRecord> = read_jsonl(&dir.join("metrics.jsonl"))
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
+    let m: Vec<MetricsRecord> = common::records(&dir.join("metrics.jsonl"));
     let mean = |r: &[MetricsRecord]| r.iter().map(|r| r.loss).sum::<f64>() / r.len() as f64;
     let (first, last) = (mean(&m[..5]), mean(&m[m.len() - 5..]));
     assert!(
@@ -236,12 +224,7 @@ fn a_siglip_run_learns_moves_its_temperature_and_bias_and_records_both_losses() 
     assert!((bias + 10.0).abs() > 1e-3, "bias did not move: {bias}");
     // the validation record: the softmax loss (the common axis) and the sigmoid loss, both
     // lower at the end than at the start
-    let evals: Vec<EvalRecord> = read_jsonl(&dir.join("evals.jsonl"))
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
+    let evals: Vec<EvalRecord> = common::records(&dir.join("evals.jsonl"));
     for metric in ["val_loss", "val_sigmoid_loss"] {
         let v: Vec<&EvalRecord> = evals.iter().filter(|e| e.metric == metric).collect();
         assert!(v.len() >= 2, "{metric} recorded at start and end");

@@ -7,19 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clipscale_analysis::records::{
-    EvalRecord, FinalRecord, MetricsRecord, TrialStatus, read_jsonl,
-};
+use clipscale_analysis::records::{EvalRecord, FinalRecord, MetricsRecord, TrialStatus};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_clipscale"))
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("clipscale-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("test", name)
 }
 
 fn train_args(out: &Path, samples: u64, extra: &[&str]) -> Vec<String> {
@@ -52,24 +47,10 @@ fn train_args(out: &Path, samples: u64, extra: &[&str]) -> Vec<String> {
     a
 }
 
-fn trial_dir(out: &Path) -> PathBuf {
-    let sweep = out.join("adhoc");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&sweep)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "one trial in {}", sweep.display());
-    dirs.pop().unwrap()
-}
+use common::adhoc_trial as trial_dir;
 
 fn metrics(dir: &Path) -> Vec<MetricsRecord> {
-    read_jsonl::<MetricsRecord>(&dir.join("metrics.jsonl"))
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect()
+    common::records(&dir.join("metrics.jsonl"))
 }
 
 fn final_record(dir: &Path) -> FinalRecord {
@@ -137,12 +118,7 @@ fn a_short_run_writes_every_record_and_learns() {
                 * r.samples_seen as f64
         );
     }
-    let evals: Vec<EvalRecord> = read_jsonl::<EvalRecord>(&dir.join("evals.jsonl"))
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
+    let evals: Vec<EvalRecord> = common::records(&dir.join("evals.jsonl"));
     let val: Vec<&EvalRecord> = evals.iter().filter(|e| e.metric == "val_loss").collect();
     assert!(
         val.len() >= 2

@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use clipscale_analysis::records::{
-    EvalRecord, FinalRecord, MetricsRecord, TrialStatus, read_jsonl,
-};
+use clipscale_analysis::records::{EvalRecord, FinalRecord, MetricsRecord, TrialStatus};
 
 /// The binary, with the settings every wgpu run here uses: autotuning at its minimum (CI
 /// measures correctness, not speed) and a private runtime folder for Vulkan's loader.
@@ -47,10 +45,7 @@ fn text(o: &Output) -> String {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("clipscale-wgpu-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("wgpu", name)
 }
 
 /// `clipscale devices`' line for the default wgpu adapter, or `None` (the test then skips, or
@@ -107,24 +102,9 @@ fn train_args(out: &Path, device: &str, samples: u64, extra: &[&str]) -> Vec<Str
     a
 }
 
-fn trial_dir(out: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("adhoc"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "one trial under {}", out.display());
-    dirs.pop().unwrap()
-}
+use common::adhoc_trial as trial_dir;
 
-fn records<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
-    read_jsonl::<T>(path)
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect()
-}
+use common::records;
 
 fn train_to_end(out: &Path, device: &str, samples: u64, extra: &[&str]) -> PathBuf {
     let o = bin()

@@ -60,3 +60,32 @@ pub fn complete_checkpoints(out: &std::path::Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// An empty folder `clipscale-<prefix>-<name>-<pid>` under the system's temporary folder.
+pub fn fresh_dir(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("clipscale-{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The one trial folder `clipscale train --out OUT` wrote (under `OUT/adhoc/`).
+pub fn adhoc_trial(out: &std::path::Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("adhoc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one trial under {}", out.display());
+    dirs.pop().unwrap()
+}
+
+/// Every record of a trial's JSON-lines file (`metrics.jsonl`, `evals.jsonl`).
+pub fn records<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Vec<T> {
+    clipscale_analysis::records::read_jsonl::<T>(path)
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
