@@ -49,6 +49,9 @@ pub enum Command {
     /// Scaling plots (PNG or SVG) from the tidy table: error against compute with fitted laws,
     /// metric against samples, iso-FLOP curves, extrapolation checks, the Cherti 2023 figure.
     Plot(clipscale_analysis::cli::PlotArgs),
+    /// A sweep's results folder as one self-contained HTML page (report.html): what ran, what
+    /// it cost, the laws with their intervals, comparisons, forecasts, the table, provenance.
+    Report(clipscale_analysis::cli::ReportArgs),
     /// Real data sets into WebDataset shards.
     #[command(subcommand)]
     Data(DataCommand),

@@ -50,6 +50,9 @@ fn main() {
         Command::Plot(a) => clipscale_analysis::cli::run_plot(a)
             .map(|_| ())
             .map_err(Into::into),
+        Command::Report(a) => clipscale_analysis::cli::run_report(a)
+            .map(|_| ())
+            .map_err(Into::into),
         Command::Data(d) => commands::data::data(d),
         Command::Sweep(s) => commands::sweep::sweep(s),
     };

@@ -14,7 +14,7 @@ pub use plot::{
     PlotKind, PlotReport, RowsArgs, SamplesPlotArgs, ScalingPlotArgs, run_plot,
 };
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -576,4 +576,26 @@ pub fn run_bench_fit(args: &BenchFitArgs, command: &str) -> Result<BenchFitRepor
         figures,
         recorded,
     })
+}
+
+/// `report`: a sweep's results folder -> one self-contained HTML page.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The sweep's results folder (`results/<sweep>`).
+    pub dir: PathBuf,
+}
+
+/// Runs `report`: writes `<dir>/report.html` and prints its path.
+pub fn run_report(args: &ReportArgs) -> Result<PathBuf> {
+    let dir = args.dir.as_path();
+    let sweep = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            AnalysisError::arg("report", format!("{} names no folder", dir.display()))
+        })?;
+    let results = dir.parent().unwrap_or(Path::new("."));
+    let path = crate::report::write_sweep_report(results, &sweep)?;
+    println!("report: {}", path.display());
+    Ok(path)
 }

@@ -18,6 +18,7 @@ pub mod import;
 pub mod pipeline;
 pub mod plot;
 pub mod records;
+pub mod report;
 pub mod select;
 pub mod sweep;
 pub mod table;

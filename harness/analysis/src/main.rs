@@ -3,7 +3,9 @@
 //! plotted in seconds.
 
 use clap::{Parser, Subcommand};
-use clipscale_analysis::cli::{self, BenchFitArgs, CollectArgs, CompareArgs, FitArgs, PlotArgs};
+use clipscale_analysis::cli::{
+    self, BenchFitArgs, CollectArgs, CompareArgs, FitArgs, PlotArgs, ReportArgs,
+};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +29,8 @@ enum Cmd {
     Compare(Box<CompareArgs>),
     /// Draw scaling plots (PNG or SVG): scaling, samples, isoflop, extrapolation, cherti2023.
     Plot(PlotArgs),
+    /// A sweep's results folder as one self-contained HTML page (report.html).
+    Report(ReportArgs),
     /// Time the Chinchilla grid fit and 1000 bootstrap refits on the anchor data and record them.
     BenchFit(BenchFitArgs),
 }
@@ -38,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Fit(a) => cli::run_fit(a).map(|_| ()),
         Cmd::Compare(a) => cli::run_compare(a).map(|_| ()),
         Cmd::Plot(a) => cli::run_plot(a).map(|_| ()),
+        Cmd::Report(a) => cli::run_report(a).map(|_| ()),
         Cmd::BenchFit(a) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             cli::run_bench_fit(a, &command).map(|_| ())

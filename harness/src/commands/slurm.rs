@@ -19,6 +19,7 @@ pub fn submit(a: &SweepSubmitArgs) -> Result<()> {
     let out = std::fs::create_dir_all(&a.common.out)
         .and_then(|()| std::fs::canonicalize(&a.common.out))
         .with_context(|| format!("results folder {}", a.common.out.display()))?;
+    super::sweep::keep_sweep_inputs(&a.common, &sweep, &specs)?;
     run(a, device, &sweep.file.name, &specs, &out)
 }
 

@@ -77,6 +77,7 @@ fn run(a: &SweepRunArgs) -> Result<()> {
     if let Some(line) = plan::comparison_line(&specs) {
         println!("{line}");
     }
+    keep_sweep_inputs(&a.common, &sweep, &specs)?;
     let report = local::run(&LocalRun {
         specs: &specs,
         results: &a.common.out,
@@ -90,6 +91,8 @@ fn run(a: &SweepRunArgs) -> Result<()> {
     if !a.no_analysis {
         super::analyse::analyse_sweep(&a.common.out, &sweep.file.name, report.wall_s, a.record)?;
     }
+    let page = clipscale_analysis::report::write_sweep_report(&a.common.out, &sweep.file.name)?;
+    println!("report: {}", page.display());
     match report.unfinished() {
         0 => Ok(()),
         n => bail!(
@@ -97,6 +100,27 @@ fn run(a: &SweepRunArgs) -> Result<()> {
             specs.len()
         ),
     }
+}
+
+/// The sweep file and its plan beside the trials, for the report (`sweep.toml`, `plan.json`).
+pub fn keep_sweep_inputs(common: &SweepCommon, sweep: &Sweep, specs: &[TrialSpec]) -> Result<()> {
+    let text = std::fs::read_to_string(&common.file)
+        .with_context(|| format!("reading {}", common.file.display()))?;
+    let plan: Vec<clipscale_analysis::report::PlannedTrial> = specs
+        .iter()
+        .map(|s| clipscale_analysis::report::PlannedTrial {
+            trial_id: s.head.trial_id.clone(),
+            model: s.head.model_summary.name.clone(),
+            samples: s.head.samples,
+            fwd_macs_per_pair: s.head.model_summary.fwd_macs_per_pair,
+        })
+        .collect();
+    clipscale_analysis::report::write_sweep_inputs(
+        &common.out.join(&sweep.file.name),
+        &text,
+        &plan,
+    )?;
+    Ok(())
 }
 
 fn run_one_cmd(a: &SweepRunOneArgs) -> Result<()> {
