@@ -578,15 +578,52 @@ pub fn run_bench_fit(args: &BenchFitArgs, command: &str) -> Result<BenchFitRepor
     })
 }
 
-/// `report`: a sweep's results folder -> one self-contained HTML page.
+/// `report`: a sweep's results folder (or published data) -> one self-contained HTML page.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// The sweep's results folder (`results/<sweep>`).
+    /// The sweep's results folder (`results/<sweep>`), or with --from the published file.
     pub dir: PathBuf,
+    /// Report on published data instead: cherti2023 (its zeroshot_results.csv).
+    #[arg(long, value_enum)]
+    pub from: Option<Importer>,
+    /// With --from: the folder for the table, laws, figures and `cherti2023_report.html`.
+    #[arg(long, default_value = "results/reference")]
+    pub out_dir: PathBuf,
+    /// With --from: bootstrap refits of the laws.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
 }
 
-/// Runs `report`: writes `<dir>/report.html` and prints its path.
+/// Runs `report`: writes `<dir>/report.html` (or, with --from, the published data's report)
+/// and prints its path.
 pub fn run_report(args: &ReportArgs) -> Result<PathBuf> {
+    match args.from {
+        Some(Importer::Cherti2023) => {
+            let arch =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("anchors/cherti2023_arch_info.csv");
+            let path =
+                crate::report::write_cherti2023_report(&crate::plot::cherti::ChertiOptions {
+                    zeroshot: args.dir.clone(),
+                    arch_info: Some(arch),
+                    out_dir: args.out_dir.clone(),
+                    formats: vec!["png".into(), "svg".into()],
+                    bootstrap: args.bootstrap,
+                    seed: 0,
+                    level: 0.95,
+                    width: 1400,
+                    height: 820,
+                })?;
+            println!("report: {}", path.display());
+            return Ok(path);
+        }
+        Some(other) => {
+            return Err(AnalysisError::arg(
+                "from",
+                format!("{other:?}: only cherti2023 has a report"),
+            ));
+        }
+        None => {}
+    }
     let dir = args.dir.as_path();
     let sweep = dir
         .file_name()

@@ -466,6 +466,20 @@ fn law_line(rec: &FitRecord) -> String {
         }
     } else if let Some(why) = &rec.bootstrap_refused {
         let _ = write!(s, "; no bootstrap: {}", escape(why));
+        if let Some(c) = &rec.classical {
+            for p in &c.params {
+                let _ = write!(
+                    s,
+                    "; {} {:.4} [{:.4}, {:.4}] ({:.0}% t-interval, {} residual degrees of freedom)",
+                    escape(&p.name),
+                    p.estimate,
+                    p.ci_low,
+                    p.ci_high,
+                    100.0 * c.level,
+                    c.dof
+                );
+            }
+        }
     }
     for w in &rec.at_bound {
         let _ = write!(s, "; {}", escape(w));
@@ -658,6 +672,79 @@ pub fn write_sweep_report(results: &Path, sweep: &str) -> Result<PathBuf> {
     clipscale_core::fs::write_atomic(&out, html.as_bytes())
         .map_err(|e| AnalysisError::io(&e.path, e.action, e.source))?;
     Ok(out)
+}
+
+/// The report of Cherti et al. 2023's published runs (`report --from cherti2023 FILE`): the
+/// reference table, laws, comparisons and figure are made in `opts.out_dir` (as `plot
+/// cherti2023` makes them), then `cherti2023_report.html` beside them.
+pub fn write_cherti2023_report(opts: &crate::plot::cherti::ChertiOptions) -> Result<PathBuf> {
+    let mut opts = opts.clone();
+    if !opts.formats.iter().any(|f| f == "svg") {
+        opts.formats.push("svg".into());
+    }
+    let out = crate::plot::cherti::cherti2023_reference(&opts)?;
+    let mut body = String::from(
+        "<h2>Scaling laws</h2><p>ImageNet-1k zero-shot top-1 error against total compute (GMAC): \
+         the OpenCLIP runs on LAION on the 5-bin frontier, OpenAI's three CLIP models fitted \
+         directly.</p>",
+    );
+    for (who, rec) in [
+        ("OpenCLIP (LAION)", &out.openclip),
+        ("OpenAI CLIP", &out.openai),
+    ] {
+        let _ = write!(body, "<h3>{}</h3>{}", escape(who), law_line(rec));
+    }
+    for svg in out
+        .figures
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "svg"))
+    {
+        body.push_str(&figure(
+            svg,
+            &svg.file_name().unwrap_or_default().to_string_lossy(),
+        ));
+    }
+    body.push_str("<h2>Comparisons</h2>");
+    for (rec, files) in &out.comparisons {
+        let _ = write!(
+            body,
+            "<h3>{} {}</h3><pre>{}</pre>",
+            escape(&rec.dataset),
+            escape(&rec.metric),
+            escape(&summary(rec).join("\n"))
+        );
+        for svg in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "svg"))
+        {
+            body.push_str(&figure(
+                svg,
+                &format!("comparison: {} {}", rec.dataset, rec.metric),
+            ));
+        }
+    }
+    body.push_str(&table_section(&out.table));
+    let _ = write!(
+        body,
+        "<h2>Provenance</h2><p>Published data: <code>{}</code> (Cherti et al. 2023, \
+         LAION-AI/scaling-laws-openclip). Fitted by clipscale-analysis {} with {} bootstrap \
+         refits (seed {}) at {}.</p>",
+        escape(&opts.zeroshot.display().to_string()),
+        env!("CARGO_PKG_VERSION"),
+        opts.bootstrap,
+        opts.seed,
+        iso8601_utc(std::time::SystemTime::now())
+    );
+    let html = page(
+        "Cherti et al. 2023: reproducible scaling laws, refitted",
+        "The published zero-shot results of OpenCLIP's scaling study, read into clipscale's table \
+         and fitted with its laws.",
+        &body,
+    );
+    let path = opts.out_dir.join("cherti2023_report.html");
+    clipscale_core::fs::write_atomic(&path, html.as_bytes())
+        .map_err(|e| AnalysisError::io(&e.path, e.action, e.source))?;
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -215,3 +215,33 @@ fn a_headless_browser_draws_the_page() {
     );
     std::fs::remove_dir_all(&results).ok();
 }
+
+#[test]
+fn the_published_runs_have_a_report_with_both_laws() {
+    let out = fresh("cherti");
+    let args = clipscale_analysis::cli::ReportArgs {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("anchors/cherti2023_zeroshot_results.csv"),
+        from: Some(clipscale_analysis::cli::Importer::Cherti2023),
+        out_dir: out.clone(),
+        bootstrap: 50,
+    };
+    let path = clipscale_analysis::cli::run_report(&args).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+    let doc = parse_and_check(&html);
+    let text: String = doc
+        .descendants()
+        .filter(|n| n.is_text())
+        .map(|n| n.text().unwrap_or(""))
+        .collect();
+    // the published laws, computed here from the repository's copy of the data
+    assert!(text.contains("E = 5.858 * C^-0.1114"), "OpenCLIP's law");
+    assert!(text.contains("E = 23.18 * C^-0.1638"), "OpenAI's law");
+    assert!(text.contains("t-interval"), "OpenAI's classical interval");
+    let svgs = doc.descendants().filter(|n| n.has_tag_name("svg")).count();
+    assert!(
+        svgs >= 3,
+        "the scaling figure and both comparisons inline: {svgs}"
+    );
+    std::fs::remove_dir_all(&out).ok();
+}
