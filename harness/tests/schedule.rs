@@ -112,6 +112,19 @@ fn a_constant_rate_holds_the_peak_then_cools_down_to_zero() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("1.5") && err.contains("(0, 1]"), "{err}");
+    // a cooldown shorter than one batch would never run
+    let o = train(
+        &tmp("short-cooldown"),
+        &[
+            "--schedule",
+            "constant-cooldown",
+            "--cooldown-fraction",
+            "0.005",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("fewer samples than one batch"), "{err}");
     for d in [out, cos] {
         std::fs::remove_dir_all(d).ok();
     }

@@ -333,8 +333,11 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
     }
     check_level(args.level)?;
     let mut table = table::read_csv(&args.table)?;
+    let mut wheres = Vec::new();
     for w in &args.where_ {
-        table = table.keep_where(w)?;
+        let (kept, value) = table.keep_where(w)?;
+        table = kept;
+        wheres.push(format!("{}={value}", w.column));
     }
     if !args.group.is_empty() {
         table = table.regroup(&args.group_column, &args.group)?;
@@ -383,6 +386,7 @@ pub fn run_fit(args: &FitArgs) -> Result<FitRecord> {
         .iter()
         .map(|g| format!("{}: {g}", args.group_column))
         .collect();
+    rec.selection.wheres = wheres;
     print_summary(&rec);
     if let Some(out) = &args.out {
         write_json_atomic(out, &rec)?;

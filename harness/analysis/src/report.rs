@@ -33,6 +33,8 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // CRLF files and progress bars: a carriage return is no character of its own
+            '\r' => {}
             c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
@@ -108,8 +110,8 @@ pub struct TrialLine {
 fn log_tail(trial: &TrialDir) -> Vec<String> {
     let mut lines = Vec::new();
     for path in [trial.log_path(), trial.run_log_path()] {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            lines.extend(text.lines().map(str::to_string));
+        if let Ok(bytes) = std::fs::read(&path) {
+            lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
         }
     }
     let skip = lines.len().saturating_sub(LOG_TAIL_LINES);
@@ -203,8 +205,9 @@ pre {{ background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em;
 
 /// Sorts a table by the clicked column (numbers as numbers); the page reads without it.
 const SORT_SCRIPT: &str = "//<![CDATA[
-document.querySelectorAll('table.sortable th').forEach(function (th, i) {
+document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', function () {
+    var i = th.cellIndex;
     var body = th.closest('table').tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     var dir = th.dataset.dir === 'up' ? -1 : 1;
@@ -258,7 +261,7 @@ pub fn html_table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// An SVG file as inline markup (its XML declaration dropped); `None` when unreadable or not
-/// an SVG.
+/// an SVG. Only the figures clipscale drew (whose text plotters escapes) are inlined.
 fn inline_svg(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let start = text.find("<svg")?;
@@ -361,10 +364,11 @@ fn provenance_section(heads: &[TrialSpecHead]) -> String {
         let v: BTreeSet<String> = heads.iter().map(f).collect();
         v.into_iter().collect::<Vec<_>>().join(", ")
     };
+    // seconds since 1970 up to the year 9999; anything else is a damaged record, not a date
     let times: Vec<f64> = heads
         .iter()
         .map(|h| h.provenance.started_unix_s)
-        .filter(|t| *t > 0.0)
+        .filter(|t| *t > 0.0 && *t < 2.5e11)
         .collect();
     let date = |t: f64| iso8601_utc(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t));
     let dates = match (

@@ -281,6 +281,7 @@ pub fn select_rows(table: &Table, spec: &SelectSpec) -> Result<(Selected, Vec<us
             model: spec.model.clone(),
             dropped_highest: spec.drop_highest,
             groups: Vec::new(),
+            wheres: Vec::new(),
         },
         axes: Axes {
             x: spec.x_column.clone(),

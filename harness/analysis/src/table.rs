@@ -255,9 +255,10 @@ impl Table {
     /// whose operator (its text before the first `:`) is `w.value`, so that `curation=dfn`
     /// names `dfn:filter=...,fraction=0.15`. Fails, naming the file and the values present,
     /// for a column that is not a text column, a value no row holds or a name that fits two.
-    pub fn keep_where(&self, w: &Where) -> Result<Table> {
+    /// Returns the rows and the value matched.
+    pub fn keep_where(&self, w: &Where) -> Result<(Table, String)> {
         let Some(first) = self.rows.first() else {
-            return Ok(self.clone());
+            return Ok((self.clone(), w.value.clone()));
         };
         if first.text(&w.column).is_none() {
             return Err(AnalysisError::arg(
@@ -282,7 +283,21 @@ impl Table {
                 .collect();
             match short.as_slice() {
                 [one] => (*one).clone(),
-                _ => {
+                [_, _, ..] => {
+                    let names: Vec<&str> = short.iter().map(|s| s.as_str()).collect();
+                    return Err(AnalysisError::arg(
+                        "where",
+                        format!(
+                            "{}={} names {} values of {}: {}; give one in full",
+                            w.column,
+                            w.value,
+                            short.len(),
+                            self.path.display(),
+                            names.join(" | ")
+                        ),
+                    ));
+                }
+                [] => {
                     return Err(AnalysisError::UnknownSelection {
                         path: self.path.clone(),
                         kind: w.column.clone(),
@@ -302,7 +317,7 @@ impl Table {
             .unzip();
         out.rows = rows;
         out.lines = lines;
-        Ok(out)
+        Ok((out, value))
     }
 
     /// The table with the values of text column `column` renamed to their group's name. Fails,
@@ -492,5 +507,55 @@ mod tests {
         assert_eq!(parse_count("-1"), None);
         assert_eq!(parse_count("abc"), None);
         assert_eq!(parse_f64("nan"), None);
+    }
+
+    fn table_of(curations: &[&str]) -> Table {
+        let rows: Vec<TidyRow> = curations
+            .iter()
+            .map(|c| TidyRow {
+                curation: c.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        Table {
+            path: PathBuf::from("t.csv"),
+            version: TABLE_VERSION,
+            columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+            lines: (2..2 + rows.len()).collect(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn where_keeps_a_value_named_in_full_or_by_its_operator() {
+        let t = table_of(&["none", "dfn:filter=f,fraction=0.15", "align", "none"]);
+        let w = |s: &str| s.parse::<Where>().unwrap();
+        let (kept, value) = t.keep_where(&w("curation=none")).unwrap();
+        assert_eq!((kept.rows.len(), value.as_str()), (2, "none"));
+        assert_eq!(kept.lines, vec![2, 5], "each row keeps its file line");
+        let (kept, value) = t.keep_where(&w("curation=dfn")).unwrap();
+        assert_eq!(
+            (kept.rows.len(), value.as_str()),
+            (1, "dfn:filter=f,fraction=0.15")
+        );
+        // two values with the operator: ambiguous, both named
+        let t = table_of(&["dfn:filter=f,fraction=0.15", "dfn:filter=f,fraction=0.3"]);
+        let err = t.keep_where(&w("curation=dfn")).unwrap_err().to_string();
+        assert!(
+            err.contains("2 values") && err.contains("fraction=0.3"),
+            "{err}"
+        );
+        // unknown value and unknown column
+        let err = t
+            .keep_where(&w("curation=metaclip"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("metaclip") && err.contains("fraction=0.15"),
+            "{err}"
+        );
+        let err = t.keep_where(&w("colour=red")).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        assert!("curation".parse::<Where>().is_err());
     }
 }

@@ -174,6 +174,11 @@ fn fit_reads_unique_pairs_from_the_table_and_keeps_one_curation() {
     let rec = run_fit(&fit_args(table.clone(), "dfn", 60)).unwrap();
     assert_eq!(rec.law, "data-constrained");
     assert_eq!(rec.points_used.len(), 40, "only the dfn rows");
+    assert_eq!(
+        rec.selection.wheres,
+        ["curation=dfn:filter=f,fraction=0.15"],
+        "the record says which rows"
+    );
     assert!(rec.points_used.iter().all(|p| p.unique.is_some()));
     let r_star = rec.param("R_star").unwrap();
     assert!(

@@ -105,13 +105,21 @@ fn pool_emoji_dir(pool: &std::path::Path) -> Option<std::path::PathBuf> {
 }
 
 /// The emoji folder whose held-out sets a trial trained on `data` is evaluated on when a set
-/// names none: its own, the one a pool was decontaminated against, or the default folder.
-pub fn trial_emoji_dir(data: &DataSpec) -> std::path::PathBuf {
+/// names none: its own, the one a pool was decontaminated against, or (other data sets) the
+/// default folder. A pool whose folder is gone or was never given is an error: another
+/// folder may overlap what the pool trained on.
+pub fn trial_emoji_dir(data: &DataSpec) -> Result<std::path::PathBuf, DataError> {
     match &data.dataset {
         Dataset::Pool { dir } => {
-            pool_emoji_dir(std::path::Path::new(dir)).unwrap_or_else(|| DEFAULT_EMOJI_DIR.into())
+            pool_emoji_dir(std::path::Path::new(dir)).ok_or_else(|| DataError::Format {
+                path: dir.into(),
+                detail: "this pool was not checked against an emoji folder that still exists, \
+                         so its held-out emoji sets are not clean; name the folder \
+                         (emoji-heldout-style=DIR) only if the pool was checked against it"
+                    .into(),
+            })
         }
-        other => other.path().unwrap_or(DEFAULT_EMOJI_DIR).into(),
+        other => Ok(other.path().unwrap_or(DEFAULT_EMOJI_DIR).into()),
     }
 }
 
@@ -123,7 +131,7 @@ impl EvalSetSpec {
         tokenizer: &dyn Tokenizer,
         shape: SetShape,
     ) -> Result<Vec<EvalJob>, DataError> {
-        let trial_dir = trial_emoji_dir(data);
+        let trial_dir = || trial_emoji_dir(data);
         Ok(match self {
             EvalSetSpec::SyntheticHeldout => {
                 let source =
@@ -134,14 +142,20 @@ impl EvalSetSpec {
                     .collect()
             }
             EvalSetSpec::Emoji { name, dir } => {
-                let dir = dir.clone().unwrap_or_else(|| trial_dir.clone());
+                let dir = match dir {
+                    Some(d) => d.clone(),
+                    None => trial_dir()?,
+                };
                 sets::emoji(&dir, &[name], tokenizer, shape)?
                     .into_iter()
                     .map(EvalJob::Classify)
                     .collect()
             }
             EvalSetSpec::EmojiSubgroup { dir } => {
-                let dir = dir.clone().unwrap_or_else(|| trial_dir.clone());
+                let dir = match dir {
+                    Some(d) => d.clone(),
+                    None => trial_dir()?,
+                };
                 vec![EvalJob::Classify(sets::emoji_subgroups(
                     &dir, tokenizer, shape,
                 )?)]
@@ -472,20 +486,21 @@ mod tests {
         assert_eq!(
             trial_emoji_dir(&spec(Dataset::Pool {
                 dir: pool_s.clone()
-            })),
+            }))
+            .unwrap(),
             emoji
         );
         // an emoji trial: its own folder
         assert_eq!(
-            trial_emoji_dir(&spec(Dataset::Emoji { dir: emoji_s })),
+            trial_emoji_dir(&spec(Dataset::Emoji { dir: emoji_s })).unwrap(),
             emoji
         );
-        // the folder gone: the default, with a warning
+        // the folder gone: refused, not another folder that may overlap the pool
         std::fs::remove_dir_all(&emoji).unwrap();
-        assert_eq!(
-            trial_emoji_dir(&spec(Dataset::Pool { dir: pool_s })),
-            std::path::PathBuf::from(DEFAULT_EMOJI_DIR)
-        );
+        let err = trial_emoji_dir(&spec(Dataset::Pool { dir: pool_s }))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not clean"), "{err}");
         std::fs::remove_dir_all(&root).ok();
     }
 }

@@ -110,7 +110,7 @@ impl PairScorer for TrialScorer {
                 .unwrap_or_default(),
             model_hash: std::fs::read(checkpoint.model_stem().with_extension("mpk"))
                 .map(|b| format!("{:016x}", clipscale_core::rng::fnv1a(&b)))
-                .unwrap_or_default(),
+                .map_err(|e| bad(filter, format!("reading the filter's model: {e}")))?,
             pairs: pool.entries.len(),
             seconds: 0.0,
             device: self.device.to_string(),

@@ -87,8 +87,8 @@ impl Schedule {
         0.5 * self.peak_lr * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 
-    /// The first sample of the cooldown: the last `fraction` of the run (rounded down to a
-    /// sample), never inside warm-up.
+    /// The first sample of the cooldown: the last `fraction` of the run (its length rounded to
+    /// the nearest sample), never inside warm-up.
     pub fn cooldown_start(&self, fraction: f64) -> u64 {
         let cooldown = (self.total_samples as f64 * fraction).round() as u64;
         self.total_samples

@@ -397,6 +397,21 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
     {
         return Err(invalid("grad_clip_norm", c, "must be a positive number"));
     }
+    if let ScheduleShape::ConstantCooldown {
+        cooldown_fraction, ..
+    } = req.optim.schedule
+        && (req.samples as f64 * cooldown_fraction) < req.batch_size as f64
+    {
+        return Err(invalid(
+            "cooldown_fraction",
+            cooldown_fraction,
+            format!(
+                "cools down over fewer samples than one batch ({} of {}): the run would end at the peak",
+                (req.samples as f64 * cooldown_fraction).round(),
+                req.batch_size
+            ),
+        ));
+    }
     let mut req = req;
     let o = &mut req.optim;
     for (field, v) in [

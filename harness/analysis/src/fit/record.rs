@@ -56,6 +56,9 @@ pub struct Selection {
     /// Values read as one group before selecting (`column: NAME=V1,V2`), if any.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Rows kept before selecting (`--where column=value`, the value as matched), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheres: Vec<String>,
 }
 
 /// One point the fit used (after any frontier reduction).
