@@ -516,14 +516,21 @@ fn parameters_at_bounds(fitted: &Fitted, x_min: f64, y_min: f64) -> Vec<String> 
                     ));
                 }
             }
-            if let Fitted::DataConstrained(f) = fitted
-                && f.r_star_at_bound
-            {
-                out.push(format!(
-                    "R* = {} at the top of its scan: repetition showed no cost in these points \
-                     (D' = D; the law is Chinchilla's)",
-                    sig(f.r_star)
-                ));
+            if let Fitted::DataConstrained(f) = fitted {
+                if f.r_star_at_bound {
+                    out.push(format!(
+                        "R* = {} at the top of its scan: repetition showed no cost in these \
+                         points (D' = D; the law is Chinchilla's)",
+                        sig(f.r_star)
+                    ));
+                }
+                if f.r_star_at_lower_bound {
+                    out.push(format!(
+                        "R* = {} at the bottom of its scan: a repeated pair is worth next to \
+                         nothing in these points, or they cannot tell",
+                        sig(f.r_star)
+                    ));
+                }
             }
         }
     }

@@ -96,6 +96,15 @@ fn too_few_points_and_bad_unique_counts_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains('9') || err.contains("nine"), "{err}");
+    // nothing repeats: R* is not in the law, and the fit says so
+    let once: Vec<UniquePoint> = pts
+        .iter()
+        .map(|p| UniquePoint { unique: p.d, ..*p })
+        .collect();
+    let err = fit_data_constrained(&once, &ConstrainedOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no point repeats"), "{err}");
     let mut bad = pts.clone();
     bad[3].unique = 0.0;
     let err = fit_data_constrained(&bad, &ConstrainedOptions::default())

@@ -85,6 +85,8 @@ pub struct ConstrainedFit {
     pub r_star: f64,
     /// The best R* is the top of the scan: repetition showed no cost in these points.
     pub r_star_at_bound: bool,
+    /// The best R* is the bottom of the scan: a repeated pair worth next to nothing.
+    pub r_star_at_lower_bound: bool,
     /// Sum of Huber losses at the optimum.
     pub objective: f64,
     /// (R*, objective) of every scan point.
@@ -127,6 +129,13 @@ pub fn fit_data_constrained(
             });
         }
     }
+    if !points.iter().any(|p| p.d > p.unique) {
+        return Err(AnalysisError::fit(
+            LAW,
+            "no point repeats its data (every trial saw at most its unique pairs), so R* does \
+             not enter the law and cannot be fitted; fit --law chinchilla instead",
+        ));
+    }
     if !(opts.r_star_min > 0.0 && opts.r_star_max > opts.r_star_min && opts.scan >= 3) {
         return Err(AnalysisError::arg(
             "r_star",
@@ -159,6 +168,7 @@ pub fn fit_data_constrained(
         params,
         r_star,
         r_star_at_bound: i == grid.len() - 1 && r_star >= grid[grid.len() - 2],
+        r_star_at_lower_bound: i == 0 && r_star <= grid[1],
         objective,
         scan,
         n_points: points.len(),
