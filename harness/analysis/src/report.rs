@@ -179,7 +179,9 @@ pub fn trial_lines(dir: &Path) -> Result<(Vec<TrialLine>, Vec<TrialSpecHead>)> {
             log_tail: Vec::new(),
         });
     }
-    lines.sort_by(|a, b| a.id.cmp(&b.id));
+    lines.sort_by(|a, b| {
+        (&a.model, a.samples_planned, &a.id).cmp(&(&b.model, b.samples_planned, &b.id))
+    });
     Ok((lines, heads))
 }
 
@@ -410,8 +412,9 @@ fn provenance_section(heads: &[TrialSpecHead]) -> String {
     )
 }
 
-/// The tidy table: its first rows, then all of them behind "show all".
-fn table_section(path: &Path) -> String {
+/// The tidy table (the rows of `sweep` when given: a results folder's table holds every sweep
+/// collected beside it): its first rows, then all of them behind "show all".
+fn table_section(path: &Path, sweep: Option<&str>) -> String {
     let Ok(mut reader) = csv::Reader::from_path(path) else {
         return "<h2>Tidy table</h2><p>No table yet.</p>".into();
     };
@@ -419,14 +422,19 @@ fn table_section(path: &Path) -> String {
         .headers()
         .map(|h| h.iter().map(str::to_string).collect())
         .unwrap_or_default();
+    let sweep_col = header.iter().position(|h| h == "sweep");
     let rows: Vec<Vec<String>> = reader
         .records()
         .flatten()
-        .map(|r| r.iter().map(str::to_string).collect())
+        .map(|r| r.iter().map(str::to_string).collect::<Vec<String>>())
+        .filter(|r| match (sweep, sweep_col) {
+            (Some(s), Some(i)) => r.get(i).is_some_and(|v| v == s),
+            _ => true,
+        })
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut s = format!(
-        "<h2>Tidy table</h2><p>{} rows in <code>{}</code>.</p>",
+        "<h2>Tidy table</h2><p>{} rows from <code>{}</code>.</p>",
         rows.len(),
         escape(&path.display().to_string())
     );
@@ -663,7 +671,7 @@ pub fn write_sweep_report(results: &Path, sweep: &str) -> Result<PathBuf> {
     body.push_str(&fits_section(&dir));
     body.push_str(&comparisons_section(&dir));
     body.push_str(&forecasts_section(&dir, table.as_ref(), sweep));
-    body.push_str(&table_section(&table_path));
+    body.push_str(&table_section(&table_path, Some(sweep)));
     body.push_str(&provenance_section(&heads));
     let _ = write!(
         body,
@@ -727,7 +735,7 @@ pub fn write_cherti2023_report(opts: &crate::plot::cherti::ChertiOptions) -> Res
             ));
         }
     }
-    body.push_str(&table_section(&out.table));
+    body.push_str(&table_section(&out.table, None));
     let _ = write!(
         body,
         "<h2>Provenance</h2><p>Published data: <code>{}</code> (Cherti et al. 2023, \

@@ -137,6 +137,14 @@ fn a_sweep_with_no_finished_trial_renders() {
     let dir = results.join("s");
     write_sweep_inputs(&dir, "name = \"s\"\n", &[planned("a"), planned("b")]).unwrap();
     let html = std::fs::read_to_string(write_sweep_report(&results, "s").unwrap()).unwrap();
+    assert!(html.contains("No table yet"));
+    // a results folder's table holds every sweep collected beside it: only this one's rows
+    std::fs::write(
+        dir.join("table.csv"),
+        "sweep,trial_id,value\ns,a,0.5\nother,x,0.1\nother,y,0.2\n",
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(write_sweep_report(&results, "s").unwrap()).unwrap();
     let doc = parse_and_check(&html);
     let pending = doc
         .descendants()
@@ -144,7 +152,7 @@ fn a_sweep_with_no_finished_trial_renders() {
         .count();
     assert_eq!(pending, 2);
     assert!(html.contains("No law fitted yet"));
-    assert!(html.contains("No table yet"));
+    assert!(html.contains("1 rows from"), "only sweep s's row");
     std::fs::remove_dir_all(&results).ok();
 }
 
