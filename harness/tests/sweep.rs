@@ -466,6 +466,7 @@ fn two_executors_share_a_sweep_each_trial_runs_once_and_both_exit_0() {
             .unwrap()
             .flatten()
             .map(|e| e.path())
+            .filter(|p| p.join("spec.json").is_file())
             .collect();
         v.sort();
         v.into_iter().map(TrialDir::new).collect()

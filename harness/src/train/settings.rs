@@ -441,6 +441,9 @@ mod tests {
         // every flag parses as a key (precision, data_dir, curation and tokenizer want strings)
         let toml = toml
             .replace("precision = 1", "precision = \"bf16\"")
+            .replace("objective = 1", "objective = \"siglip\"")
+            .replace("schedule = 1", "schedule = \"constant-cooldown\"")
+            .replace("cooldown_shape = 1", "cooldown_shape = \"1-sqrt\"")
             .replace("data_dir = 1", "data_dir = \"d\"")
             .replace("curation = 1", "curation = \"align\"")
             .replace("klite_prompts = 1", "klite_prompts = true")
@@ -448,6 +451,8 @@ mod tests {
             .replace("tokenizer = 1", "tokenizer = \"bpe-8\"");
         let parsed: TrialSettings = toml::from_str(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         assert_eq!(parsed.beta1, Some(1.0));
-        assert_eq!(flags.len(), 26, "{flags:?}");
+        assert_eq!(parsed.objective, Some(Objective::Siglip));
+        assert_eq!(parsed.cooldown_shape, Some(CooldownShape::OneMinusSqrt));
+        assert_eq!(flags.len(), 32, "{flags:?}");
     }
 }
