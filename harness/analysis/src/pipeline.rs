@@ -91,31 +91,26 @@ impl Fitted {
                 sig(f.c),
                 sig(f.d)
             ),
-            Fitted::Chinchilla(f) => {
-                let p = &f.params;
-                format!(
-                    "L = {} + {} / N^{} + {} / D^{}",
-                    sig(p.big_e()),
-                    sig(p.big_a()),
-                    sig(p.alpha),
-                    sig(p.big_b()),
-                    sig(p.beta)
-                )
-            }
-            Fitted::DataConstrained(f) => {
-                let p = &f.params;
-                format!(
-                    "L = {} + {} / N^{} + {} / D'^{}, D' = U + U R* (1 - e^(-R/R*)), R* = {}",
-                    sig(p.big_e()),
-                    sig(p.big_a()),
-                    sig(p.alpha),
-                    sig(p.big_b()),
-                    sig(p.beta),
-                    sig(f.r_star)
-                )
-            }
+            Fitted::Chinchilla(f) => chinchilla_formula(&f.params, "D"),
+            Fitted::DataConstrained(f) => format!(
+                "{}, D' = U + U R* (1 - e^(-R/R*)), R* = {}",
+                chinchilla_formula(&f.params, "D'"),
+                sig(f.r_star)
+            ),
         }
     }
+}
+
+/// Chinchilla's law written out, in data `d` (D, or the data-constrained law's D').
+fn chinchilla_formula(p: &chinchilla::ChinchillaParams, d: &str) -> String {
+    format!(
+        "L = {} + {} / N^{} + {} / {d}^{}",
+        sig(p.big_e()),
+        sig(p.big_a()),
+        sig(p.alpha),
+        sig(p.big_b()),
+        sig(p.beta)
+    )
 }
 
 /// Four significant digits.
