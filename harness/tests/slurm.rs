@@ -233,3 +233,77 @@ fn a_preempted_task_checkpoints_requeues_and_finishes() {
         "Slurm ran the task a second time:\n{task_log}"
     );
 }
+
+/// The unix time of the first line of a trial's `train.log` that contains `text`.
+fn logged_at(trial: &TrialDir, text: &str) -> f64 {
+    let log = std::fs::read_to_string(trial.log_path()).unwrap();
+    log.lines()
+        .find(|l| l.contains(text))
+        .and_then(|l| l.strip_prefix('['))
+        .and_then(|l| l.split(']').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{}: no line with {text:?}:\n{log}", trial.name()))
+}
+
+#[test]
+fn branches_are_submitted_as_an_array_that_starts_after_their_trunk() {
+    if !slurm_available() {
+        return;
+    }
+    let dir = tmp("branched");
+    let file = dir.join("branched.toml");
+    std::fs::write(
+        &file,
+        "name = \"branched\"\nbranch = true\n[base]\nmodel = \"w32-d2\"\nbatch = 32\nlr = 2e-3\neval_samples = 64\neval_batch = 32\nschedule = \"constant-cooldown\"\nwarmup_samples = 64\n[axes]\nsamples = [640, 960, 1280]\n",
+    )
+    .unwrap();
+    let out = dir.join("results");
+    let o = submit(&file, &out, &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // the trunk in a first array, the three branches in a second that waits for it
+    assert!(stdout.contains("(1 tasks)"), "{stdout}");
+    assert!(
+        stdout.contains("(3 tasks, branches starting after 1 trunk task succeeds)"),
+        "{stdout}"
+    );
+    let scripts: Vec<String> = std::fs::read_dir(out.join("branched").join("slurm"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "sbatch"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    let first_job = stdout
+        .split("submitted job array ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap();
+    assert!(
+        scripts
+            .iter()
+            .any(|s| s.contains(&format!("#SBATCH --dependency=afterok:{first_job}_0"))),
+        "the branches' script waits for the trunk's task: {scripts:?}"
+    );
+    let trunk = std::fs::read_dir(out.join("branched").join("trunks"))
+        .unwrap()
+        .flatten()
+        .map(|e| TrialDir::new(e.path()))
+        .next()
+        .expect("the trunk's folder");
+    assert!(matches!(state(&trunk), TrialState::Done(_)));
+    let trunk_done = logged_at(&trunk, "done:");
+    let branches = trial_dirs(&out, "branched");
+    assert_eq!(branches.len(), 3);
+    for b in &branches {
+        assert!(matches!(state(b), TrialState::Done(_)), "{}", b.name());
+        assert!(
+            logged_at(b, "branched from trunk") >= trunk_done,
+            "{} started before its trunk had finished",
+            b.name()
+        );
+    }
+}

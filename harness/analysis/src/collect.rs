@@ -40,8 +40,9 @@ pub struct Collected {
 
 /// Settings of a spec that never make a trial a variant of another: its identity and
 /// provenance, the model (the `model` column), how many samples it sees (`samples_seen`), its
-/// training data (`train_data`), its seeds (a replicate, not a variant) and how often it logs.
-const NOT_VARIANTS: [&str; 13] = [
+/// training data (`train_data`), its seeds (a replicate, not a variant), how often it logs, and
+/// whether it branched from a trunk (which does not change its result).
+const NOT_VARIANTS: [&str; 14] = [
     "schema_version",
     "trial_id",
     "sweep",
@@ -55,6 +56,7 @@ const NOT_VARIANTS: [&str; 13] = [
     "seed",
     "data.seed",
     "intervals",
+    "branching",
 ];
 
 /// `value` flattened to dotted keys (arrays and empty objects as compact JSON).
@@ -125,20 +127,29 @@ pub fn varied_texts(trials: &[&BTreeMap<String, String>]) -> Vec<String> {
         .collect()
 }
 
-/// A trial's (objective, curation, family) from its flattened settings: what the spec says, or
-/// the only kind the harness trains today (CLIP's loss, no curation, a ViT and a text
-/// transformer).
-pub fn variant_of(settings: &BTreeMap<String, String>) -> (String, String, String) {
+/// What a trial is a variant of, as the tidy table's columns say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub objective: String,
+    pub curation: String,
+    pub family: String,
+    pub schedule: String,
+}
+
+/// A trial's variant from its flattened settings: what the spec says, or what a spec that
+/// leaves it out means (CLIP's loss, no curation, a ViT and a text transformer, cosine decay).
+pub fn variant_of(settings: &BTreeMap<String, String>) -> Variant {
     let setting = |keys: &[&str], default: &str| {
         keys.iter()
             .find_map(|k| settings.get(*k))
             .map_or(default.to_string(), Clone::clone)
     };
-    (
-        setting(&["objective", "optim.objective"], OBJECTIVE_CLIP),
-        setting(&["data.curation", "curation"], "none"),
-        setting(&["model.family", "family"], FAMILY_CLIP_VIT),
-    )
+    Variant {
+        objective: setting(&["objective", "optim.objective"], OBJECTIVE_CLIP),
+        curation: setting(&["data.curation", "curation"], "none"),
+        family: setting(&["model.family", "family"], FAMILY_CLIP_VIT),
+        schedule: setting(&["optim.schedule.name", "schedule"], "cosine"),
+    }
 }
 
 /// Fills every row's `varied` column from its sweep's trials (see [`varied_texts`]).
@@ -226,6 +237,11 @@ fn check_version<T: Versioned>(rec: &T, path: &Path, line: Option<usize>) -> Res
 /// Reads one trial directory into `out` (rows, or a skip note).
 pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
     let trial = TrialDir::new(dir);
+    let spec: TrialSpecHead = trial.read_spec_head()?;
+    if spec.is_trunk() {
+        // a constant-rate run that branches start from: no point of any curve
+        return Ok(());
+    }
     let final_path = trial.final_path();
     let Some(fin) = trial.read_final()? else {
         out.skipped.push(SkippedTrial {
@@ -238,7 +254,6 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         return Ok(());
     };
     let spec_path = trial.spec_path();
-    let spec: TrialSpecHead = trial.read_spec_head()?;
     check_version(&spec, &spec_path, None)?;
     check_version(&fin, &final_path, None)?;
     if fin.status != TrialStatus::Done {
@@ -265,7 +280,7 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
         ));
     }
     let settings = flatten_settings(&read_json::<serde_json::Value>(&spec_path)?);
-    let (objective, curation, family) = variant_of(&settings);
+    let variant = variant_of(&settings);
     let forecast = trial.read_forecast().unwrap_or_else(|e| {
         out.warnings
             .push(format!("{e}; the trial's rows get no forecast"));
@@ -291,10 +306,11 @@ pub fn collect_trial(dir: &Path, out: &mut Collected) -> Result<()> {
             value,
             source,
             train_data: spec.dataset.clone(),
-            objective: objective.clone(),
-            curation: curation.clone(),
-            family: family.clone(),
+            objective: variant.objective.clone(),
+            curation: variant.curation.clone(),
+            family: variant.family.clone(),
             varied: String::new(),
+            schedule: variant.schedule.clone(),
             forecast: fc.map(|f| f.value),
             forecast_lo: fc.map(|f| f.lo),
             forecast_hi: fc.map(|f| f.hi),

@@ -209,6 +209,8 @@ pub fn cherti2023(path: &Path, arch_params: Option<&HashMap<String, u64>>) -> Re
                 }
                 .to_string(),
                 varied: String::new(),
+                // the scaling study's runs decayed by cosine (Cherti et al. 2023)
+                schedule: "cosine".to_string(),
                 ..Default::default()
             });
         }
@@ -307,6 +309,8 @@ pub fn besiroglu2024(path: &Path) -> Result<Vec<TidyRow>> {
                 curation: String::new(),
                 family: "transformer-lm".to_string(),
                 varied: String::new(),
+                // Chinchilla's runs: a cosine cycle matched to each run's length
+                schedule: "cosine".to_string(),
                 ..Default::default()
             }
         })

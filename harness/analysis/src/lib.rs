@@ -8,6 +8,7 @@
 //! command-line layer ([`cli`]) the main binary reuses.
 
 pub mod bench;
+pub mod branching;
 pub mod cli;
 pub mod collect;
 pub mod compare;

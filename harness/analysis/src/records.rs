@@ -85,6 +85,43 @@ pub struct TrialSpecHead {
     pub samples: u64,
     pub batch_size: usize,
     pub seed: u64,
+    /// Where the trial sits in a branched sweep: absent for a trial that runs on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branching: Option<Branching>,
+}
+
+impl TrialSpecHead {
+    /// Whether this is a trunk (the constant-rate run that branches start from), which is not a
+    /// point of any scaling curve.
+    pub fn is_trunk(&self) -> bool {
+        matches!(self.branching, Some(Branching::Trunk { .. }))
+    }
+
+    /// The samples this trial trains itself: all of them, except for a branch, which starts
+    /// from its trunk's checkpoint.
+    pub fn own_samples(&self) -> u64 {
+        match &self.branching {
+            Some(Branching::Branch { from_samples, .. }) => {
+                self.samples.saturating_sub(*from_samples)
+            }
+            _ => self.samples,
+        }
+    }
+}
+
+/// A branched sweep's roles (`schedule = "constant-cooldown"` with `branch = true`): one trunk
+/// per group of trials that differ only in length, trained at the constant peak rate, and each
+/// trial of the group a branch that starts from the trunk's checkpoint where its own cooldown
+/// starts. A branch's records cover its whole run, as an independent run's would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Branching {
+    /// The trunk keeps a checkpoint at every branch point (samples seen, ascending); it lives
+    /// in the sweep folder's `trunks/`.
+    Trunk { branch_points: Vec<u64> },
+    /// A branch starts from checkpoint `from_samples` of the trunk `trunk` (a trial id under
+    /// the sweep folder's `trunks/`).
+    Branch { trunk: String, from_samples: u64 },
 }
 
 /// One line of `metrics.jsonl`: the state after a training step.

@@ -49,7 +49,14 @@ const BOOTSTRAP_REPS: usize = 200;
 
 /// The columns a sweep's trials are compared by, in the order tried: the first with two or
 /// more values among the sweep's trials groups them.
-pub const COMPARE_BY: [&str; 5] = ["train_data", "curation", "objective", "family", "varied"];
+pub const COMPARE_BY: [&str; 6] = [
+    "train_data",
+    "curation",
+    "objective",
+    "family",
+    "schedule",
+    "varied",
+];
 
 /// The column `rows` are compared by (the first of [`COMPARE_BY`] with two or more values) and
 /// its values, sorted; `None` when the rows are all one variant.
@@ -171,6 +178,8 @@ pub struct SweepAnalysis {
     pub not_compared: Vec<String>,
     /// How the forecasts made before each trial ran compare with its results.
     pub forecast_checks: Vec<ForecastCheck>,
+    /// A branched sweep's compute against independent runs' (`None` for other sweeps).
+    pub compute: Option<crate::branching::ComputeAccount>,
 }
 
 impl SweepAnalysis {
@@ -178,6 +187,9 @@ impl SweepAnalysis {
     /// size and the held-out point's error.
     pub fn figures(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        if let Some(c) = &self.compute {
+            out.extend(c.figures());
+        }
         for f in &self.fits {
             let key = f.tag.replace('-', "_");
             out.push((format!("{key}_law"), f.record.formula.clone()));
@@ -224,6 +236,7 @@ pub fn analyse_sweep(results: &Path, sweep: &str) -> Result<SweepAnalysis> {
         trials: collected.trials,
         skipped: collected.skipped,
         warnings: collected.warnings,
+        compute: crate::branching::account_sweep_dir(&dir)?,
         ..SweepAnalysis::default()
     };
     let datasets = eval_datasets(&table, sweep);

@@ -13,9 +13,10 @@ use crate::error::{AnalysisError, Result};
 
 /// Version of the table's layout. 1: the first 14 columns. 2: four columns appended that say
 /// what a trial is a variant of (`objective`, `curation`, `family`, `varied`). 3: three more,
-/// the result forecast before the trial ran (`forecast`, `forecast_lo`, `forecast_hi`). An
-/// older table reads as before, with the newer cells empty. Columns are only ever appended.
-pub const TABLE_VERSION: u32 = 3;
+/// the result forecast before the trial ran (`forecast`, `forecast_lo`, `forecast_hi`). 4: the
+/// learning-rate `schedule`. An older table reads as before, with the newer cells empty.
+/// Columns are only ever appended.
+pub const TABLE_VERSION: u32 = 4;
 
 /// The columns version 2 appended.
 pub const VARIANT_COLUMNS: [&str; 4] = ["objective", "curation", "family", "varied"];
@@ -23,8 +24,11 @@ pub const VARIANT_COLUMNS: [&str; 4] = ["objective", "curation", "family", "vari
 /// The columns version 3 appended.
 pub const FORECAST_COLUMNS: [&str; 3] = ["forecast", "forecast_lo", "forecast_hi"];
 
+/// The column version 4 appended.
+pub const SCHEDULE_COLUMNS: [&str; 1] = ["schedule"];
+
 /// Column names, in file order.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 22] = [
     "sweep",
     "trial_id",
     "model",
@@ -46,6 +50,7 @@ pub const COLUMNS: [&str; 21] = [
     "forecast",
     "forecast_lo",
     "forecast_hi",
+    "schedule",
 ];
 
 /// One row of the tidy table. Unknown quantities are empty cells (`None`).
@@ -91,6 +96,9 @@ pub struct TidyRow {
     pub forecast: Option<f64>,
     pub forecast_lo: Option<f64>,
     pub forecast_hi: Option<f64>,
+    /// The learning-rate schedule after warm-up (`cosine`, `constant-cooldown`; empty when
+    /// unknown).
+    pub schedule: String,
 }
 
 impl TidyRow {
@@ -125,6 +133,7 @@ impl TidyRow {
             "curation" => &self.curation,
             "family" => &self.family,
             "varied" => &self.varied,
+            "schedule" => &self.schedule,
             _ => return None,
         })
     }
@@ -143,6 +152,7 @@ impl TidyRow {
             "curation" => &mut self.curation,
             "family" => &mut self.family,
             "varied" => &mut self.varied,
+            "schedule" => &mut self.schedule,
             _ => return None,
         })
     }
@@ -459,11 +469,14 @@ pub fn read_csv(path: &Path) -> Result<Table> {
             forecast: float("forecast")?,
             forecast_lo: float("forecast_lo")?,
             forecast_hi: float("forecast_hi")?,
+            schedule: text("schedule"),
         });
         lines.push(line);
     }
     let has = |cols: &[&str]| cols.iter().all(|c| columns.iter().any(|h| h == c));
-    let version = if has(&FORECAST_COLUMNS) {
+    let version = if has(&SCHEDULE_COLUMNS) {
+        4
+    } else if has(&FORECAST_COLUMNS) {
         3
     } else if has(&VARIANT_COLUMNS) {
         2

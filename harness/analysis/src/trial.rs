@@ -183,6 +183,32 @@ impl TrialDir {
         Ok(())
     }
 
+    /// Replaces this trial's metrics and evaluation records with those `source` had written
+    /// by its checkpoint at `(step, samples_seen)`, as this trial's own (evaluation records
+    /// take its id): how a branch starts from its trunk.
+    pub fn copy_records_upto(&self, source: &TrialDir, step: u64, samples_seen: u64) -> Result<()> {
+        let metrics: Vec<MetricsRecord> = source
+            .read_metrics()?
+            .records
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.step <= step)
+            .collect();
+        rewrite_jsonl(&self.metrics_path(), &metrics)?;
+        let name = self.name();
+        let evals: Vec<EvalRecord> = source
+            .read_evals()?
+            .records
+            .into_iter()
+            .map(|(_, r)| EvalRecord {
+                trial_id: name.clone(),
+                ..r
+            })
+            .filter(|r| r.samples_seen <= samples_seen)
+            .collect();
+        rewrite_jsonl(&self.evals_path(), &evals)
+    }
+
     /// Removes the records of an earlier attempt (a fresh start keeps nothing of it).
     pub fn clear_records(&self) -> Result<()> {
         for path in [self.metrics_path(), self.evals_path()] {

@@ -48,6 +48,7 @@ fn spec(trial: &str, sweep: &str, params: u64, macs: u64) -> TrialSpecHead {
         samples: 1_000_000,
         batch_size: 256,
         seed: 1,
+        branching: None,
     }
 }
 

@@ -43,6 +43,9 @@ fn print(a: &SweepAnalysis) {
     for w in &a.warnings {
         println!("  warning: {w}");
     }
+    if let Some(c) = &a.compute {
+        println!("{}", c.line());
+    }
     for f in &a.fits {
         println!(
             "{} {}: {} on {} frontier points, R^2 (log10) = {:.3}; held-out largest-compute point: {}",

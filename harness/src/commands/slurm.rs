@@ -47,34 +47,47 @@ fn run(
         job_name: format!("clipscale-{sweep}"),
     };
     let exe = std::env::current_exe().context("locating the clipscale binary")?;
-    let Some(submitted) = submit_pending(specs, out, sweep, &exe, &options)? else {
+    let arrays = submit_pending(specs, out, sweep, &exe, &options)?;
+    if arrays.is_empty() {
         println!("nothing to submit");
         return Ok(());
-    };
-    let job = &submitted.job;
-    println!(
-        "submitted job array {job} ({} tasks): script {}, logs {}/{job}_<task>.out",
-        submitted.trials.len(),
-        submitted.script.display(),
-        submitted.logs.display()
-    );
-    if a.no_follow {
+    }
+    for submitted in &arrays {
+        let job = &submitted.job;
+        let after = match submitted.after.len() {
+            0 => String::new(),
+            n => format!(
+                ", branches starting after {n} trunk task{} succeed{}",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" }
+            ),
+        };
         println!(
-            "follow it with `squeue --jobs {job}` or `clipscale sweep status {}`",
+            "submitted job array {job} ({} tasks{after}): script {}, logs {}/{job}_<task>.out",
+            submitted.trials.len(),
+            submitted.script.display(),
+            submitted.logs.display()
+        );
+    }
+    if a.no_follow {
+        let jobs: Vec<&str> = arrays.iter().map(|s| s.job.as_str()).collect();
+        println!(
+            "follow it with `squeue --jobs {}` or `clipscale sweep status {}`",
+            jobs.join(","),
             a.common.file.display()
         );
         return Ok(());
     }
-    let tasks = follow(&submitted, a.poll)?;
+    let tasks = follow(&arrays, a.poll)?;
     println!();
     println!(
-        "{:<4} {:<38} {:<12} {:<12} log",
+        "{:<12} {:<38} {:<12} {:<12} log",
         "task", "trial", "trial state", "slurm state"
     );
     for t in &tasks {
         println!(
-            "{:<4} {:<38} {:<12} {:<12} {}",
-            t.task,
+            "{:<12} {:<38} {:<12} {:<12} {}",
+            format!("{}_{}", t.job, t.task),
             t.trial.name(),
             t.state.label(),
             t.slurm_state,

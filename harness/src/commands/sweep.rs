@@ -45,10 +45,10 @@ pub fn load(common: &SweepCommon, device: DeviceSpec) -> Result<(Sweep, Vec<Tria
 fn plan(a: &SweepPlanArgs) -> Result<()> {
     let (sweep, specs) = load(&a.common, a.device)?;
     println!(
-        "sweep {} ({}): {} trials -> {}",
+        "sweep {} ({}): {} -> {}",
         sweep.file.name,
         sweep.path.display(),
-        specs.len(),
+        count_line(&specs),
         a.common.out.join(&sweep.file.name).display()
     );
     let mut estimator = Estimator::new(&a.common.out, a.device, !a.no_calibrate);
@@ -58,10 +58,14 @@ fn plan(a: &SweepPlanArgs) -> Result<()> {
         a.device,
         format_duration(total_s)
     );
-    if let Some(line) = plan::comparison_line(&specs) {
+    if let Some(line) = plan::compute_line(&specs) {
         println!("{line}");
     }
-    plan::print_forecasts(&specs, &a.common.out, &sweep.file.name);
+    let trials = plan::trials_only(&specs);
+    if let Some(line) = plan::comparison_line(&trials) {
+        println!("{line}");
+    }
+    plan::print_forecasts(&trials, &a.common.out, &sweep.file.name);
     Ok(())
 }
 
@@ -69,12 +73,15 @@ fn run(a: &SweepRunArgs) -> Result<()> {
     let device = a.devices.first().copied().unwrap_or(DeviceSpec::Cpu);
     let (sweep, specs) = load(&a.common, device)?;
     println!(
-        "sweep {}: {} trials in {}",
+        "sweep {}: {} in {}",
         sweep.file.name,
-        specs.len(),
+        count_line(&specs),
         a.common.out.join(&sweep.file.name).display()
     );
-    if let Some(line) = plan::comparison_line(&specs) {
+    if let Some(line) = plan::compute_line(&specs) {
+        println!("{line}");
+    }
+    if let Some(line) = plan::comparison_line(&plan::trials_only(&specs)) {
         println!("{line}");
     }
     keep_sweep_inputs(&a.common, &sweep, &specs)?;
@@ -106,7 +113,7 @@ fn run(a: &SweepRunArgs) -> Result<()> {
 pub fn keep_sweep_inputs(common: &SweepCommon, sweep: &Sweep, specs: &[TrialSpec]) -> Result<()> {
     let text = std::fs::read_to_string(&common.file)
         .with_context(|| format!("reading {}", common.file.display()))?;
-    let plan: Vec<clipscale_analysis::report::PlannedTrial> = specs
+    let plan: Vec<clipscale_analysis::report::PlannedTrial> = plan::trials_only(specs)
         .iter()
         .map(|s| clipscale_analysis::report::PlannedTrial {
             trial_id: s.head.trial_id.clone(),
@@ -121,6 +128,18 @@ pub fn keep_sweep_inputs(common: &SweepCommon, sweep: &Sweep, specs: &[TrialSpec
         &plan,
     )?;
     Ok(())
+}
+
+/// "N trials", and the trunks they branch from when there are any.
+fn count_line(specs: &[TrialSpec]) -> String {
+    match specs.iter().filter(|s| s.head.is_trunk()).count() {
+        0 => format!("{} trials", specs.len()),
+        trunks => format!(
+            "{} trials, branched from {trunks} trunk{}",
+            specs.len() - trunks,
+            if trunks == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 fn run_one_cmd(a: &SweepRunOneArgs) -> Result<()> {

@@ -52,6 +52,8 @@ pub struct Census {
 #[derive(Debug, Clone)]
 pub struct Submitted {
     pub job: String,
+    /// The array tasks it waits for (`afterok`), as `JOB_TASK`: the trunks of its branches.
+    pub after: Vec<String>,
     /// Array task i runs `trials[i]`.
     pub trials: Vec<TrialDir>,
     pub script: PathBuf,
@@ -84,25 +86,73 @@ pub fn census(specs: &[TrialSpec], results: &Path) -> Census {
     }
 }
 
-/// Submits the trials of `specs` that still need a run (pending, interrupted, failed) as one
-/// array of `sweep`, run by `exe` with `options`; `None` when there is nothing to run.
+/// Submits the trials of `specs` that still need a run (pending, interrupted, failed) as job
+/// arrays of `sweep`, run by `exe` with `options`: one array, and in a branched sweep a second
+/// one of the branches whose trunk is in the first, which Slurm starts only after those trunk
+/// tasks succeed (`--dependency=afterok:JOB_TASK:...`). Empty when there is nothing to run.
 pub fn submit_pending(
     specs: &[TrialSpec],
     results: &Path,
     sweep: &str,
     exe: &Path,
     options: &SlurmOptions,
-) -> Result<Option<Submitted>, ArrayError> {
+) -> Result<Vec<Submitted>, ArrayError> {
     let mut pending: Vec<&TrialSpec> = specs
         .iter()
         .filter(|s| state(&s.dir(results)).runnable())
         .collect();
-    // smallest first: Slurm starts array tasks in index order as resources allow, so the
-    // larger trials are forecast from the smaller ones' laws
-    pending.sort_by(|a, b| a.planned_train_flops().total_cmp(&b.planned_train_flops()));
-    if pending.is_empty() {
-        return Ok(None);
+    // trunks, then smallest first: Slurm starts array tasks in index order as resources allow,
+    // so the larger trials are forecast from the smaller ones' laws
+    pending.sort_by(|a, b| {
+        (!a.head.is_trunk())
+            .cmp(&!b.head.is_trunk())
+            .then(a.planned_train_flops().total_cmp(&b.planned_train_flops()))
+    });
+    let trunk_ids: Vec<&str> = pending
+        .iter()
+        .filter(|s| s.head.is_trunk())
+        .map(|s| s.head.trial_id.as_str())
+        .collect();
+    // a branch waits when its trunk runs in the first array (and has not yet its checkpoint)
+    let waits = |s: &TrialSpec| {
+        super::branch::trunk_of(s).is_some_and(|t| trunk_ids.contains(&t))
+            && !super::branch::ready(s, results)
+    };
+    let (second, first): (Vec<&TrialSpec>, Vec<&TrialSpec>) =
+        pending.into_iter().partition(|s| waits(s));
+    let mut out = Vec::new();
+    if !first.is_empty() {
+        out.push(submit_array(
+            &first,
+            results,
+            sweep,
+            exe,
+            options,
+            Vec::new(),
+        )?);
     }
+    if !second.is_empty() {
+        let job = &out[0].job;
+        let after = first
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.head.is_trunk())
+            .map(|(i, _)| format!("{job}_{i}"))
+            .collect();
+        out.push(submit_array(&second, results, sweep, exe, options, after)?);
+    }
+    Ok(out)
+}
+
+/// Submits one array over `pending` (after the tasks `after`, if any).
+fn submit_array(
+    pending: &[&TrialSpec],
+    results: &Path,
+    sweep: &str,
+    exe: &Path,
+    options: &SlurmOptions,
+    after: Vec<String>,
+) -> Result<Submitted, ArrayError> {
     let trials = pending
         .iter()
         .map(|s| prepare(s, results))
@@ -110,7 +160,11 @@ pub fn submit_pending(
     let dir = results.join(sweep).join("slurm");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(io("creating", &logs))?;
-    let stamp = format!("{:.0}", now_unix_s() * 1000.0);
+    let stamp = format!(
+        "{:.0}{}",
+        now_unix_s() * 1000.0,
+        if after.is_empty() { "" } else { "-branches" }
+    );
     let manifest = dir.join(format!("{stamp}.manifest"));
     let lines: Vec<String> = trials
         .iter()
@@ -123,6 +177,7 @@ pub fn submit_pending(
         manifest: &manifest,
         log_dir: &logs,
         tasks: trials.len(),
+        after: &after,
     };
     std::fs::write(&script, slurm::batch_script(&job, options)).map_err(io("writing", &script))?;
     let job = slurm::submit(&script)?;
@@ -136,12 +191,13 @@ pub fn submit_pending(
             unix_s: now_unix_s(),
         },
     )?;
-    Ok(Some(Submitted {
+    Ok(Submitted {
         job,
+        after,
         trials,
         script,
         logs,
-    }))
+    })
 }
 
 /// The line at `index` of a manifest: the trial folder array task `index` runs.
@@ -171,6 +227,7 @@ pub fn manifest_entry(manifest: &Path, index: usize) -> Result<TrialDir, ArrayEr
 /// One task of a followed array at the end.
 #[derive(Debug, Clone)]
 pub struct TaskReport {
+    pub job: String,
     pub task: usize,
     pub trial: TrialDir,
     pub state: TrialState,
@@ -179,66 +236,86 @@ pub struct TaskReport {
     pub log: PathBuf,
 }
 
-/// Watches the array until every task has finished, printing a line whenever the counts
+/// Watches the arrays until every task has finished, printing a line whenever the counts
 /// change; returns each task's trial state and Slurm state.
-pub fn follow(submitted: &Submitted, poll_s: f64) -> Result<Vec<TaskReport>, ArrayError> {
-    let mut last: BTreeMap<usize, TaskState> = BTreeMap::new();
+pub fn follow(arrays: &[Submitted], poll_s: f64) -> Result<Vec<TaskReport>, ArrayError> {
+    let mut last: BTreeMap<(usize, usize), TaskState> = BTreeMap::new();
     let mut shown = String::new();
     let started = Instant::now();
     loop {
-        let tasks = match slurm::query(&submitted.job) {
-            Ok(t) => t,
-            // once Slurm has forgotten the job (MinJobAge), squeue refuses its id
-            Err(SlurmError::Failed { .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        let pending_range = tasks.iter().any(|t| t.task.is_none());
-        for t in &tasks {
-            if let Some(i) = t.task {
-                last.insert(i, t.clone());
+        let mut lines = Vec::new();
+        let mut finished = true;
+        for (a, submitted) in arrays.iter().enumerate() {
+            let tasks = match slurm::query(&submitted.job) {
+                Ok(t) => t,
+                // once Slurm has forgotten the job (MinJobAge), squeue refuses its id
+                Err(SlurmError::Failed { .. }) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            finished &= !tasks.iter().any(|t| t.task.is_none())
+                && tasks.iter().all(|t| slurm::is_final(&t.state));
+            for t in &tasks {
+                if let Some(i) = t.task {
+                    last.insert((a, i), t.clone());
+                }
             }
+            lines.push(array_line(submitted, &tasks));
         }
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for t in &tasks {
-            *counts.entry(t.state.clone()).or_default() +=
-                t.pending_range.as_deref().map_or(1, count_range);
-        }
-        let done = submitted
-            .trials
-            .iter()
-            .filter(|t| matches!(state(t), TrialState::Done(_)))
-            .count();
-        let line = format!(
-            "job {}: {} | trials done {done}/{}",
-            submitted.job,
-            counts
-                .iter()
-                .map(|(k, v)| format!("{v} {}", k.to_lowercase()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            submitted.trials.len()
-        );
+        let line = lines.join("; ");
         if line != shown {
             println!("[{:>5.0} s] {line}", started.elapsed().as_secs_f64());
             shown = line;
         }
-        if !pending_range && tasks.iter().all(|t| slurm::is_final(&t.state)) {
+        if finished {
             break;
         }
         std::thread::sleep(Duration::from_secs_f64(poll_s.max(1.0)));
     }
-    Ok(submitted
-        .trials
+    Ok(arrays
         .iter()
         .enumerate()
-        .map(|(i, trial)| TaskReport {
-            task: i,
-            trial: trial.clone(),
-            state: state(trial),
-            slurm_state: last.get(&i).map_or_else(|| "?".into(), |t| t.state.clone()),
-            log: slurm::task_log(&submitted.logs, &submitted.job, i),
+        .flat_map(|(a, submitted)| {
+            let last = &last;
+            submitted
+                .trials
+                .iter()
+                .enumerate()
+                .map(move |(i, trial)| TaskReport {
+                    job: submitted.job.clone(),
+                    task: i,
+                    trial: trial.clone(),
+                    state: state(trial),
+                    slurm_state: last
+                        .get(&(a, i))
+                        .map_or_else(|| "?".into(), |t| t.state.clone()),
+                    log: slurm::task_log(&submitted.logs, &submitted.job, i),
+                })
         })
         .collect())
+}
+
+/// One array's counts by Slurm state, and its trials done.
+fn array_line(submitted: &Submitted, tasks: &[TaskState]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for t in tasks {
+        *counts.entry(t.state.clone()).or_default() +=
+            t.pending_range.as_deref().map_or(1, count_range);
+    }
+    let done = submitted
+        .trials
+        .iter()
+        .filter(|t| matches!(state(t), TrialState::Done(_)))
+        .count();
+    format!(
+        "job {}: {} | trials done {done}/{}",
+        submitted.job,
+        counts
+            .iter()
+            .map(|(k, v)| format!("{v} {}", k.to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        submitted.trials.len()
+    )
 }
 
 /// Tasks in a range string such as "0-3", "2,5-7" or "4-9%2".

@@ -177,7 +177,8 @@ pub fn run_one(
     if !trial.has_spec() {
         return Err(RunOneError::NotATrial(trial.path().display().to_string()));
     }
-    let found = trial.read_spec_head()?.trial_id;
+    let head = trial.read_spec_head()?;
+    let found = head.trial_id.clone();
     if found != trial.name() {
         return Err(RunOneError::Mismatch {
             dir: trial.path().display().to_string(),
@@ -207,7 +208,9 @@ pub fn run_one(
         }
         TrialState::Pending | TrialState::Interrupted { .. } | TrialState::Running(_) => {}
     }
-    if !trial.forecast_path().exists()
+    // a trunk is no point of the sweep's laws: nothing to forecast
+    if !head.is_trunk()
+        && !trial.forecast_path().exists()
         && let Err(e) = write_forecast(trial)
     {
         eprintln!(

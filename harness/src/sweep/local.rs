@@ -7,7 +7,8 @@
 //! A trial that another executor holds is waited for: when its lock is released the trial is
 //! done (counted as done elsewhere) or is taken over and run here. A failed attempt is retried
 //! up to `retries` times, resuming from its checkpoint; a diverged trial is not (divergence is
-//! deterministic). The sweep is complete when every trial is done, whoever ran it.
+//! deterministic). The sweep is complete when every trial is done, whoever ran it. A branch
+//! starts once its trunk has written the checkpoint it starts from.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::OpenOptions;
@@ -25,6 +26,7 @@ use crate::backend::DeviceSpec;
 use crate::provenance::now_unix_s;
 use crate::train::TrialSpec;
 
+use super::branch;
 use super::exec::{EXIT_DIVERGED, EXIT_DONE, EXIT_LOCKED, prepare};
 use super::plan::{TrialState, cell, format_duration, progress, state};
 
@@ -238,13 +240,18 @@ struct Executor<'a> {
 impl<'a> Executor<'a> {
     /// Sorts the trials by where they stand: ended ones get their outcome, held ones are
     /// waited for, the rest queued in order of increasing training compute, so that the larger
-    /// trials are forecast from the laws of the smaller ones (see `write_forecast`).
+    /// trials are forecast from the laws of the smaller ones (see `write_forecast`); trunks
+    /// first, as their branches wait for them.
     fn new(run: &'a LocalRun<'a>) -> Self {
         let mut outcomes = HashMap::new();
         let mut queue = VecDeque::new();
         let mut waiting = Vec::new();
         let mut by_compute: Vec<&TrialSpec> = run.specs.iter().collect();
-        by_compute.sort_by(|a, b| a.planned_train_flops().total_cmp(&b.planned_train_flops()));
+        by_compute.sort_by(|a, b| {
+            (!a.head.is_trunk())
+                .cmp(&!b.head.is_trunk())
+                .then(a.planned_train_flops().total_cmp(&b.planned_train_flops()))
+        });
         for spec in by_compute {
             let id = spec.head.trial_id.clone();
             let ended = match state(&spec.dir(run.results)) {
@@ -275,10 +282,35 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// The first queued trial that can start: any but a branch whose trunk has not yet written
+    /// its checkpoint (a branch whose trunk ended without it is refused here).
+    fn next_startable(&mut self) -> Option<TrialSpec> {
+        loop {
+            let results = self.run.results;
+            let i = self.queue.iter().position(|s| {
+                branch::ready(s, results)
+                    || branch::trunk_of(s).is_some_and(|t| self.outcomes.contains_key(t))
+            })?;
+            let spec = self.queue.remove(i)?;
+            match branch::trunk_of(&spec) {
+                Some(trunk) if !branch::ready(&spec, results) => {
+                    let why = format!(
+                        "its trunk {trunk} ended ({}) without the checkpoint it starts from",
+                        self.outcomes[trunk].label()
+                    );
+                    let id = &spec.head.trial_id;
+                    self.bars.note(&format!("{id}: {why}; not run"));
+                    self.end(&spec, Outcome::Refused(why));
+                }
+                _ => return Some(spec),
+            }
+        }
+    }
+
     /// Starts queued trials while workers are free.
     fn start_trials(&mut self) -> Result<(), LocalError> {
         while self.running.len() < self.run.workers {
-            let Some(spec) = self.queue.pop_front() else {
+            let Some(spec) = self.next_startable() else {
                 return Ok(());
             };
             // another executor may have taken the trial since it was queued

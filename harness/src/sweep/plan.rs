@@ -257,12 +257,13 @@ pub fn comparison_groups(specs: &[TrialSpec]) -> Option<(&'static str, Vec<Strin
         .zip(&settings)
         .zip(varied)
         .map(|((spec, s), varied)| {
-            let (objective, curation, family) = variant_of(s);
+            let v = variant_of(s);
             clipscale_analysis::table::TidyRow {
                 train_data: spec.head.dataset.clone(),
-                objective,
-                curation,
-                family,
+                objective: v.objective,
+                curation: v.curation,
+                family: v.family,
+                schedule: v.schedule,
                 varied,
                 ..Default::default()
             }
@@ -284,8 +285,24 @@ pub fn comparison_line(specs: &[TrialSpec]) -> Option<String> {
     })
 }
 
-/// Prints the plan: each trial's size, cost, estimated time and state; returns the total
-/// estimated seconds.
+/// The line on a branched sweep's compute against independent runs' (`None` when nothing
+/// branches).
+pub fn compute_line(specs: &[TrialSpec]) -> Option<String> {
+    let account = clipscale_analysis::branching::ComputeAccount::of(specs.iter().map(|s| &s.head));
+    (account.branches > 0).then(|| account.line())
+}
+
+/// The sweep's trials, without its trunks (which are no points of its laws).
+pub fn trials_only(specs: &[TrialSpec]) -> Vec<TrialSpec> {
+    specs
+        .iter()
+        .filter(|s| !s.head.is_trunk())
+        .cloned()
+        .collect()
+}
+
+/// Prints the plan: each trial's size, cost (a branch's: its cooldown's), estimated time and
+/// state; returns the total estimated seconds.
 pub fn print_plan(
     specs: &[TrialSpec],
     results: &Path,
@@ -301,8 +318,11 @@ pub fn print_plan(
         let (per_s, source) = estimator.throughput(spec)?;
         let remaining = match &st {
             TrialState::Done(_) | TrialState::Diverged(_) => 0,
-            TrialState::Interrupted { samples_seen } => spec.head.samples - samples_seen,
-            _ => spec.head.samples,
+            TrialState::Interrupted { samples_seen } if *samples_seen > 0 => {
+                spec.head.samples - samples_seen
+            }
+            // a branch trains only its cooldown
+            _ => spec.head.own_samples(),
         };
         let est = remaining as f64 / per_s;
         if est.is_finite() {
@@ -315,7 +335,7 @@ pub fn print_plan(
             spec.model.name,
             c.params,
             spec.head.samples,
-            c.train_flops_per_sample() * spec.head.samples as f64,
+            c.train_flops_per_sample() * spec.head.own_samples() as f64,
             format_duration(est),
             source,
             st.label()

@@ -62,6 +62,8 @@ pub struct ArrayJob<'a> {
     pub manifest: &'a Path,
     pub log_dir: &'a Path,
     pub tasks: usize,
+    /// Array tasks (`JOB_TASK`) that must succeed first: a branch array's trunks.
+    pub after: &'a [String],
 }
 
 /// The batch script of a job array over the trials of `job`.
@@ -71,6 +73,7 @@ pub fn batch_script(job: &ArrayJob<'_>, o: &SlurmOptions) -> String {
         manifest,
         log_dir,
         tasks: n,
+        after,
     } = *job;
     let mut h = vec![
         "#!/bin/bash".to_string(),
@@ -86,6 +89,11 @@ pub fn batch_script(job: &ArrayJob<'_>, o: &SlurmOptions) -> String {
         format!("#SBATCH --signal=B:USR1@{}", o.signal_grace_s),
         format!("#SBATCH --cpus-per-task={}", o.cpus_per_task),
     ];
+    if !after.is_empty() {
+        // a trunk that fails cancels its branches rather than leaving them pending forever
+        h.push(format!("#SBATCH --dependency=afterok:{}", after.join(":")));
+        h.push("#SBATCH --kill-on-invalid-dep=yes".into());
+    }
     if let Some(p) = &o.partition {
         h.push(format!("#SBATCH --partition={p}"));
     }
@@ -333,6 +341,7 @@ mod tests {
             manifest: Path::new("/r/m.txt"),
             log_dir: Path::new("/r/logs"),
             tasks: 5,
+            after: &[],
         };
         let s = batch_script(&job, &o);
         for needle in [
@@ -348,6 +357,24 @@ mod tests {
             "--device cuda:0",
             "scontrol requeue",
             "trap requeue USR1 TERM",
+        ] {
+            assert!(s.contains(needle), "missing {needle}:\n{s}");
+        }
+        assert!(
+            !s.contains("--dependency"),
+            "no dependency unless asked:\n{s}"
+        );
+        let after = ["7_0".to_string(), "7_2".to_string()];
+        let s = batch_script(
+            &ArrayJob {
+                after: &after,
+                ..job
+            },
+            &o,
+        );
+        for needle in [
+            "#SBATCH --dependency=afterok:7_0:7_2",
+            "#SBATCH --kill-on-invalid-dep=yes",
         ] {
             assert!(s.contains(needle), "missing {needle}:\n{s}");
         }

@@ -19,6 +19,9 @@
 //! samples = 40_000
 //! ```
 //!
+//! `branch = true` (beside `name`) trains the constant-cooldown trials of each model as
+//! cooldowns branched from one trunk ([`super::branch`]); `resolve` then lists the trunks first.
+//!
 //! Axes: model, samples, train_flops, batch, lr, warmup_samples, weight_decay, seed, dataset,
 //! data_dir, curation (`curation = ["none", "align", "align+noise:fraction=0.2"]` over a
 //! pool: `dataset = "pool"` in `[base]`), objective (`["clip", "siglip"]`), init_logit_scale,
@@ -84,6 +87,10 @@ pub struct SweepFile {
     pub zip: Vec<Axes>,
     #[serde(default)]
     pub trial: Vec<TrialSettings>,
+    /// Train each group of constant-cooldown trials that differ only in length as cooldowns
+    /// branched from one constant-rate trunk (see [`super::branch`]).
+    #[serde(default)]
+    pub branch: bool,
     #[serde(default)]
     pub slurm: Option<toml::Table>,
 }
@@ -258,6 +265,12 @@ impl Sweep {
                 });
             }
             out.push(spec);
+        }
+        if self.file.branch {
+            out = super::branch::branch(out).map_err(|message| SweepError::Invalid {
+                path: self.path.clone(),
+                message,
+            })?;
         }
         Ok(out)
     }

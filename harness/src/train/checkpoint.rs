@@ -39,12 +39,14 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::<FullPrecisionSettings>::new()
 }
 
-/// Writes a checkpoint for `state.step` and prunes all but the newest `keep`.
+/// Writes a checkpoint for `state.step` and prunes all but the newest `keep` and those of the
+/// `pinned` steps (a trunk's branch points).
 pub fn save<B: AutodiffBackend>(
     trial: &TrialDir,
     trainer: &Trainer<B>,
     state: &CheckpointState,
     keep: usize,
+    pinned: &[u64],
 ) -> Result<CheckpointDir, CheckpointError> {
     let tmp = trial.checkpoint_tmp(state.step);
     if tmp.path().exists() {
@@ -77,12 +79,16 @@ pub fn save<B: AutodiffBackend>(
     if let Ok(d) = std::fs::File::open(trial.checkpoints_path()) {
         let _ = d.sync_all();
     }
-    prune(trial, keep)?;
+    prune(trial, keep, pinned)?;
     Ok(done)
 }
 
-fn prune(trial: &TrialDir, keep: usize) -> Result<(), CheckpointError> {
-    let all = trial.checkpoints();
+fn prune(trial: &TrialDir, keep: usize, pinned: &[u64]) -> Result<(), CheckpointError> {
+    let all: Vec<_> = trial
+        .checkpoints()
+        .into_iter()
+        .filter(|(step, _)| !pinned.contains(step))
+        .collect();
     let drop_n = all.len().saturating_sub(keep.max(1));
     for (_, dir) in all.into_iter().take(drop_n) {
         std::fs::remove_dir_all(dir.path()).map_err(|e| io_err(dir.path(), e))?;

@@ -1,8 +1,10 @@
 //! Training: a trial's settings ([`settings`]) resolved into its spec ([`spec`]), the training
 //! step ([`trainer`]), the learning-rate schedule in samples ([`schedule`]), open_clip's
 //! optimiser ([`optim`]), data feeding ([`data`]), checkpoints ([`checkpoint`]), test faults
-//! ([`faults`]), and the run that ties them together ([`run`]).
+//! ([`faults`]), branches seeded from a trunk ([`branch`]), and the run that ties them together
+//! ([`run`]).
 
+pub mod branch;
 pub mod checkpoint;
 pub mod data;
 pub mod faults;
@@ -25,12 +27,29 @@ impl TrialSpec {
         self.head.model_summary.train_flops_per_sample() * self.head.samples as f64
     }
 
-    /// The trial's folder under `results`: `<results>/<sweep>/<trial-id>`.
+    /// The trial's folder under `results`: `<results>/<sweep>/<trial-id>`, or for a trunk
+    /// `<results>/<sweep>/trunks/<trial-id>` (where `collect` and the views of trials do not
+    /// look for trials).
     pub fn dir(&self, results: &std::path::Path) -> clipscale_analysis::trial::TrialDir {
-        clipscale_analysis::trial::TrialDir::in_results(
-            results,
-            &self.head.sweep,
-            &self.head.trial_id,
-        )
+        let sweep = results.join(&self.head.sweep);
+        clipscale_analysis::trial::TrialDir::new(if self.head.is_trunk() {
+            sweep
+                .join(clipscale_analysis::branching::TRUNKS)
+                .join(&self.head.trial_id)
+        } else {
+            sweep.join(&self.head.trial_id)
+        })
+    }
+
+    /// A trunk's branch points as checkpoint steps, which its checkpoint retention keeps
+    /// (none for every other trial).
+    pub fn pinned_steps(&self) -> Vec<u64> {
+        match &self.head.branching {
+            Some(clipscale_analysis::records::Branching::Trunk { branch_points }) => branch_points
+                .iter()
+                .map(|s| s / self.head.batch_size as u64)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }

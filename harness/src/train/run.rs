@@ -9,8 +9,8 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use clipscale_analysis::records::{
-    BenchmarkResult, CheckpointState, DataRecord, FinalRecord, MetricsRecord, SCHEMA_VERSION,
-    TrialStatus, train_flops,
+    BenchmarkResult, Branching, CheckpointState, DataRecord, FinalRecord, MetricsRecord,
+    SCHEMA_VERSION, TrialStatus, train_flops,
 };
 use clipscale_analysis::trial::TrialDir;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -41,6 +41,8 @@ pub enum TrainError {
     Model(#[from] crate::model::ConfigError),
     #[error(transparent)]
     Precision(#[from] crate::model::PrecisionError),
+    #[error(transparent)]
+    Branch(#[from] crate::train::branch::BranchError),
     #[error(
         "stopped by signal {signal} at step {step} ({samples_seen} samples seen); checkpoint written, the trial resumes from it"
     )]
@@ -98,9 +100,9 @@ fn train<B: AutodiffBackend>(
         tokenizer: data.tokenizer.clone(),
         shape,
     };
-    let (mut state, mut trainer) =
+    let (mut state, mut trainer, began) =
         start_or_resume::<B>(trial, &spec, task.resume, device, backend)?;
-    if state.step == 0 {
+    if began {
         // where the trial really runs (the executor that wrote the spec may be another host)
         let mut ran = spec.clone();
         ran.head.provenance = crate::provenance::collect(backend);
@@ -112,6 +114,9 @@ fn train<B: AutodiffBackend>(
         total_samples: total,
         shape: spec.optim.schedule,
     };
+    // a trunk checkpoints at its branch points and keeps those checkpoints; it writes no
+    // records at its end that the branches' own runs would not write there
+    let (pinned, trunk) = (spec.pinned_steps(), spec.head.is_trunk());
     let faults = Faults::from_env(&spec.head.trial_id);
     let bar = progress_bar(&spec, task.progress, state.samples_seen);
     let feed = Prefetcher::start(
@@ -136,7 +141,7 @@ fn train<B: AutodiffBackend>(
             bar.finish_and_clear();
             if checkpointed_at != Some(state.step) {
                 state.wall_s = wall_before + started.elapsed().as_secs_f64();
-                checkpoint::save(trial, &trainer, &state, iv.keep_checkpoints)?;
+                checkpoint::save(trial, &trainer, &state, iv.keep_checkpoints, &pinned)?;
             }
             return Err(stopped_by_signal(trial, &state));
         }
@@ -182,9 +187,8 @@ fn train<B: AutodiffBackend>(
         window.add(stepped.elapsed().as_secs_f64(), data_s);
         bar.set_position(state.samples_seen);
         // records, evaluations and checkpoints at their intervals, and all three at the end
-        let due = |every: u64| {
-            before / every != state.samples_seen / every || state.samples_seen >= total
-        };
+        let end = state.samples_seen >= total;
+        let due = |every: u64| before / every != state.samples_seen / every || (end && !trunk);
         if due(iv.log_every_samples) {
             let head = (trainer.logit_scale(), trainer.logit_bias());
             let rec = window.record(&spec, &state, last_loss, lr, head);
@@ -196,9 +200,9 @@ fn train<B: AutodiffBackend>(
         if due(iv.eval_every_samples) {
             evaluator.evaluate(trial, &spec, trainer.model(), state.samples_seen, device)?;
         }
-        if due(iv.checkpoint_every_samples) {
+        if due(iv.checkpoint_every_samples) || end || pinned.contains(&state.step) {
             state.wall_s = wall_before + started.elapsed().as_secs_f64();
-            checkpoint::save(trial, &trainer, &state, iv.keep_checkpoints)?;
+            checkpoint::save(trial, &trainer, &state, iv.keep_checkpoints, &pinned)?;
             checkpointed_at = Some(state.step);
         }
     }
@@ -277,14 +281,16 @@ fn final_line(f: &FinalRecord) -> String {
 }
 
 /// A fresh model and optimiser, or (with `resume`) those of the newest checkpoint with the
-/// records trimmed to what it had written. A fresh start keeps no records of an earlier one.
+/// records trimmed to what it had written. A fresh start keeps no records of an earlier one; a
+/// branch starts from its trunk's checkpoint at its branch point. The flag says whether the
+/// trial began here (a fresh start or a new branch) rather than resumed.
 fn start_or_resume<B: AutodiffBackend>(
     trial: &TrialDir,
     spec: &TrialSpec,
     resume: bool,
     device: &B::Device,
     backend: &BackendInfo,
-) -> Result<(CheckpointState, Trainer<B>), TrainError> {
+) -> Result<(CheckpointState, Trainer<B>, bool), TrainError> {
     // a precision the device lacks is refused before anything is written
     spec.optim.precision.check_supported::<B>(device, backend)?;
     let settings = StepSettings {
@@ -302,7 +308,20 @@ fn start_or_resume<B: AutodiffBackend>(
             "resumed from step {} ({} samples seen)",
             state.step, state.samples_seen
         ));
-        return Ok((state, trainer));
+        return Ok((state, trainer, false));
+    }
+    if let Some(Branching::Branch {
+        trunk,
+        from_samples,
+    }) = &spec.head.branching
+    {
+        crate::train::branch::seed_from_trunk(trial, spec, trunk, *from_samples)?;
+        let (state, trainer) = checkpoint::restore_latest(trial, model, settings, device)?
+            .ok_or_else(|| CheckpointError::Io {
+                path: trial.checkpoints_path(),
+                message: "the checkpoint copied from the trunk cannot be found".into(),
+            })?;
+        return Ok((state, trainer, true));
     }
     trial.clear_records()?;
     trial.log(&format!(
@@ -316,7 +335,7 @@ fn start_or_resume<B: AutodiffBackend>(
         wall_s: 0.0,
         data_position: None,
     };
-    Ok((fresh, Trainer::new(model, settings)))
+    Ok((fresh, Trainer::new(model, settings), true))
 }
 
 /// The trial's held-out evaluations, built once, run at each evaluation point.

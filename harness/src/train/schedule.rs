@@ -19,6 +19,9 @@ pub enum ScheduleShape {
         cooldown_fraction: f64,
         cooldown_shape: CooldownShape,
     },
+    /// The peak held to the end: a branched sweep's trunk, from whose checkpoints the trials
+    /// cool down (never a trial's own schedule).
+    Constant,
 }
 
 impl ScheduleShape {
@@ -72,12 +75,13 @@ impl Schedule {
         if done <= self.warmup_samples {
             return self.peak_lr * done as f64 / self.warmup_samples as f64;
         }
-        if let ScheduleShape::ConstantCooldown {
-            cooldown_fraction,
-            cooldown_shape,
-        } = self.shape
-        {
-            return self.cooldown_lr(samples_seen, cooldown_fraction, cooldown_shape);
+        match self.shape {
+            ScheduleShape::ConstantCooldown {
+                cooldown_fraction,
+                cooldown_shape,
+            } => return self.cooldown_lr(samples_seen, cooldown_fraction, cooldown_shape),
+            ScheduleShape::Constant => return self.peak_lr,
+            ScheduleShape::Cosine => {}
         }
         let decay = self
             .total_samples
@@ -213,6 +217,21 @@ mod tests {
             shape: ScheduleShape::Cosine,
         };
         assert_ne!(cos(10_000).lr(2000, 64), cos(40_000).lr(2000, 64));
+    }
+
+    #[test]
+    fn a_trunk_follows_every_cooldown_schedule_until_its_cooldown_starts() {
+        let trunk = Schedule {
+            shape: ScheduleShape::Constant,
+            ..cooldown(CooldownShape::OneMinusSqrt, 32_000)
+        };
+        for total in [10_000u64, 20_000, 40_000] {
+            let s = cooldown(CooldownShape::OneMinusSqrt, total);
+            for seen in (0..s.cooldown_start(0.2)).step_by(64) {
+                assert_eq!(trunk.lr(seen, 64), s.lr(seen, 64), "{total} at {seen}");
+            }
+        }
+        assert_eq!(trunk.lr(31_936, 64), 1e-3, "no decay at its end");
     }
 
     #[test]

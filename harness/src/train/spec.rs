@@ -491,6 +491,7 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
             samples,
             batch_size: req.batch_size,
             seed: req.seed,
+            branching: None,
         },
         model,
         data: req.data,

@@ -32,7 +32,7 @@ use crate::error::{AnalysisError, Result};
 use crate::table::{Table, TidyRow};
 
 /// Text columns of the tidy table that rows can be grouped, coloured or marked by.
-pub const GROUP_COLUMNS: [&str; 11] = [
+pub const GROUP_COLUMNS: [&str; 12] = [
     "sweep",
     "trial_id",
     "model",
@@ -44,6 +44,7 @@ pub const GROUP_COLUMNS: [&str; 11] = [
     "curation",
     "family",
     "varied",
+    "schedule",
 ];
 
 /// Fails unless `column` is a text column rows can be grouped by.
