@@ -224,7 +224,7 @@ pub struct FitArgs {
     #[arg(long, value_name = "NAME=V1,V2,...")]
     pub group: Vec<Grouping>,
     /// The column --group renames values of (train_data, model, sweep, objective, curation,
-    /// family, varied).
+    /// family, schedule, varied).
     #[arg(long, default_value = "train_data")]
     pub group_column: String,
     /// Drop this many highest-error points first (5 reproduces Besiroglu et al.).

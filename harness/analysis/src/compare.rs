@@ -257,7 +257,12 @@ fn fit_group(table: &Table, rows: &[usize], spec: &CompareSpec, name: &str) -> R
     if let Some((_, f)) = spec.frontier_of.iter().find(|(g, _)| g == name) {
         fit.frontier = *f;
     }
-    let mut rec = fit_table(&sub, &spec.select, &fit, Some(&spec.bootstrap), None)?;
+    // the group's own sweeps of those asked for (groups may come from different sweeps)
+    let mut select = spec.select.clone();
+    select
+        .sweeps
+        .retain(|s| sub.rows.iter().any(|r| &r.sweep == s));
+    let mut rec = fit_table(&sub, &select, &fit, Some(&spec.bootstrap), None)?;
     let (resampled_by, replicates) = match rec.bootstrap.as_mut() {
         Some(b) => ("bootstrap", std::mem::take(&mut b.replicates)),
         None => {

@@ -172,3 +172,20 @@ fn bad_comparisons_are_refused_with_what_is_there() {
         .to_string();
     assert!(err.contains("not a function of compute alone"), "{err}");
 }
+
+#[test]
+fn groups_from_different_sweeps_are_compared_when_each_sweep_is_named() {
+    // A in sweep sw, B in sweep sw2 (a cosine sweep against a cooldown sweep, say)
+    let dir = temp_dir("compare-sweeps");
+    let t = table(&dir, [("A", 2.0, -0.1), ("B", 8.0, -0.2)]);
+    let text = std::fs::read_to_string(&t).expect("read");
+    std::fs::write(&t, text.replace("\nsw,B", "\nsw2,B")).expect("write");
+    let rec = run_compare(&args(&t, &["--sweep", "sw", "--sweep", "sw2"])).expect("compare");
+    assert_eq!(rec.groups.len(), 2, "{:?}", rec.not_fitted);
+    assert!(rec.pair("A", "B").expect("pair").crossing.compute.is_some());
+    // a sweep named that the table lacks is still an error naming those present
+    let err = run_compare(&args(&t, &["--sweep", "sw", "--sweep", "sw3"]))
+        .expect_err("no sw3")
+        .to_string();
+    assert!(err.contains("sw3") && err.contains("sw2"), "{err}");
+}

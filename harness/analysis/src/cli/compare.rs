@@ -24,7 +24,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "results/table.csv")]
     pub table: PathBuf,
     /// The column whose values are the groups (train_data, curation, objective, family,
-    /// varied, model, sweep, ...).
+    /// schedule, varied, model, sweep, ...).
     #[arg(long, default_value = "train_data")]
     pub by: String,
     /// Read these values of --by as one group (repeatable), e.g.
