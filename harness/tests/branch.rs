@@ -8,7 +8,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use clipscale_analysis::records::{Branching, EvalRecord, FinalRecord, MetricsRecord};
+use clipscale::model::ModelLadder;
+use clipscale::sweep::Sweep;
+use clipscale::train::TrialSpec;
+use clipscale_analysis::records::{Branching, EvalRecord, FinalRecord, MetricsRecord, Provenance};
 use clipscale_analysis::trial::TrialDir;
 
 fn bin() -> Command {
@@ -180,4 +183,95 @@ fn branches_killed_and_resumed_record_exactly_what_independent_runs_record() {
         );
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn resolve(text: &str) -> Result<Vec<TrialSpec>, String> {
+    let provenance = Provenance {
+        git_commit: "x".into(),
+        git_dirty: false,
+        clipscale_version: "0".into(),
+        burn_version: "0.21.0".into(),
+        backend: "flex".into(),
+        device: "cpu".into(),
+        float_type: "f32".into(),
+        threads: 1,
+        host: "h".into(),
+        started_unix_s: 0.0,
+    };
+    Sweep::parse(text, Path::new("b.toml"))
+        .and_then(|s| s.resolve(&ModelLadder::builtin(), &provenance))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn each_group_of_lengths_gets_one_trunk_and_shares_the_largest_trials_warmup_and_intervals() {
+    let specs = resolve(
+        r#"
+name = "b"
+branch = true
+[base]
+batch = 64
+schedule = "constant-cooldown"
+[axes]
+model = ["w32-d2", "w48-d2"]
+samples = [6400, 12800, 25600]
+[[trial]]
+model = "w32-d2"
+samples = 6400
+schedule = "cosine"
+"#,
+    )
+    .unwrap();
+    let trunks: Vec<&TrialSpec> = specs.iter().filter(|s| s.head.is_trunk()).collect();
+    assert_eq!(trunks.len(), 2, "one per model");
+    assert!(specs[..2].iter().all(|s| s.head.is_trunk()), "trunks first");
+    for trunk in trunks {
+        let Some(Branching::Trunk { branch_points }) = &trunk.head.branching else {
+            panic!("{:?}", trunk.head.branching)
+        };
+        // the last 20% of each length, on a step of 64 at or before its start
+        assert_eq!(branch_points, &vec![5120, 10240, 20480]);
+        assert_eq!(trunk.head.samples, 20480);
+        assert!(trunk.head.trial_id.starts_with("trunk-"));
+        let branches: Vec<&TrialSpec> = specs
+            .iter()
+            .filter(|s| {
+                matches!(&s.head.branching, Some(Branching::Branch { trunk: t, .. }) if *t == trunk.head.trial_id)
+            })
+            .collect();
+        assert_eq!(branches.len(), 3);
+        for b in branches {
+            assert_eq!(b.model.name, trunk.model.name);
+            // the largest trial's: 5% of 25,600 samples, and its intervals
+            assert_eq!(b.optim.warmup_samples, 1280);
+            assert_eq!(b.intervals.eval_every_samples, 25600 / 4);
+            assert_eq!(b.intervals.log_every_samples, 256);
+        }
+    }
+    let alone: Vec<&TrialSpec> = specs
+        .iter()
+        .filter(|s| s.head.branching.is_none())
+        .collect();
+    assert_eq!(alone.len(), 1, "the cosine trial runs on its own");
+    assert_eq!(alone[0].optim.warmup_samples, 320, "with its own warm-up");
+}
+
+#[test]
+fn a_sweep_that_cannot_branch_says_why() {
+    let err = resolve(
+        "name = \"b\"\nbranch = true\n[base]\nmodel = \"w32-d2\"\n[axes]\nsamples = [640, 1280]\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("b.toml") && err.contains("constant-cooldown"),
+        "{err}"
+    );
+    let err = resolve(
+        "name = \"b\"\nbranch = true\n[base]\nmodel = \"w32-d2\"\nschedule = \"constant-cooldown\"\nbatch = 32\n[[trial]]\nsamples = 640\nwarmup_samples = 32\n[[trial]]\nsamples = 6400\nwarmup_samples = 1000\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("warm-up") && err.contains("1000"),
+        "the shared warm-up is longer than the short trial: {err}"
+    );
 }
