@@ -579,7 +579,7 @@ fn each_trial_is_forecast_before_it_runs_and_the_forecast_changes_nothing() {
             .lines()
             .next()
             .unwrap()
-            .ends_with("forecast,forecast_lo,forecast_hi")
+            .contains("forecast,forecast_lo,forecast_hi")
     );
     assert!(
         stdout.contains("forecast before each trial ran"),

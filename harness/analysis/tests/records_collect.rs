@@ -393,7 +393,12 @@ fn the_table_says_what_each_trial_is_a_variant_of() {
     let t = table::read_csv(&path).expect("read");
     assert_eq!(t.version, table::TABLE_VERSION);
     assert_eq!(&t.columns[14..18], &table::VARIANT_COLUMNS);
-    assert_eq!(&t.columns[18..], &table::FORECAST_COLUMNS);
+    assert_eq!(&t.columns[18..21], &table::FORECAST_COLUMNS);
+    assert_eq!(&t.columns[21..], &table::SCHEDULE_COLUMNS);
+    assert!(
+        t.rows.iter().all(|r| r.schedule == "cosine"),
+        "a spec without a schedule decays by cosine"
+    );
     assert!(t.rows.iter().any(|r| r.varied == "data.curation=dfn"));
     // A table written before the columns existed reads as version 1 with them empty.
     let old = root.join("old.csv");

@@ -157,6 +157,46 @@ fn a_sweep_with_no_finished_trial_renders() {
 }
 
 #[test]
+fn a_branched_sweep_says_what_its_trunks_saved() {
+    let results = fresh("branched");
+    let dir = results.join("s");
+    // a trial of 1,000 samples branched at 800 from a trunk of 800: 1,000 against 1,000, and a
+    // second of 500 branched at 400 from the same trunk: 800 + 200 + 100 against 1,500
+    trial(&dir, "a", Some("done"), "");
+    trial(&dir, "b", Some("done"), "");
+    let set = |path: PathBuf, samples: u64, branching: serde_json::Value| {
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        spec["samples"] = samples.into();
+        spec["branching"] = branching;
+        std::fs::write(&path, spec.to_string()).unwrap();
+    };
+    set(
+        dir.join("a").join("spec.json"),
+        1000,
+        serde_json::json!({"role": "branch", "trunk": "k", "from_samples": 800}),
+    );
+    set(
+        dir.join("b").join("spec.json"),
+        500,
+        serde_json::json!({"role": "branch", "trunk": "k", "from_samples": 400}),
+    );
+    trial(&dir.join("trunks"), "k", Some("done"), "");
+    set(
+        dir.join("trunks").join("k").join("spec.json"),
+        800,
+        serde_json::json!({"role": "trunk", "branch_points": [400, 800]}),
+    );
+    let html = std::fs::read_to_string(write_sweep_report(&results, "s").unwrap()).unwrap();
+    parse_and_check(&html);
+    assert!(
+        html.contains("2 trials (2 branched from 1 trunk)") && html.contains("27% saved"),
+        "{html}"
+    );
+    std::fs::remove_dir_all(&results).ok();
+}
+
+#[test]
 fn a_missing_folder_is_an_error_that_names_it() {
     let err = write_sweep_report(Path::new("/nonexistent-results"), "s")
         .unwrap_err()

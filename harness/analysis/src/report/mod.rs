@@ -534,6 +534,14 @@ pub fn write_sweep_report(results: &Path, sweep: &str) -> Result<PathBuf> {
     let (description, file) = sweep_file_section(&dir);
     let mut body = file;
     body.push_str(&trials_section(&lines));
+    if let Some(account) = crate::branching::account_sweep_dir(&dir)? {
+        let _ = write!(
+            body,
+            "<p>Branched cooldowns: {}. The tiles above count each trial's whole run, its \
+             trunk's part included; the trunks are in <code>trunks/</code>.</p>",
+            escape(&account.line())
+        );
+    }
     body.push_str(&fits_section(&dir));
     body.push_str(&comparisons_section(&dir));
     body.push_str(&forecasts_section(&dir, table.as_ref(), sweep));
