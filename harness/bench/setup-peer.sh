@@ -6,15 +6,18 @@
 #        threading), python3-torchvision (0.14.1, matches that torch; open_clip imports it at
 #        import time: open_clip/utils.py and transform.py).
 #   pip (--no-deps, so torch is never upgraded): open_clip_torch==2.24.0 and the modules that
-#        open_clip imports unconditionally: ftfy (+ its dependency wcwidth), regex, tqdm.
-#        Optional imports (huggingface_hub, timm, transformers, nltk, safetensors, horovod) are
-#        wrapped in try/except by open_clip and are not installed.
+#        open_clip imports unconditionally: ftfy (+ its dependency wcwidth), regex, tqdm; and
+#        safetensors==0.4.5 (no dependencies), which the open_clip parity tests
+#        (harness/tests/openclip.rs) exchange tensors in. Other optional imports
+#        (huggingface_hub, timm, transformers, nltk, horovod) are wrapped in try/except by
+#        open_clip and are not installed.
 # BLAS: points the libblas.so.3 / liblapack.so.3 alternatives at openblas-openmp if they are not.
 # Idempotent: anything already present is skipped. Needs root (or sudo) only for what is missing.
 set -euo pipefail
 
 PY=/usr/bin/python3
 OPEN_CLIP_VERSION=2.24.0
+SAFETENSORS_VERSION=0.4.5
 ARCH_TRIPLET=x86_64-linux-gnu
 
 SUDO=""
@@ -59,6 +62,7 @@ done
 pip_missing=()
 have_dist() { "$PY" -c "import importlib.metadata as m, sys; v = m.version('$1'); sys.exit(0 if ('$2' in ('', v)) else 1)" 2>/dev/null; }
 have_dist open_clip_torch "$OPEN_CLIP_VERSION" || pip_missing+=("open_clip_torch==$OPEN_CLIP_VERSION")
+have_dist safetensors "$SAFETENSORS_VERSION" || pip_missing+=("safetensors==$SAFETENSORS_VERSION")
 for dist in ftfy wcwidth regex tqdm; do
     have_dist "$dist" "" || pip_missing+=("$dist")
 done
@@ -66,7 +70,7 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
     say "pip: installing ${pip_missing[*]} (--no-deps)"
     $SUDO "$PY" -m pip install --no-deps --break-system-packages "${pip_missing[@]}"
 else
-    say "pip: open_clip_torch==$OPEN_CLIP_VERSION ftfy wcwidth regex tqdm present"
+    say "pip: open_clip_torch==$OPEN_CLIP_VERSION safetensors==$SAFETENSORS_VERSION ftfy wcwidth regex tqdm present"
 fi
 
 # --- CPU kernel for OpenBLAS 0.3.21 -----------------------------------------------------------
@@ -84,7 +88,7 @@ loaded = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l})
 print("[setup-peer] python  ", __import__("sys").version.split()[0], "(/usr/bin/python3)")
 print("[setup-peer] torch   ", torch.__version__, "(Debian python3-torch " + os.environ["DEB_TORCH"] + ")")
 print("[setup-peer] open_clip", md.version("open_clip_torch"))
-print("[setup-peer] extras  ", ", ".join(f"{d} {md.version(d)}" for d in ("torchvision", "ftfy", "wcwidth", "regex", "tqdm")))
+print("[setup-peer] extras  ", ", ".join(f"{d} {md.version(d)}" for d in ("torchvision", "safetensors", "ftfy", "wcwidth", "regex", "tqdm")))
 print("[setup-peer] openblas", lib.openblas_get_config().decode(), "| core", lib.openblas_get_corename().decode())
 print("[setup-peer] blas libs loaded:", ", ".join(loaded))
 EOF

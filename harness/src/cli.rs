@@ -39,6 +39,9 @@ pub enum Command {
     /// Evaluate a trial's newest checkpoint after the fact (zero-shot classification, retrieval,
     /// validation loss); appends to its evals.jsonl and writes CLIP_benchmark-style JSON.
     Eval(EvalArgs),
+    /// A trial's newest checkpoint as an open_clip state dict (safetensors) and the model config
+    /// JSON open_clip's create_model takes.
+    Export(ExportArgs),
     /// Trial records (or published runs) into one tidy CSV table.
     Collect(clipscale_analysis::cli::CollectArgs),
     /// Fit a scaling law to rows of the tidy table; writes a fit record.
@@ -204,6 +207,25 @@ pub struct EvalArgs {
     /// CLIP_benchmark-style results (default: <trial>/benchmark.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The trial folder (results/<sweep>/<trial-id>); its newest checkpoint is written.
+    #[arg(long)]
+    pub trial: PathBuf,
+    /// The format: open-clip (open_clip's state dict keys and layouts, f32).
+    #[arg(long, value_enum, default_value = "open-clip")]
+    pub format: ExportFormat,
+    /// The state dict file (.safetensors); the model config is written beside it as .json.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// What `clipscale export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    OpenClip,
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,7 @@ fn main() {
             .map_err(Into::into),
         Command::Bench(b) => commands::bench::bench(b),
         Command::Eval(a) => commands::eval::eval(a),
+        Command::Export(a) => commands::export::export(a),
         Command::Plot(a) => clipscale_analysis::cli::run_plot(a)
             .map(|_| ())
             .map_err(Into::into),

@@ -7,6 +7,7 @@ pub mod data;
 pub mod demo;
 pub mod devices;
 pub mod eval;
+pub mod export;
 pub mod gpu_check;
 pub mod models;
 pub mod slurm;

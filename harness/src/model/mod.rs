@@ -8,6 +8,7 @@ pub mod dense;
 pub mod fused;
 pub mod init;
 pub mod ladder;
+pub mod openclip;
 pub mod precision;
 pub mod text;
 pub mod vision;

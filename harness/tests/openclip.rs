@@ -1,0 +1,309 @@
+//! open_clip interoperability against open_clip itself (2.24.0 on Debian's torch 1.13, installed
+//! by harness/bench/setup-peer.sh): randomly initialised open_clip models (ViT-B-32, and the
+//! ladder's w32-d2 as a custom config) saved as open_clip saves them, loaded into clipscale, and
+//! compared in f32 on the CPU on the same preprocessed images and token ids; the reverse trip
+//! (clipscale's export loaded strictly by open_clip); the tokenizer's ids; and a state dict
+//! that does not fit refused with every bad key named. The figures print with `--nocapture`.
+//!
+//! With CLIPSCALE_REQUIRE_PEER=1 (set by .ci/run) a missing peer fails these tests instead of
+//! skipping them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::prelude::*;
+use clipscale::backend::{CpuBackend, to_vec};
+use clipscale::model::openclip::{
+    OpenClipError, load_state_dict, model_config_json, read_state_dict, state_dict,
+    write_state_dict,
+};
+use clipscale::model::{Clip, ClipConfig, ModelLadder};
+
+type B = CpuBackend;
+
+/// The relative difference of `a` from `b`: max |a - b| over max |b|.
+fn rel(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths");
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from((x - y).abs()))
+        .fold(0.0, f64::max);
+    let scale = b.iter().map(|y| f64::from(y.abs())).fold(0.0, f64::max);
+    diff / scale
+}
+
+const TOLERANCE: f64 = 1e-5;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("peer")
+        .join("openclip_parity.py")
+}
+
+/// Whether the peer answers; a missing one fails under CLIPSCALE_REQUIRE_PEER=1.
+fn peer_available() -> bool {
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import torch, open_clip, safetensors"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok && std::env::var("CLIPSCALE_REQUIRE_PEER").as_deref() == Ok("1") {
+        panic!(
+            "CLIPSCALE_REQUIRE_PEER=1 but open_clip cannot be imported by /usr/bin/python3: install it with `bash harness/bench/setup-peer.sh`"
+        );
+    }
+    if !ok {
+        eprintln!("skipped: no open_clip peer (bash harness/bench/setup-peer.sh installs it)");
+    }
+    ok
+}
+
+fn py(args: &[&str]) -> String {
+    let o = Command::new("/usr/bin/python3")
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openclip_parity.py {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("clipscale-openclip-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn ladder(name: &str) -> ClipConfig {
+    ModelLadder::builtin().get(name).unwrap().clone()
+}
+
+/// A tensor of a safetensors file written by the peer, as (shape, values).
+fn tensor(file: &Path, key: &str) -> (Vec<usize>, Vec<f32>) {
+    read_state_dict(file)
+        .unwrap()
+        .tensors
+        .remove(key)
+        .unwrap_or_else(|| panic!("{}: no {key}", file.display()))
+}
+
+/// clipscale's image and text embeddings and logits for the inputs of `io`.
+fn ours(model: &Clip<B>, io: &Path) -> [Vec<f32>; 3] {
+    let device = Default::default();
+    let (ishape, images) = tensor(io, "images");
+    let (tshape, tokens) = tensor(io, "tokens");
+    let images = Tensor::<B, 4>::from_data(
+        TensorData::new(images, [ishape[0], ishape[1], ishape[2], ishape[3]]),
+        &device,
+    );
+    let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+    // the end of text is the highest id of each row (open_clip pools at its argmax)
+    let eot: Vec<i64> = ids
+        .chunks(tshape[1])
+        .map(|row| {
+            let max = row.iter().max().unwrap();
+            row.iter().position(|x| x == max).unwrap() as i64
+        })
+        .collect();
+    let n = eot.len();
+    let tokens =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [tshape[0], tshape[1]]), &device);
+    let eot = Tensor::<B, 1, Int>::from_data(TensorData::new(eot, [n]), &device);
+    let img = model.encode_image(images);
+    let txt = model.encode_text(tokens, eot);
+    let logits =
+        img.clone().matmul(txt.clone().transpose()) * model.logit_scale.val().exp().unsqueeze();
+    [to_vec(img), to_vec(txt), to_vec(logits)]
+}
+
+/// Compares clipscale's outputs with the peer's in `theirs`; returns the three differences.
+fn compare(what: &str, ours: &[Vec<f32>; 3], theirs: &Path) -> [f64; 3] {
+    let mut out = [0.0; 3];
+    for (i, key) in ["image_features", "text_features", "logits"]
+        .iter()
+        .enumerate()
+    {
+        let (_, t) = tensor(theirs, key);
+        out[i] = rel(&ours[i], &t);
+        println!("{what}: {key} relative difference {:.2e}", out[i]);
+        assert!(
+            out[i] < TOLERANCE,
+            "{what}: {key} differs from open_clip's by {:.2e} (relative; tolerance {TOLERANCE:e})",
+            out[i]
+        );
+    }
+    out
+}
+
+fn load(config: &ClipConfig, file: &Path) -> Result<Clip<B>, OpenClipError> {
+    let device = Default::default();
+    let model = config.init::<B>(0, &device).unwrap();
+    load_state_dict(model, config, read_state_dict(file)?, file, &device)
+}
+
+#[test]
+fn vit_b_32_loads_from_open_clips_files_and_computes_what_open_clip_computes() {
+    if !peer_available() {
+        return;
+    }
+    let dir = tmp("b32");
+    py(&[
+        "make",
+        "--model",
+        "ViT-B-32",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let config = ladder("ViT-B-32");
+    // a training checkpoint ({"epoch", "state_dict"} with "module." prefixes) and safetensors
+    for file in ["checkpoint.pt", "model.safetensors"] {
+        let model = load(&config, &dir.join(file)).unwrap();
+        compare(
+            &format!("ViT-B-32 from {file}"),
+            &ours(&model, &dir.join("io.safetensors")),
+            &dir.join("io.safetensors"),
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_ladder_model_goes_both_ways_through_its_exported_config() {
+    if !peer_available() {
+        return;
+    }
+    let dir = tmp("w32");
+    let config = ladder("w32-d2");
+    let json = dir.join("w32-d2.json");
+    std::fs::write(&json, model_config_json(&config, None).to_string()).unwrap();
+    let d = dir.to_str().unwrap();
+    // open_clip -> clipscale: a legacy-format torch.save of the plain state dict
+    py(&[
+        "make",
+        "--config",
+        json.to_str().unwrap(),
+        "--out",
+        d,
+        "--legacy",
+    ]);
+    let model = load(&config, &dir.join("plain.bin")).unwrap();
+    compare(
+        "w32-d2 from open_clip",
+        &ours(&model, &dir.join("io.safetensors")),
+        &dir.join("io.safetensors"),
+    );
+    // clipscale -> open_clip: a model of our own initialisation, exported, loaded strictly
+    let device = Default::default();
+    let mine = config.init::<B>(7, &device).unwrap();
+    let exported = dir.join("exported.safetensors");
+    write_state_dict(&exported, &state_dict(&mine)).unwrap();
+    let theirs = dir.join("theirs.safetensors");
+    py(&[
+        "check",
+        "--config",
+        json.to_str().unwrap(),
+        "--weights",
+        exported.to_str().unwrap(),
+        "--io",
+        dir.join("io.safetensors").to_str().unwrap(),
+        "--out",
+        theirs.to_str().unwrap(),
+    ]);
+    compare(
+        "w32-d2 exported to open_clip",
+        &ours(&mine, &dir.join("io.safetensors")),
+        &theirs,
+    );
+    // and back: the exported file reads into the same parameters
+    let back = load(&config, &exported).unwrap();
+    for ((k, _, a), (_, _, b)) in state_dict(&mine).iter().zip(state_dict(&back).iter()) {
+        assert_eq!(a, b, "{k} changed on the round trip");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_tokenizer_gives_open_clips_ids() {
+    if !peer_available() {
+        return;
+    }
+    let dir = tmp("tok");
+    let captions = [
+        "a photo of a cat",
+        "A Diagram: the RED square, above (not below) a blue circle!",
+        "naïve café façade — “quoted” &amp; escaped <b>html</b>",
+        "numbers 1234567 and 3.14, emoji 🐈 and CJK 猫",
+        &"a very long caption that goes on ".repeat(12),
+    ];
+    let file = dir.join("captions.txt");
+    std::fs::write(&file, captions.join("\n")).unwrap();
+    let out = dir.join("ids.safetensors");
+    py(&[
+        "tokenize",
+        "--captions",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (shape, theirs) = tensor(&out, "ids");
+    assert_eq!(shape, [captions.len(), 77]);
+    let bpe = clipscale_data::ClipBpe::openai().unwrap();
+    for (i, c) in captions.iter().enumerate() {
+        let ours: Vec<f32> = bpe
+            .encode(c, 77)
+            .unwrap()
+            .ids
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+        assert_eq!(ours, theirs[i * 77..(i + 1) * 77], "caption {i}: {c:?}");
+    }
+    println!("tokenizer: {} captions, ids equal", captions.len());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_state_dict_that_does_not_fit_is_refused_with_every_bad_key() {
+    let dir = tmp("bad");
+    let config = ladder("w32-d2");
+    let device = Default::default();
+    let mut tensors = state_dict(&config.init::<B>(0, &device).unwrap());
+    tensors.retain(|(k, _, _)| k != "visual.ln_post.bias");
+    tensors.push(("visual.attn_pool.query".into(), vec![1], vec![0.0]));
+    let (_, shape, values) = tensors
+        .iter_mut()
+        .find(|(k, _, _)| k == "token_embedding.weight")
+        .unwrap();
+    // the transpose of what open_clip holds
+    shape.reverse();
+    let _ = values;
+    let file = dir.join("bad.safetensors");
+    write_state_dict(&file, &tensors).unwrap();
+    let err = load(&config, &file).expect_err("refused").to_string();
+    for needle in [
+        "bad.safetensors",
+        "1 missing (visual.ln_post.bias)",
+        "1 unexpected (visual.attn_pool.query)",
+        "token_embedding.weight is [32, 1024], the model's is [1024, 32]",
+        "nothing was loaded",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in: {err}");
+    }
+    let err = load(&config, &dir.join("none.pt"))
+        .expect_err("no file")
+        .to_string();
+    assert!(err.contains("none.pt"), "{err}");
+    std::fs::write(dir.join("junk.bin"), b"not a checkpoint at all").unwrap();
+    let err = load(&config, &dir.join("junk.bin"))
+        .expect_err("junk")
+        .to_string();
+    assert!(err.contains("neither a PyTorch checkpoint"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
