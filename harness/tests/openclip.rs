@@ -13,6 +13,7 @@ use std::process::Command;
 
 use burn::prelude::*;
 use clipscale::backend::{CpuBackend, to_vec};
+use clipscale::eval::zeroshot::ZeroShotClassifier;
 use clipscale::model::openclip::{
     OpenClipError, load_state_dict, model_config_json, read_state_dict, state_dict,
     write_state_dict,
@@ -171,7 +172,125 @@ fn vit_b_32_loads_from_open_clips_files_and_computes_what_open_clip_computes() {
             &dir.join("io.safetensors"),
         );
     }
+    let model = load(&config, &dir.join("model.safetensors")).unwrap();
+    zero_shot_classifiers_agree(&model, &dir);
+    image_files_agree(&model, &dir);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The zero-shot classifier of the imported model against open_clip's
+/// `build_zero_shot_classifier` for the same class names and templates.
+fn zero_shot_classifiers_agree(model: &Clip<B>, dir: &Path) {
+    let classes = [
+        "cat",
+        "dog",
+        "red square",
+        "blue circle",
+        "a very small car",
+    ];
+    let templates = ["a photo of a {}.", "a drawing of the {}.", "{}"];
+    std::fs::write(dir.join("classes.txt"), classes.join("\n")).unwrap();
+    std::fs::write(dir.join("templates.txt"), templates.join("\n")).unwrap();
+    let out = dir.join("zeroshot.safetensors");
+    let arg = |p: &str| dir.join(p).display().to_string();
+    py(&[
+        "zeroshot",
+        "--weights",
+        &arg("model.safetensors"),
+        "--classes",
+        &arg("classes.txt"),
+        "--templates",
+        &arg("templates.txt"),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let (shape, theirs) = tensor(&out, "classifier"); // [embed_dim, classes]
+    let bpe = clipscale_data::ClipBpe::openai().unwrap();
+    let prompts: Vec<(Vec<i64>, Vec<i64>)> = classes
+        .iter()
+        .map(|c| {
+            let (mut ids, mut eot) = (Vec::new(), Vec::new());
+            for t in templates {
+                let e = bpe.encode(&t.replace("{}", c), 77).unwrap();
+                ids.extend(e.ids.iter().map(|&x| i64::from(x)));
+                eot.push(e.eot_pos as i64);
+            }
+            (ids, eot)
+        })
+        .collect();
+    let ours = ZeroShotClassifier::new(model, &prompts, 77, &Default::default());
+    let ours = to_vec(ours.classes.transpose()); // [embed_dim, classes], as open_clip's
+    assert_eq!(shape, [512, classes.len()]);
+    let d = rel(&ours, &theirs);
+    println!(
+        "ViT-B-32 zero-shot classifier ({} classes x {} templates): relative difference {d:.2e}",
+        classes.len(),
+        templates.len()
+    );
+    assert!(d < TOLERANCE, "zero-shot classifier differs by {d:.2e}");
+}
+
+/// Image files through each side's own eval transform (clipscale's `Transform::eval`, open_clip's
+/// `preprocess`: shorter side to 224 by bicubic, centre crop, OpenAI's mean and std), then
+/// the image tower. PIL rounds each resize to 8 bits and clipscale keeps f32, so the pixels
+/// differ by up to a grey level or so: the tolerance here is 1e-2 relative.
+fn image_files_agree(model: &Clip<B>, dir: &Path) {
+    const IMAGE_TOLERANCE: f64 = 1e-2;
+    let mut files = Vec::new();
+    for (i, (w, h)) in [(320usize, 240usize), (200, 300), (224, 224)]
+        .into_iter()
+        .enumerate()
+    {
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|k| {
+                let (p, c) = (k / 3, k % 3);
+                let (x, y) = (p % w, p / w);
+                // gradients with a sharp-edged square of moderate contrast, so resampling
+                // matters (no black-to-white steps: their bicubic overshoot is where PIL's
+                // 8-bit clamp between passes and clipscale's f32 differ most)
+                let edge = if (w / 4..w / 2).contains(&x) && (h / 3..h / 2).contains(&y) {
+                    60
+                } else {
+                    0
+                };
+                (20 + x * (c + 1) * 60 / w + y * 60 / h + edge) as u8
+            })
+            .collect();
+        let path = dir.join(format!("image-{i}.png"));
+        std::fs::write(&path, clipscale_data::png::encode_rgb(w, h, &rgb).unwrap()).unwrap();
+        files.push(path);
+    }
+    let out = dir.join("images.safetensors");
+    let mut args = vec![
+        "images".to_string(),
+        "--weights".into(),
+        dir.join("model.safetensors").display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    py(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (_, their_pixels) = tensor(&out, "images");
+    let (_, their_features) = tensor(&out, "image_features");
+    let transform = clipscale_data::Transform::eval(224);
+    let mut pixels = Vec::new();
+    for f in &files {
+        let img = clipscale_data::decode_rgb(&std::fs::read(f).unwrap(), "test image").unwrap();
+        pixels.extend(transform.apply(&img, 0));
+    }
+    let dp = rel(&pixels, &their_pixels);
+    let images = Tensor::<B, 4>::from_data(
+        TensorData::new(pixels, [files.len(), 3, 224, 224]),
+        &Default::default(),
+    );
+    let df = rel(&to_vec(model.encode_image(images)), &their_features);
+    println!(
+        "ViT-B-32 on image files, each side's own transform: pixels {dp:.2e}, image features {df:.2e} (relative; tolerance {IMAGE_TOLERANCE:e})"
+    );
+    assert!(
+        dp < IMAGE_TOLERANCE && df < IMAGE_TOLERANCE,
+        "pixels {dp:.2e}, features {df:.2e}"
+    );
 }
 
 #[test]

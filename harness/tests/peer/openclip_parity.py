@@ -74,7 +74,9 @@ def make(args):
     os.makedirs(args.out, exist_ok=True)
     torch.save({"epoch": 1, "state_dict": {"module." + k: v for k, v in sd.items()}},
                os.path.join(args.out, "checkpoint.pt"))
-    torch.save(sd, os.path.join(args.out, "plain.bin"), _use_new_zipfile_serialization=not args.legacy)
+    if args.legacy:
+        # torch.save's pre-1.6 pickle format
+        torch.save(sd, os.path.join(args.out, "plain.bin"), _use_new_zipfile_serialization=False)
     save_file(sd, os.path.join(args.out, "model.safetensors"))
     io = {"images": images, "tokens": tokens.float()}
     io.update(features(model, images, tokens))
@@ -110,16 +112,19 @@ def zeroshot(args):
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     with torch.no_grad():
         w = build_zero_shot_classifier(
-            model, tokenizer, classes, [t.format for t in templates] if "{}" in templates[0]
-            else templates, num_classes_per_batch=10, device="cpu", use_tqdm=False)
+            model, tokenizer, classes, templates, num_classes_per_batch=10, device="cpu",
+            use_tqdm=False)
     save_file({"classifier": w.contiguous()}, args.out)
 
 
 def images(args):
     from PIL import Image
-    _, preprocess = model_of(args)
+    model, preprocess = model_of(args)
+    model.load_state_dict(load_file(args.weights), strict=True)
     batch = torch.stack([preprocess(Image.open(p)) for p in args.files])
-    save_file({"images": batch.contiguous()}, args.out)
+    with torch.no_grad():
+        emb = model.encode_image(batch, normalize=True)
+    save_file({"images": batch.contiguous(), "image_features": emb.contiguous()}, args.out)
 
 
 def main():
@@ -134,7 +139,7 @@ def main():
         if name == "make":
             s.add_argument("--n", type=int, default=3)
             s.add_argument("--legacy", action="store_true")
-        if name in ("check", "zeroshot"):
+        if name in ("check", "zeroshot", "images"):
             s.add_argument("--weights", required=True)
         if name == "check":
             s.add_argument("--io", required=True)
