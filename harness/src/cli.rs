@@ -184,8 +184,20 @@ pub struct SweepRunOneArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// The trial folder (results/<sweep>/<trial-id>).
-    #[arg(long)]
-    pub trial: PathBuf,
+    #[arg(long, required_unless_present = "open_clip_checkpoint")]
+    pub trial: Option<PathBuf>,
+    /// Evaluate an open_clip checkpoint instead (.pt, .bin or .safetensors, an open_clip state
+    /// dict of --model): a trial folder is made for it under --out (results/open-clip/<id>),
+    /// whose spec records the file and its SHA-256 and which `collect` reads like any trial.
+    #[arg(long, conflicts_with = "trial", requires_all = ["model", "samples_seen"])]
+    pub open_clip_checkpoint: Option<PathBuf>,
+    /// The checkpoint's architecture, a model of the ladder (`clipscale models`), e.g. ViT-B-32.
+    #[arg(long, requires = "open_clip_checkpoint")]
+    pub model: Option<String>,
+    /// The samples the checkpoint was trained on: its place on the compute axis (an open_clip
+    /// file does not say), e.g. 12800000000 for 12.8B samples seen.
+    #[arg(long, requires = "open_clip_checkpoint")]
+    pub samples_seen: Option<u64>,
     /// Evaluation sets (repeatable): synthetic-heldout; emoji-heldout-style, emoji-heldout-concept
     /// (the trial's emoji folder, or emoji-heldout-style=DIR); fashion-mnist=DIR and
     /// classification=DIR:SPLIT (a prepared folder with classnames.txt and templates.txt);
@@ -204,7 +216,9 @@ pub struct EvalArgs {
     pub klite_prompts: bool,
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
-    /// CLIP_benchmark-style results (default: <trial>/benchmark.json).
+    /// With --trial, where the CLIP_benchmark-style results go (default: <trial>/benchmark.json);
+    /// with --open-clip-checkpoint, the results folder the trial folder is made in (default:
+    /// results).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -19,6 +19,7 @@ use clipscale::model::openclip::{
     write_state_dict,
 };
 use clipscale::model::{Clip, ClipConfig, ModelLadder};
+use clipscale_analysis::trial::TrialDir;
 
 type B = CpuBackend;
 
@@ -424,5 +425,194 @@ fn a_state_dict_that_does_not_fit_is_refused_with_every_bad_key() {
         .expect_err("junk")
         .to_string();
     assert!(err.contains("neither a PyTorch checkpoint"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_clipscale"))
+}
+
+fn run(args: &[&str]) -> String {
+    let o = bin().args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "clipscale {args:?}:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn only_trial(dir: &Path) -> TrialDir {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("spec.json").is_file())
+        .collect();
+    assert_eq!(found.len(), 1, "one trial in {}", dir.display());
+    TrialDir::new(found.pop().unwrap())
+}
+
+#[test]
+fn a_trial_exports_and_another_starts_from_the_export() {
+    let dir = tmp("init");
+    let d = |p: &str| dir.join(p).display().to_string();
+    let train = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--model",
+            "w32-d2",
+            "--batch",
+            "32",
+            "--samples",
+            "640",
+            "--eval-samples",
+            "64",
+            "--eval-batch",
+            "32",
+            "--quiet",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        run(&args);
+    };
+    let first_out = d("first");
+    train(&first_out, &[]);
+    let first = only_trial(&dir.join("first").join("adhoc"));
+    let file = d("first.safetensors");
+    let said = run(&[
+        "export",
+        "--trial",
+        first.path().to_str().unwrap(),
+        "--out",
+        &file,
+    ]);
+    assert!(said.contains("open_clip's keys"), "{said}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("first.json")).unwrap()).unwrap();
+    assert_eq!(config["vision_cfg"]["width"], 32);
+    assert_eq!(config["vision_cfg"]["head_width"], 32 / 2);
+    let second_out = d("second");
+    train(&second_out, &["--init-from", &file]);
+    let second = only_trial(&dir.join("second").join("adhoc"));
+    assert_ne!(
+        first.name(),
+        second.name(),
+        "the starting weights are part of the id"
+    );
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(second.spec_path()).unwrap()).unwrap();
+    let sha = spec["init"]["sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64);
+    assert_eq!(
+        sha,
+        clipscale::train::spec::sha256_file(Path::new(&file)).unwrap()
+    );
+    // the second trial starts where the first ended: its evaluation before any step is the
+    // first's at its end, to the bit
+    let evals = |t: &TrialDir, at: u64| -> Vec<(String, String, u64)> {
+        t.read_evals()
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.samples_seen == at)
+            .map(|r| (r.dataset, r.metric, r.value.to_bits()))
+            .collect()
+    };
+    let end = evals(&first, 640);
+    assert!(!end.is_empty());
+    assert_eq!(evals(&second, 0), end);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_open_clip_checkpoint_is_evaluated_into_a_trial_folder_that_collect_reads() {
+    let dir = tmp("eval");
+    // a w32-d2 with open_clip's tokenizer (49,408 tokens), as open_clip would save it
+    let config = ladder("w32-d2").with_vocab_size(49408);
+    let file = dir.join("w32-d2.safetensors");
+    write_state_dict(
+        &file,
+        &state_dict(&config.init::<B>(3, &Default::default()).unwrap()),
+    )
+    .unwrap();
+    // a two-class image folder to classify zero-shot
+    let images = dir.join("images");
+    for (class, level) in [("red", [200u8, 30, 30]), ("blue", [30u8, 30, 200])] {
+        std::fs::create_dir_all(images.join(class)).unwrap();
+        for i in 0..3u8 {
+            let rgb: Vec<u8> = (0..40 * 40)
+                .flat_map(|_| level.map(|c| c + 10 * i))
+                .collect();
+            let png = clipscale_data::png::encode_rgb(40, 40, &rgb).unwrap();
+            std::fs::write(images.join(class).join(format!("{i}.png")), png).unwrap();
+        }
+    }
+    let set = format!("imagefolder={}", images.display());
+    let out = dir.join("results");
+    let said = run(&[
+        "eval",
+        "--open-clip-checkpoint",
+        file.to_str().unwrap(),
+        "--model",
+        "w32-d2",
+        "--samples-seen",
+        "100000",
+        "--dataset",
+        &set,
+        "--eval-samples",
+        "64",
+        "--eval-batch",
+        "32",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(said.contains("collect reads it like any trial"), "{said}");
+    let trial = only_trial(&out.join("open-clip"));
+    let fin = trial.read_final().unwrap().unwrap();
+    assert_eq!((fin.samples_seen, fin.steps), (100_000, 0));
+    let table = dir.join("table.csv");
+    run(&[
+        "collect",
+        out.to_str().unwrap(),
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    let t = clipscale_analysis::table::read_csv(&table).unwrap();
+    let rows: Vec<_> = t.rows.iter().filter(|r| r.sweep == "open-clip").collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.metric == "acc1" && r.samples_seen == Some(100_000)),
+        "{rows:?}"
+    );
+    // a checkpoint of another architecture is refused, naming the keys, and nothing is written
+    let err = bin()
+        .args([
+            "eval",
+            "--open-clip-checkpoint",
+            file.to_str().unwrap(),
+            "--model",
+            "w48-d2",
+            "--samples-seen",
+            "100000",
+            "--dataset",
+            &set,
+            "--out",
+            dir.join("other").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        !err.status.success() && stderr.contains("mis-shaped"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("other").exists(),
+        "no trial folder for a checkpoint that did not load"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

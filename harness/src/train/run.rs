@@ -43,6 +43,8 @@ pub enum TrainError {
     Precision(#[from] crate::model::PrecisionError),
     #[error(transparent)]
     Branch(#[from] crate::train::branch::BranchError),
+    #[error(transparent)]
+    Init(#[from] crate::train::spec::InitError),
     #[error(
         "stopped by signal {signal} at step {step} ({samples_seen} samples seen); checkpoint written, the trial resumes from it"
     )]
@@ -328,6 +330,13 @@ fn start_or_resume<B: AutodiffBackend>(
         "training {}: {} on {} samples, batch {}",
         spec.head.trial_id, spec.model.name, spec.head.samples, spec.head.batch_size
     ));
+    let model = match &spec.init {
+        Some(init) => {
+            trial.log(&format!("starting from {} ({})", init.file, init.sha256));
+            spec.starting_model::<B>(device)?
+        }
+        None => model,
+    };
     let fresh = CheckpointState {
         schema_version: SCHEMA_VERSION,
         step: 0,

@@ -21,7 +21,7 @@ use crate::train::schedule::{
     CooldownShape, DEFAULT_COOLDOWN_FRACTION, ScheduleKind, ScheduleShape,
 };
 use crate::train::spec::{
-    Dataset, Intervals, OptimSpec, SpecError, TokenizerName, TrialRequest, TrialSpec,
+    Dataset, InitSpec, Intervals, OptimSpec, SpecError, TokenizerName, TrialRequest, TrialSpec,
     parse_curation, resolve,
 };
 
@@ -140,6 +140,10 @@ pub struct TrialSettings {
     /// SigLIP's initial logit bias [default: -10].
     #[arg(long, allow_negative_numbers = true)]
     pub init_logit_bias: Option<f64>,
+    /// Start from an open_clip checkpoint (.pt, .bin or .safetensors, open_clip's state dict for
+    /// this model) instead of the seed's initialisation; its SHA-256 is part of the trial id.
+    #[arg(long)]
+    pub init_from: Option<String>,
     /// Seed of the weights and the data stream [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -279,6 +283,7 @@ impl TrialSettings {
             objective,
             init_logit_scale,
             init_logit_bias,
+            init_from,
             seed,
             dataset,
             data_dir,
@@ -383,7 +388,12 @@ impl TrialSettings {
                 eval_sets: self.checked_eval_sets()?,
             },
         };
-        Ok(resolve(req, provenance.clone())?)
+        let mut spec = resolve(req, provenance.clone())?;
+        if let Some(file) = &self.init_from {
+            spec.init = Some(InitSpec::of_file(file)?);
+            spec.head.trial_id = crate::train::spec::trial_id(&spec);
+        }
+        Ok(spec)
     }
 }
 
@@ -448,11 +458,12 @@ mod tests {
             .replace("curation = 1", "curation = \"align\"")
             .replace("klite_prompts = 1", "klite_prompts = true")
             .replace("eval_set = 1", "eval_sets = [\"synthetic-heldout\"]")
-            .replace("tokenizer = 1", "tokenizer = \"bpe-8\"");
+            .replace("tokenizer = 1", "tokenizer = \"bpe-8\"")
+            .replace("init_from = 1", "init_from = \"model.safetensors\"");
         let parsed: TrialSettings = toml::from_str(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         assert_eq!(parsed.beta1, Some(1.0));
         assert_eq!(parsed.objective, Some(Objective::Siglip));
         assert_eq!(parsed.cooldown_shape, Some(CooldownShape::OneMinusSqrt));
-        assert_eq!(flags.len(), 32, "{flags:?}");
+        assert_eq!(flags.len(), 33, "{flags:?}");
     }
 }

@@ -296,7 +296,8 @@ impl OptimSpec {
 }
 
 impl TrialSpec {
-    /// The trial's model, freshly initialised from its seed for its objective.
+    /// The trial's model, freshly initialised from its seed for its objective (the template a
+    /// checkpoint loads into).
     pub fn init_model<B: burn::tensor::backend::Backend>(
         &self,
         device: &B::Device,
@@ -304,6 +305,58 @@ impl TrialSpec {
         self.model
             .init_with(self.head.seed, &self.optim.loss_head(), device)
     }
+
+    /// The model the trial starts from: the open_clip checkpoint of [`TrialSpec::init`] when it
+    /// has one (refused if the file changed since the spec was written), else
+    /// [`TrialSpec::init_model`].
+    pub fn starting_model<B: burn::tensor::backend::Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<Clip<B>, InitError> {
+        let model = self.init_model::<B>(device)?;
+        let Some(init) = &self.init else {
+            return Ok(model);
+        };
+        let path = std::path::Path::new(&init.file);
+        let found = sha256_file(path).map_err(|e| InitError::Read {
+            file: init.file.clone(),
+            message: e.to_string(),
+        })?;
+        if found != init.sha256 {
+            return Err(InitError::Changed {
+                file: init.file.clone(),
+                expected: init.sha256.clone(),
+                found,
+            });
+        }
+        let sd = crate::model::openclip::read_state_dict(path)?;
+        Ok(crate::model::openclip::load_state_dict(
+            model,
+            &self.model,
+            sd,
+            path,
+            device,
+        )?)
+    }
+}
+
+/// Why the weights a trial starts from cannot be had.
+#[derive(Debug, Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Model(#[from] ConfigError),
+    #[error(transparent)]
+    OpenClip(#[from] crate::model::openclip::OpenClipError),
+    #[error("init_from {file}: {message}")]
+    Read { file: String, message: String },
+    #[error(
+        "init_from {file}: the file changed since the trial was planned (SHA-256 {found}, the spec says {expected}); a trial's starting weights are part of its id"
+    )]
+    Changed {
+        file: String,
+        expected: String,
+        found: String,
+    },
 }
 
 /// When to log, evaluate and checkpoint, all in samples seen.
@@ -337,6 +390,51 @@ pub struct TrialSpec {
     pub data: DataSpec,
     pub optim: OptimSpec,
     pub intervals: Intervals,
+    /// The weights the trial starts from instead of its seed's initialisation (written, and
+    /// part of the trial id, only when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitSpec>,
+}
+
+/// An open_clip checkpoint a trial starts from: the file, and its SHA-256 (which the trial id
+/// covers, and which is checked again when the file is read).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InitSpec {
+    pub file: String,
+    pub sha256: String,
+}
+
+impl InitSpec {
+    /// The file `path` with its hash; an unreadable file is an error naming it.
+    pub fn of_file(path: &str) -> Result<Self, SpecError> {
+        Ok(InitSpec {
+            file: path.to_string(),
+            sha256: sha256_file(std::path::Path::new(path))
+                .map_err(|e| invalid("init_from", path, e.to_string()))?,
+        })
+    }
+}
+
+/// The SHA-256 of a file, in hex.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// What a user asks for; [`resolve`] turns it into a [`TrialSpec`].
@@ -497,6 +595,7 @@ pub fn resolve(req: TrialRequest, provenance: Provenance) -> Result<TrialSpec, S
         data: req.data,
         optim: req.optim,
         intervals: req.intervals,
+        init: None,
     };
     spec.head.trial_id = trial_id(&spec);
     Ok(spec)
@@ -522,6 +621,10 @@ pub fn trial_id(spec: &TrialSpec) -> String {
     }
     if !spec.intervals.eval_sets.is_empty() {
         identity["eval_sets"] = spec.intervals.eval_sets.clone().into();
+    }
+    if let Some(init) = &spec.init {
+        // the content, not where the file lies
+        identity["init_sha256"] = init.sha256.clone().into();
     }
     let hash = clipscale_core::rng::fnv1a(identity.to_string().as_bytes());
     format!(
