@@ -11,7 +11,7 @@ use std::process::Command;
 use clipscale::model::ModelLadder;
 use clipscale::sweep::Sweep;
 use clipscale::train::TrialSpec;
-use clipscale_analysis::records::{Branching, EvalRecord, FinalRecord, MetricsRecord, Provenance};
+use clipscale_analysis::records::{Branching, EvalRecord, FinalRecord, MetricsRecord};
 use clipscale_analysis::trial::TrialDir;
 
 fn bin() -> Command {
@@ -186,18 +186,7 @@ fn branches_killed_and_resumed_record_exactly_what_independent_runs_record() {
 }
 
 fn resolve(text: &str) -> Result<Vec<TrialSpec>, String> {
-    let provenance = Provenance {
-        git_commit: "x".into(),
-        git_dirty: false,
-        clipscale_version: "0".into(),
-        burn_version: "0.21.0".into(),
-        backend: "flex".into(),
-        device: "cpu".into(),
-        float_type: "f32".into(),
-        threads: 1,
-        host: "h".into(),
-        started_unix_s: 0.0,
-    };
+    let provenance = common::test_provenance();
     Sweep::parse(text, Path::new("b.toml"))
         .and_then(|s| s.resolve(&ModelLadder::builtin(), &provenance))
         .map_err(|e| e.to_string())

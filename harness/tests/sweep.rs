@@ -12,19 +12,10 @@ use clipscale::sweep::{Sweep, TrialState, state};
 use clipscale_analysis::records::Provenance;
 use clipscale_analysis::trial::TrialDir;
 
+mod common;
+
 fn prov() -> Provenance {
-    Provenance {
-        git_commit: "x".into(),
-        git_dirty: false,
-        clipscale_version: "0".into(),
-        burn_version: "0.21.0".into(),
-        backend: "flex".into(),
-        device: "cpu".into(),
-        float_type: "f32".into(),
-        threads: 1,
-        host: "h".into(),
-        started_unix_s: 0.0,
-    }
+    common::test_provenance()
 }
 
 fn tmp(name: &str) -> PathBuf {

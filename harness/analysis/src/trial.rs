@@ -161,50 +161,49 @@ impl TrialDir {
     /// resumed run appends after them and nothing is counted twice.
     pub fn keep_records_upto(&self, step: u64, samples_seen: u64) -> Result<()> {
         if self.metrics_path().exists() {
-            let kept: Vec<MetricsRecord> = self
-                .read_metrics()?
-                .records
-                .into_iter()
-                .map(|(_, r)| r)
-                .filter(|r| r.step <= step)
-                .collect();
-            rewrite_jsonl(&self.metrics_path(), &kept)?;
+            rewrite_jsonl(&self.metrics_path(), &self.metrics_upto(step)?)?;
         }
         if self.evals_path().exists() {
-            let kept: Vec<EvalRecord> = self
-                .read_evals()?
-                .records
-                .into_iter()
-                .map(|(_, r)| r)
-                .filter(|r| r.samples_seen <= samples_seen)
-                .collect();
-            rewrite_jsonl(&self.evals_path(), &kept)?;
+            rewrite_jsonl(&self.evals_path(), &self.evals_upto(samples_seen)?)?;
         }
         Ok(())
+    }
+
+    /// The metrics records of steps up to `step`.
+    fn metrics_upto(&self, step: u64) -> Result<Vec<MetricsRecord>> {
+        Ok(self
+            .read_metrics()?
+            .records
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.step <= step)
+            .collect())
+    }
+
+    /// The evaluation records up to `samples_seen`.
+    fn evals_upto(&self, samples_seen: u64) -> Result<Vec<EvalRecord>> {
+        Ok(self
+            .read_evals()?
+            .records
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.samples_seen <= samples_seen)
+            .collect())
     }
 
     /// Replaces this trial's metrics and evaluation records with those `source` had written
     /// by its checkpoint at `(step, samples_seen)`, as this trial's own (evaluation records
     /// take its id): how a branch starts from its trunk.
     pub fn copy_records_upto(&self, source: &TrialDir, step: u64, samples_seen: u64) -> Result<()> {
-        let metrics: Vec<MetricsRecord> = source
-            .read_metrics()?
-            .records
-            .into_iter()
-            .map(|(_, r)| r)
-            .filter(|r| r.step <= step)
-            .collect();
-        rewrite_jsonl(&self.metrics_path(), &metrics)?;
+        rewrite_jsonl(&self.metrics_path(), &source.metrics_upto(step)?)?;
         let name = self.name();
         let evals: Vec<EvalRecord> = source
-            .read_evals()?
-            .records
+            .evals_upto(samples_seen)?
             .into_iter()
-            .map(|(_, r)| EvalRecord {
+            .map(|r| EvalRecord {
                 trial_id: name.clone(),
                 ..r
             })
-            .filter(|r| r.samples_seen <= samples_seen)
             .collect();
         rewrite_jsonl(&self.evals_path(), &evals)
     }

@@ -89,3 +89,19 @@ pub fn records<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Vec<T>
         .map(|(_, r)| r)
         .collect()
 }
+
+/// A provenance record for specs resolved in tests (no git, no device probed).
+pub fn test_provenance() -> clipscale_analysis::records::Provenance {
+    clipscale_analysis::records::Provenance {
+        git_commit: "x".into(),
+        git_dirty: false,
+        clipscale_version: "0".into(),
+        burn_version: "0.21.0".into(),
+        backend: "flex".into(),
+        device: "cpu".into(),
+        float_type: "f32".into(),
+        threads: 1,
+        host: "h".into(),
+        started_unix_s: 0.0,
+    }
+}
