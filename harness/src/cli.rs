@@ -198,6 +198,10 @@ pub struct EvalArgs {
     /// file does not say), e.g. 12800000000 for 12.8B samples seen.
     #[arg(long, requires = "open_clip_checkpoint")]
     pub samples_seen: Option<u64>,
+    /// Where --model is looked up (a models file such as sweeps/models.toml, e.g. with a
+    /// quick_gelu entry for OpenAI's weights).
+    #[command(flatten)]
+    pub ladder: LadderArgs,
     /// Evaluation sets (repeatable): synthetic-heldout; emoji-heldout-style, emoji-heldout-concept
     /// (the trial's emoji folder, or emoji-heldout-style=DIR); fashion-mnist=DIR and
     /// classification=DIR:SPLIT (a prepared folder with classnames.txt and templates.txt);

@@ -350,6 +350,38 @@ fn a_ladder_model_goes_both_ways_through_its_exported_config() {
 }
 
 #[test]
+fn quick_gelu_weights_need_a_quick_gelu_model() {
+    if !peer_available() {
+        return;
+    }
+    let dir = tmp("quickgelu");
+    let mut config = ladder("w32-d2");
+    config.quick_gelu = true;
+    let json = dir.join("w32-d2-quickgelu.json");
+    std::fs::write(&json, model_config_json(&config, None).to_string()).unwrap();
+    py(&[
+        "make",
+        "--config",
+        json.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let io = dir.join("io.safetensors");
+    let model = load(&config, &dir.join("model.safetensors")).unwrap();
+    compare("w32-d2 with QuickGELU", &ours(&model, &io), &io);
+    // the same weights in the GELU model load without complaint and compute something else
+    config.quick_gelu = false;
+    let wrong = load(&config, &dir.join("model.safetensors")).unwrap();
+    let (_, theirs) = tensor(&io, "image_features");
+    let d = rel(&ours(&wrong, &io)[0], &theirs);
+    println!(
+        "w32-d2 QuickGELU weights in the GELU model: image_features relative difference {d:.2e}"
+    );
+    assert!(d > 100.0 * TOLERANCE, "the activation matters: {d:.2e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn the_tokenizer_gives_open_clips_ids() {
     if !peer_available() {
         return;

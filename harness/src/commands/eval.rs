@@ -134,7 +134,7 @@ fn eval_open_clip(a: &EvalArgs, file: &std::path::Path) -> Result<()> {
         eval_batch: Some(a.eval_batch),
         ..TrialSettings::default()
     };
-    let ladder = ModelLadder::load_or_builtin(None)?;
+    let ladder = ModelLadder::load_or_builtin(a.ladder.models.as_deref())?;
     let provenance = clipscale::provenance::collect(&BackendInfo::for_device(DeviceSpec::Cpu));
     let mut spec = settings.resolve("open-clip", &ladder, &provenance)?;
     // trained elsewhere: its samples as given, not rounded to this harness's batches
