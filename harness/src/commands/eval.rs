@@ -7,9 +7,9 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clipscale::backend::{BackendInfo, BackendTask, DeviceSpec, dispatch};
+use clipscale::backend::{BackendInfo, DeviceSpec, dispatch};
 use clipscale::cli::EvalArgs;
-use clipscale::eval::engine::{EvalJob, EvalResult, EvaluateCheckpoint, record_results, run_jobs};
+use clipscale::eval::engine::{EvalJob, EvaluateCheckpoint, Weights, record_results};
 use clipscale::eval::sets::SetShape;
 use clipscale::model::ModelLadder;
 use clipscale::train::data::SharedTokenizer;
@@ -43,7 +43,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         a.device,
         EvaluateCheckpoint {
             spec: spec.clone(),
-            trial: trial.clone(),
+            weights: Weights::NewestCheckpoint(trial.clone()),
             jobs,
             tokenizer,
             shape,
@@ -78,34 +78,6 @@ fn jobs(a: &EvalArgs, spec: &TrialSpec) -> Result<(Vec<EvalJob>, SharedTokenizer
         jobs.extend(set.jobs(&spec.data, tokenizer.as_ref(), shape)?);
     }
     Ok((jobs, tokenizer, shape))
-}
-
-/// The starting model of a trial (its `init` file) evaluated on `jobs`.
-struct EvaluateStart {
-    spec: TrialSpec,
-    jobs: Vec<EvalJob>,
-    tokenizer: SharedTokenizer,
-    shape: SetShape,
-}
-
-impl BackendTask for EvaluateStart {
-    type Output = Result<Vec<EvalResult>>;
-
-    fn run<B: burn::tensor::backend::AutodiffBackend>(
-        self,
-        device: B::Device,
-        _info: BackendInfo,
-    ) -> Self::Output {
-        use burn::module::AutodiffModule;
-        let model = self.spec.starting_model::<B>(&device)?.valid();
-        Ok(run_jobs(
-            &model,
-            &self.jobs,
-            self.tokenizer.as_ref(),
-            self.shape,
-            &device,
-        )?)
-    }
 }
 
 /// An open_clip checkpoint evaluated into a trial folder of its own,
@@ -143,8 +115,9 @@ fn eval_open_clip(a: &EvalArgs, file: &std::path::Path) -> Result<()> {
     let (jobs, tokenizer, shape) = jobs(a, &spec)?;
     let results = dispatch(
         a.device,
-        EvaluateStart {
+        EvaluateCheckpoint {
             spec: spec.clone(),
+            weights: Weights::Start,
             jobs,
             tokenizer,
             shape,

@@ -416,13 +416,23 @@ pub enum CheckpointEvalError {
     #[error(transparent)]
     Model(#[from] crate::model::ConfigError),
     #[error(transparent)]
+    Init(#[from] crate::train::spec::InitError),
+    #[error(transparent)]
     Data(#[from] DataError),
 }
 
-/// A trial's newest checkpoint, evaluated on `jobs` on whichever backend runs it.
+/// Which weights of a trial are evaluated.
+pub enum Weights {
+    /// The newest checkpoint in the trial's folder.
+    NewestCheckpoint(TrialDir),
+    /// What the trial starts from: its `init` file (an open_clip checkpoint), else its seed's.
+    Start,
+}
+
+/// A trial's weights, evaluated on `jobs` on whichever backend runs it.
 pub struct EvaluateCheckpoint {
     pub spec: TrialSpec,
-    pub trial: TrialDir,
+    pub weights: Weights,
     pub jobs: Vec<EvalJob>,
     pub tokenizer: SharedTokenizer,
     pub shape: SetShape,
@@ -432,11 +442,17 @@ impl BackendTask for EvaluateCheckpoint {
     type Output = Result<Vec<EvalResult>, CheckpointEvalError>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _info: BackendInfo) -> Self::Output {
-        let dir = self.trial.latest_checkpoint().ok_or_else(|| {
-            CheckpointEvalError::NoCheckpoint(self.trial.path().display().to_string())
-        })?;
         let model = self.spec.init_model::<B>(&device)?;
-        let model = load_model(&dir, model, &device)?.valid();
+        let model = match &self.weights {
+            Weights::NewestCheckpoint(trial) => {
+                let dir = trial.latest_checkpoint().ok_or_else(|| {
+                    CheckpointEvalError::NoCheckpoint(trial.path().display().to_string())
+                })?;
+                load_model(&dir, model, &device)?
+            }
+            Weights::Start => self.spec.load_init(model, &device)?,
+        }
+        .valid();
         Ok(run_jobs(
             &model,
             &self.jobs,

@@ -330,13 +330,10 @@ fn start_or_resume<B: AutodiffBackend>(
         "training {}: {} on {} samples, batch {}",
         spec.head.trial_id, spec.model.name, spec.head.samples, spec.head.batch_size
     ));
-    let model = match &spec.init {
-        Some(init) => {
-            trial.log(&format!("starting from {} ({})", init.file, init.sha256));
-            spec.starting_model::<B>(device)?
-        }
-        None => model,
-    };
+    if let Some(init) = &spec.init {
+        trial.log(&format!("starting from {} ({})", init.file, init.sha256));
+    }
+    let model = spec.load_init(model, device)?;
     let fresh = CheckpointState {
         schema_version: SCHEMA_VERSION,
         step: 0,

@@ -306,14 +306,14 @@ impl TrialSpec {
             .init_with(self.head.seed, &self.optim.loss_head(), device)
     }
 
-    /// The model the trial starts from: the open_clip checkpoint of [`TrialSpec::init`] when it
-    /// has one (refused if the file changed since the spec was written), else
-    /// [`TrialSpec::init_model`].
-    pub fn starting_model<B: burn::tensor::backend::Backend>(
+    /// The model the trial starts from, given its [`TrialSpec::init_model`]: the open_clip
+    /// checkpoint of [`TrialSpec::init`] loaded into it when there is one (refused if the file
+    /// changed since the spec was written), else `model` as it is.
+    pub fn load_init<B: burn::tensor::backend::Backend>(
         &self,
+        model: Clip<B>,
         device: &B::Device,
     ) -> Result<Clip<B>, InitError> {
-        let model = self.init_model::<B>(device)?;
         let Some(init) = &self.init else {
             return Ok(model);
         };
@@ -343,8 +343,6 @@ impl TrialSpec {
 /// Why the weights a trial starts from cannot be had.
 #[derive(Debug, Error)]
 pub enum InitError {
-    #[error(transparent)]
-    Model(#[from] ConfigError),
     #[error(transparent)]
     OpenClip(#[from] crate::model::openclip::OpenClipError),
     #[error("init_from {file}: {message}")]

@@ -23,7 +23,7 @@
 pub mod read;
 pub mod write;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use burn::module::Param;
@@ -331,10 +331,10 @@ pub fn load_state_dict<B: Backend>(
             Some(_) => {}
         }
     }
-    let known: BTreeMap<&str, ()> = entries.iter().map(|e| (e.key.as_str(), ())).collect();
+    let known: BTreeSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     let unexpected: Vec<String> = tensors
         .keys()
-        .filter(|k| !known.contains_key(k.as_str()))
+        .filter(|k| !known.contains(k.as_str()))
         .cloned()
         .collect();
     if !(missing.is_empty() && unexpected.is_empty() && misshaped.is_empty()) {
